@@ -1,0 +1,8 @@
+//! The controller's decisions, as I/O-free functions of the current metadata (and, for
+//! liveness, of the time). The active controller calls them and writes the commands they
+//! return to the metadata log; tests call them directly.
+
+pub mod config;
+pub mod liveness;
+pub mod placement;
+pub mod topics;

@@ -1,0 +1,260 @@
+//! The metadata model and the commands of the metadata log. `apply` is deterministic:
+//! every replica that applies the same commands in the same order holds the same state.
+//! It re-checks the conflicts a concurrent decision could have missed (a name taken, a
+//! partition epoch moved), so a stale decision is rejected instead of corrupting state.
+
+use std::collections::BTreeMap;
+
+use rill_common::{BrokerId, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+use crate::MetadataError;
+
+/// One broker as the controller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Broker {
+    pub id: BrokerId,
+    pub addr: String,
+    /// Set at each registration to the log index of the registration: a restarted broker
+    /// always gets a larger epoch than any earlier incarnation.
+    pub epoch: u64,
+    pub fenced: bool,
+}
+
+impl Broker {
+    pub fn is_alive(&self) -> bool {
+        !self.fenced
+    }
+}
+
+/// The replication state of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub partition: u32,
+    /// Replica assignment; the first is the preferred leader.
+    pub replicas: Vec<BrokerId>,
+    /// `None` while the partition is offline.
+    pub leader: Option<BrokerId>,
+    /// Bumped on every leader change.
+    pub leader_epoch: u64,
+    pub isr: Vec<BrokerId>,
+    /// Bumped on every change of leader or ISR; compare-and-set token for changes.
+    pub partition_epoch: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub name: String,
+    pub topic_id: String,
+    /// Configuration overrides (Kafka names); see [`crate::controller::config`] for defaults.
+    pub configs: BTreeMap<String, String>,
+    pub partitions: Vec<PartitionState>,
+}
+
+impl Topic {
+    pub fn replication_factor(&self) -> usize {
+        self.partitions.first().map_or(0, |p| p.replicas.len())
+    }
+}
+
+/// A new leader / ISR for one partition, valid only if the partition epoch is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionChange {
+    pub topic: String,
+    pub partition: u32,
+    pub expected_partition_epoch: u64,
+    pub leader: Option<BrokerId>,
+    pub leader_epoch: u64,
+    pub isr: Vec<BrokerId>,
+}
+
+/// The whole cluster metadata: what every node's replica of the log holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataState {
+    pub cluster_id: Option<String>,
+    pub brokers: BTreeMap<BrokerId, Broker>,
+    pub topics: BTreeMap<String, Topic>,
+}
+
+/// An entry of the metadata log. Each carries a decision already taken by the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataCommand {
+    InitCluster {
+        cluster_id: String,
+    },
+    RegisterBroker {
+        broker_id: BrokerId,
+        addr: String,
+    },
+    FenceBroker {
+        broker_id: BrokerId,
+        broker_epoch: u64,
+        changes: Vec<PartitionChange>,
+    },
+    UnfenceBroker {
+        broker_id: BrokerId,
+        broker_epoch: u64,
+        changes: Vec<PartitionChange>,
+    },
+    CreateTopic {
+        topic: Topic,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        partitions: Vec<PartitionState>,
+    },
+    AlterConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+}
+
+/// The result of applying one log entry (membership and blank entries give `Ok(None)`).
+pub type CommandOutcome = Result<Option<u64>, MetadataError>;
+
+impl MetadataState {
+    pub fn alive_brokers(&self) -> Vec<BrokerId> {
+        self.brokers
+            .values()
+            .filter(|b| b.is_alive())
+            .map(|b| b.id)
+            .collect()
+    }
+
+    pub fn partition(&self, topic: &str, partition: u32) -> Option<&PartitionState> {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(partition as usize))
+    }
+
+    /// Applies one command written at `log_index`. On success returns the value the
+    /// command produces (a broker epoch for a registration), else the rejection.
+    pub fn apply(&mut self, command: MetadataCommand, log_index: u64) -> CommandOutcome {
+        match command {
+            MetadataCommand::InitCluster { cluster_id } => {
+                self.cluster_id.get_or_insert(cluster_id);
+                Ok(None)
+            }
+            MetadataCommand::RegisterBroker { broker_id, addr } => {
+                self.brokers.insert(
+                    broker_id,
+                    Broker {
+                        id: broker_id,
+                        addr,
+                        epoch: log_index,
+                        fenced: false,
+                    },
+                );
+                Ok(Some(log_index))
+            }
+            MetadataCommand::FenceBroker {
+                broker_id,
+                broker_epoch,
+                changes,
+            } => self.set_fenced(broker_id, broker_epoch, true, changes),
+            MetadataCommand::UnfenceBroker {
+                broker_id,
+                broker_epoch,
+                changes,
+            } => self.set_fenced(broker_id, broker_epoch, false, changes),
+            MetadataCommand::CreateTopic { topic } => {
+                if self.topics.contains_key(&topic.name) {
+                    return Err(MetadataError::rejected(
+                        ErrorCode::TopicAlreadyExists,
+                        format!("topic '{}' already exists", topic.name),
+                    ));
+                }
+                self.topics.insert(topic.name.clone(), topic);
+                Ok(None)
+            }
+            MetadataCommand::DeleteTopic { name } => {
+                self.topics
+                    .remove(&name)
+                    .ok_or_else(|| unknown_topic(&name))?;
+                Ok(None)
+            }
+            MetadataCommand::CreatePartitions { name, partitions } => {
+                let topic = self
+                    .topics
+                    .get_mut(&name)
+                    .ok_or_else(|| unknown_topic(&name))?;
+                let expected_first = topic.partitions.len() as u32;
+                if partitions.first().map(|p| p.partition) != Some(expected_first) {
+                    return Err(MetadataError::rejected(
+                        ErrorCode::InvalidPartitions,
+                        format!("topic '{name}' changed concurrently; retry"),
+                    ));
+                }
+                topic.partitions.extend(partitions);
+                Ok(None)
+            }
+            MetadataCommand::AlterConfigs { name, configs } => {
+                let topic = self
+                    .topics
+                    .get_mut(&name)
+                    .ok_or_else(|| unknown_topic(&name))?;
+                topic.configs = configs;
+                Ok(None)
+            }
+        }
+    }
+
+    fn set_fenced(
+        &mut self,
+        broker_id: BrokerId,
+        broker_epoch: u64,
+        fenced: bool,
+        changes: Vec<PartitionChange>,
+    ) -> CommandOutcome {
+        let broker = self.brokers.get_mut(&broker_id).ok_or_else(|| {
+            MetadataError::rejected(
+                ErrorCode::BrokerNotAvailable,
+                format!("broker {broker_id} is not registered"),
+            )
+        })?;
+        if broker.epoch != broker_epoch {
+            return Err(MetadataError::rejected(
+                ErrorCode::StaleBrokerEpoch,
+                format!(
+                    "broker {broker_id} epoch {broker_epoch} is stale (current {})",
+                    broker.epoch
+                ),
+            ));
+        }
+        broker.fenced = fenced;
+        for change in changes {
+            self.apply_partition_change(change);
+        }
+        Ok(None)
+    }
+
+    /// Applies a change whose partition epoch still matches; a stale one is dropped (the
+    /// controller re-derives it from the newer state on its next pass).
+    fn apply_partition_change(&mut self, change: PartitionChange) -> bool {
+        let Some(partition) = self
+            .topics
+            .get_mut(&change.topic)
+            .and_then(|t| t.partitions.get_mut(change.partition as usize))
+        else {
+            return false;
+        };
+        if partition.partition_epoch != change.expected_partition_epoch {
+            return false;
+        }
+        partition.leader = change.leader;
+        partition.leader_epoch = change.leader_epoch;
+        partition.isr = change.isr;
+        partition.partition_epoch += 1;
+        true
+    }
+}
+
+fn unknown_topic(name: &str) -> MetadataError {
+    MetadataError::rejected(
+        ErrorCode::UnknownTopicOrPartition,
+        format!("topic '{name}' does not exist"),
+    )
+}

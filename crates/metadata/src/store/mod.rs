@@ -1,0 +1,30 @@
+//! The metadata Raft's storage: one sled `Db` holding the log, the vote and the state
+//! machine's snapshots. Every fsync of that Db goes through one [`Flusher`].
+
+mod flusher;
+mod log_store;
+mod state_machine;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use flusher::Flusher;
+pub use log_store::SledLogStore;
+pub use state_machine::{SledStateMachine, StateWatch};
+
+use crate::model::MetadataState;
+use crate::MetadataError;
+
+/// Opens (or creates) the metadata store at `path`. Returns the log store, the state
+/// machine (recovered from its last snapshot; openraft re-applies the committed log on
+/// top) and a watch that carries the metadata after every applied batch.
+pub fn open(path: &Path) -> Result<(SledLogStore, SledStateMachine, StateWatch), MetadataError> {
+    let db = sled::Config::new().path(path).open()?;
+    let flusher = Flusher::new(db.clone());
+    let log_store = SledLogStore::open(&db, flusher.clone())?;
+    let (state_machine, watch) = SledStateMachine::open(&db, flusher)?;
+    Ok((log_store, state_machine, watch))
+}
+
+/// The current metadata, shared without copying.
+pub type SharedState = Arc<MetadataState>;

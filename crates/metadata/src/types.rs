@@ -1,0 +1,72 @@
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use rill_common::{BrokerId, NodeId};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{CommandOutcome, MetadataCommand};
+
+openraft::declare_raft_types!(
+    /// openraft's type configuration for the metadata log.
+    pub TypeConfig:
+        D = MetadataCommand,
+        R = CommandOutcome,
+        NodeId = NodeId,
+        Node = openraft::BasicNode,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type StorageResult<T> = Result<T, openraft::StorageError<NodeId>>;
+
+/// What a node asks of the active controller. The leader turns each into zero or more
+/// metadata commands through the I/O-free decisions in [`crate::controller`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    CreateTopic {
+        name: String,
+        partitions: u32,
+        replication_factor: u32,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        total: u32,
+    },
+    AlterConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+    RegisterBroker {
+        broker_id: BrokerId,
+        addr: String,
+    },
+    BrokerHeartbeat {
+        broker_id: BrokerId,
+        broker_epoch: u64,
+    },
+    /// A node outside the voter set asks to follow the metadata log as a learner.
+    AddLearner {
+        node_id: NodeId,
+        addr: String,
+    },
+}
+
+/// The controller's answer to a [`ControllerRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    Done,
+    BrokerRegistered { broker_epoch: u64 },
+    Heartbeat { fenced: bool },
+}
+
+/// A reply plus the index of the last log entry the request wrote, so that the node that
+/// forwarded it can wait until its own replica has applied that entry (read your writes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardedReply {
+    pub reply: ControllerReply,
+    pub log_index: Option<u64>,
+}
