@@ -1,1 +1,68 @@
-fn main() {}
+//! `rill`: one binary for the node, the local dev cluster and the command-line client.
+
+mod cli;
+mod dev;
+mod node;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rill",
+    version,
+    about = "Rill: a Kafka-style replicated commit log"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node (controller voter if listed in --voters, else a learner broker).
+    Node(node::NodeArgs),
+    /// Run a local cluster of node processes on loopback; Ctrl-C stops them all.
+    Dev(dev::DevArgs),
+    /// Inspect the cluster.
+    Cluster(cli::cluster::ClusterArgs),
+    /// Create, inspect and change topics.
+    Topic(cli::topic::TopicArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Node(_) | Command::Dev(_) => "info,openraft=error",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RILL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: UNKNOWN_SERVER_ERROR: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Node(args) => node::run(node::NodeConfig::resolve(args)?).await,
+            Command::Dev(args) => dev::run(args).await,
+            Command::Cluster(args) => cli::cluster::run(args).await,
+            Command::Topic(args) => cli::topic::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", cli::error_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,13 @@
-// placeholder
+//! The Rust client for Rill, used by the CLI and the tests. Its public types are domain
+//! types (serializable in the JSON shapes of DESIGN.md section 3); prost types stay inside.
+
+mod admin;
+mod connection;
+mod error;
+
+pub use admin::{
+    AdminClient, BrokerDescription, ClusterDescription, ControllerDescription, NewTopic,
+    PartitionDescription, TopicDescription,
+};
+pub use connection::Bootstrap;
+pub use error::ClientError;

@@ -13,5 +13,5 @@ mod types;
 
 pub use error::MetadataError;
 pub use model::{Broker, MetadataCommand, MetadataState, PartitionState, Topic};
-//pub use node::{ControllerInfo, MetadataNode, MetadataNodeConfig, RaftTimings};
+pub use node::{ControllerInfo, MetadataNode, MetadataNodeConfig, RaftTimings};
 pub use types::{ControllerReply, ControllerRequest, TypeConfig};

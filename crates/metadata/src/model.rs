@@ -82,9 +82,12 @@ pub enum MetadataCommand {
     InitCluster {
         cluster_id: String,
     },
+    /// A broker (re)starts: new epoch, alive, and offline partitions whose ISR holds it
+    /// come back with it as leader (`changes`).
     RegisterBroker {
         broker_id: BrokerId,
         addr: String,
+        changes: Vec<PartitionChange>,
     },
     FenceBroker {
         broker_id: BrokerId,
@@ -138,7 +141,11 @@ impl MetadataState {
                 self.cluster_id.get_or_insert(cluster_id);
                 Ok(None)
             }
-            MetadataCommand::RegisterBroker { broker_id, addr } => {
+            MetadataCommand::RegisterBroker {
+                broker_id,
+                addr,
+                changes,
+            } => {
                 self.brokers.insert(
                     broker_id,
                     Broker {
@@ -148,6 +155,9 @@ impl MetadataState {
                         fenced: false,
                     },
                 );
+                for change in changes {
+                    self.apply_partition_change(change);
+                }
                 Ok(Some(log_index))
             }
             MetadataCommand::FenceBroker {

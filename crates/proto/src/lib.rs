@@ -15,3 +15,43 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// gRPC metadata key carrying the stable error code (e.g. `TOPIC_ALREADY_EXISTS`).
 pub const ERROR_CODE_KEY: &str = "rill-error-code";
+
+use rill_common::ErrorCode;
+
+/// The one mapping from a Rill error code to a gRPC status: the code travels in the
+/// status metadata under [`ERROR_CODE_KEY`] and leads the message.
+pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
+    let grpc_code = match code {
+        ErrorCode::InvalidTopicException
+        | ErrorCode::InvalidPartitions
+        | ErrorCode::InvalidReplicationFactor
+        | ErrorCode::InvalidConfig
+        | ErrorCode::InvalidRequest
+        | ErrorCode::MessageTooLarge
+        | ErrorCode::CorruptMessage
+        | ErrorCode::OffsetOutOfRange => tonic::Code::InvalidArgument,
+        ErrorCode::TopicAlreadyExists => tonic::Code::AlreadyExists,
+        ErrorCode::UnknownTopicOrPartition | ErrorCode::UnknownMemberId => tonic::Code::NotFound,
+        ErrorCode::NotController
+        | ErrorCode::NotLeaderOrFollower
+        | ErrorCode::BrokerNotAvailable
+        | ErrorCode::NotEnoughReplicas => tonic::Code::Unavailable,
+        ErrorCode::RequestTimedOut => tonic::Code::DeadlineExceeded,
+        ErrorCode::UnknownServerError => tonic::Code::Internal,
+        _ => tonic::Code::FailedPrecondition,
+    };
+    let mut status = tonic::Status::new(grpc_code, format!("{code}: {message}"));
+    if let Ok(value) = code.as_str().parse() {
+        status.metadata_mut().insert(ERROR_CODE_KEY, value);
+    }
+    status
+}
+
+/// The Rill error code a status carries, if any.
+pub fn status_error_code(status: &tonic::Status) -> Option<ErrorCode> {
+    status
+        .metadata()
+        .get(ERROR_CODE_KEY)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
+}

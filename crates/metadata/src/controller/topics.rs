@@ -25,15 +25,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
         ))
     } else if name == "." || name == ".." {
         Some(format!("topic name cannot be '{name}'"))
-    } else if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        Some(format!(
-            "topic name '{name}' has the illegal character {c:?}; use [a-zA-Z0-9._-]"
-        ))
     } else {
-        None
+        name.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+            .map(|c| {
+                format!("topic name '{name}' has the illegal character {c:?}; use [a-zA-Z0-9._-]")
+            })
     };
     match problem {
         Some(message) => Err(MetadataError::rejected(

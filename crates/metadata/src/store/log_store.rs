@@ -1,5 +1,10 @@
+// openraft's StorageIOError is large; the storage traits return it, so helpers do too.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageIOError, Vote};
@@ -22,6 +27,8 @@ pub struct SledLogStore {
     log: sled::Tree,
     meta: sled::Tree,
     flusher: Flusher,
+    /// The last committed index openraft reported, for metrics.
+    committed_index: Arc<AtomicU64>,
 }
 
 impl SledLogStore {
@@ -30,7 +37,13 @@ impl SledLogStore {
             log: db.open_tree("raft_log")?,
             meta: db.open_tree("raft_meta")?,
             flusher,
+            committed_index: Arc::default(),
         })
+    }
+
+    /// A live view of the committed log index (0 before the first commit).
+    pub fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed_index.clone()
     }
 
     fn read_meta<T: DeserializeOwned>(
@@ -146,6 +159,8 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
+        let index = committed.map_or(0, |c| c.index);
+        self.committed_index.store(index, Ordering::Relaxed);
         // Not fsynced: a lost committed id only means re-applying less on restart.
         Ok(self.write_meta(COMMITTED, &committed)?)
     }

@@ -1,0 +1,79 @@
+use std::sync::Arc;
+
+use rill_proto::v1::controller_service_server::ControllerService;
+use rill_proto::v1::{
+    BrokerHeartbeatRequest, BrokerHeartbeatResponse, ForwardRequest, ForwardResponse,
+    RegisterBrokerRequest, RegisterBrokerResponse,
+};
+use tonic::{Request, Response, Status};
+
+use super::status;
+use crate::types::{ControllerReply, ControllerRequest};
+use crate::MetadataNode;
+
+/// Broker-to-controller calls. Any node serves them: `submit` forwards to the leader.
+pub struct ControllerServiceImpl {
+    node: Arc<MetadataNode>,
+}
+
+impl ControllerServiceImpl {
+    pub fn new(node: Arc<MetadataNode>) -> Self {
+        Self { node }
+    }
+}
+
+fn unexpected(reply: ControllerReply) -> Status {
+    Status::internal(format!("unexpected controller reply {reply:?}"))
+}
+
+#[tonic::async_trait]
+impl ControllerService for ControllerServiceImpl {
+    async fn register_broker(
+        &self,
+        request: Request<RegisterBrokerRequest>,
+    ) -> Result<Response<RegisterBrokerResponse>, Status> {
+        let r = request.into_inner();
+        let req = ControllerRequest::RegisterBroker {
+            broker_id: r.broker_id,
+            addr: r.addr,
+        };
+        match self.node.submit(req).await.map_err(|e| status(&e))? {
+            ControllerReply::BrokerRegistered { broker_epoch } => {
+                Ok(Response::new(RegisterBrokerResponse { broker_epoch }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn broker_heartbeat(
+        &self,
+        request: Request<BrokerHeartbeatRequest>,
+    ) -> Result<Response<BrokerHeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        let req = ControllerRequest::BrokerHeartbeat {
+            broker_id: r.broker_id,
+            broker_epoch: r.broker_epoch,
+        };
+        match self.node.submit(req).await.map_err(|e| status(&e))? {
+            ControllerReply::Heartbeat { fenced } => {
+                Ok(Response::new(BrokerHeartbeatResponse { fenced }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Executes a request forwarded by another node, only if this node leads; the
+    /// result (or the error, with a leader hint) goes back serde-encoded.
+    async fn forward(
+        &self,
+        request: Request<ForwardRequest>,
+    ) -> Result<Response<ForwardResponse>, Status> {
+        let req: ControllerRequest =
+            serde_json::from_slice(&request.into_inner().data).map_err(|e| {
+                Status::invalid_argument(format!("undecodable controller request: {e}"))
+            })?;
+        let result = self.node.execute_as_leader(req).await;
+        let data = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(ForwardResponse { data }))
+    }
+}

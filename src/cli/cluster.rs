@@ -1,0 +1,44 @@
+use super::ClientArgs;
+
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ClusterCommand {
+    /// The cluster id, the controller quorum and every broker.
+    Describe,
+}
+
+pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    let admin = args.client.admin()?;
+    match args.command {
+        ClusterCommand::Describe => {
+            let cluster = admin.describe_cluster().await?;
+            args.client.print(&cluster, || {
+                let c = &cluster.controller;
+                let mut lines = vec![
+                    format!("Cluster: {}", cluster.cluster_id),
+                    format!(
+                        "Controller: leader {} term {} voters {:?} learners {:?}",
+                        c.leader_id.map_or("none".to_string(), |l| l.to_string()),
+                        c.term,
+                        c.voters,
+                        c.learners
+                    ),
+                ];
+                lines.extend(cluster.brokers.iter().map(|b| {
+                    format!(
+                        "Broker {}\t{}\t{}\tepoch {}",
+                        b.id, b.addr, b.state, b.epoch
+                    )
+                }));
+                lines.join("\n")
+            })
+        }
+    }
+}

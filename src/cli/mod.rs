@@ -1,0 +1,83 @@
+//! Client subcommands. Every one takes `--bootstrap` and `--json`; errors are one line on
+//! stderr naming the error code, with exit status 1.
+
+pub mod cluster;
+pub mod topic;
+
+use rill_client::{AdminClient, Bootstrap, ClientError};
+use rill_common::ErrorCode;
+use serde::Serialize;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Nodes to contact: HOST:PORT[,HOST:PORT].
+    #[arg(
+        long,
+        env = "RILL_BOOTSTRAP",
+        default_value = "127.0.0.1:19291",
+        global = true
+    )]
+    pub bootstrap: String,
+    /// Machine-readable output: one JSON document (or one object per line for streams).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl ClientArgs {
+    pub fn admin(&self) -> Result<AdminClient, ClientError> {
+        Ok(AdminClient::new(Bootstrap::new(&self.bootstrap)?))
+    }
+
+    /// Prints `value` as JSON, or `human` otherwise.
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(value)?);
+        } else {
+            let text = human();
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The one-line error message: `error: CODE: message`.
+pub fn error_line(error: &anyhow::Error) -> String {
+    if let Some(client) = error.downcast_ref::<ClientError>() {
+        return format!("error: {client}");
+    }
+    let text = format!("{error:#}").replace('\n', " ");
+    let has_code = text
+        .split(':')
+        .next()
+        .is_some_and(|head| head.parse::<ErrorCode>().is_ok());
+    if has_code {
+        format!("error: {text}")
+    } else {
+        format!("error: {}: {text}", ErrorCode::InvalidRequest)
+    }
+}
+
+/// Parses repeated `KEY=VALUE` arguments.
+pub fn parse_key_values(
+    items: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: expected KEY=VALUE, got {item:?}",
+                        ErrorCode::InvalidConfig
+                    )
+                })
+        })
+        .collect()
+}

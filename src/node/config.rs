@@ -1,0 +1,320 @@
+//! `rill node` settings: flag > environment > config file > default. The config file is
+//! Kafka's properties format (`key=value` lines, `#` comments) with Kafka-style keys.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+
+/// Flags of `rill node`; each also reads its `RILL_*` environment variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NodeArgs {
+    /// This node's id (file key: node.id).
+    #[arg(long, env = "RILL_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Directory for this node's data (file key: data.dir).
+    #[arg(long, env = "RILL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// gRPC listen address (file key: listen).
+    #[arg(long, env = "RILL_LISTEN")]
+    pub listen: Option<String>,
+    /// Address other nodes and clients use to reach this node (file key: advertise).
+    #[arg(long, env = "RILL_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// The controllers: "1=HOST:PORT,2=HOST:PORT,3=HOST:PORT" (file key: voters).
+    #[arg(long, env = "RILL_VOTERS")]
+    pub voters: Option<String>,
+    /// HTTP listen address for /metrics, /healthz, /readyz (file key: metrics.listen).
+    #[arg(long, env = "RILL_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// A properties file with any of these settings.
+    #[arg(long, env = "RILL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// broker.session.timeout.ms: a broker silent this long is fenced.
+    #[arg(long, env = "RILL_BROKER_SESSION_TIMEOUT_MS")]
+    pub broker_session_timeout_ms: Option<u64>,
+    /// broker.heartbeat.interval.ms
+    #[arg(long, env = "RILL_BROKER_HEARTBEAT_INTERVAL_MS")]
+    pub broker_heartbeat_interval_ms: Option<u64>,
+    /// replica.lag.time.max.ms: a follower not caught up this long leaves the ISR.
+    #[arg(long, env = "RILL_REPLICA_LAG_TIME_MAX_MS")]
+    pub replica_lag_time_max_ms: Option<u64>,
+    /// group.min.session.timeout.ms
+    #[arg(long, env = "RILL_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    pub group_min_session_timeout_ms: Option<u64>,
+    /// group.max.session.timeout.ms
+    #[arg(long, env = "RILL_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    pub group_max_session_timeout_ms: Option<u64>,
+    /// log.flush.mode: `group` (ack after fsync) or `interval`.
+    #[arg(long, env = "RILL_LOG_FLUSH_MODE")]
+    #[allow(dead_code)] // read by the data path (replication and storage issues)
+    pub log_flush_mode: Option<FlushMode>,
+    /// log.flush.interval.ms (with log.flush.mode=interval)
+    #[arg(long, env = "RILL_LOG_FLUSH_INTERVAL_MS")]
+    pub log_flush_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlushMode {
+    Group,
+    Interval,
+}
+
+impl FromStr for FlushMode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "group" => Ok(Self::Group),
+            "interval" => Ok(Self::Interval),
+            other => bail!("log.flush.mode must be group or interval, got {other:?}"),
+        }
+    }
+}
+
+/// The resolved settings of one node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub node_id: u64,
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub advertise: String,
+    pub voters: BTreeMap<u64, String>,
+    pub metrics_listen: Option<String>,
+    pub broker_session_timeout: Duration,
+    pub broker_heartbeat_interval: Duration,
+    #[allow(dead_code)] // read by the data path (replication and storage issues)
+    pub replica_lag_time_max: Duration,
+    pub group_min_session_timeout: Duration,
+    pub group_max_session_timeout: Duration,
+    #[allow(dead_code)] // read by the data path (replication and storage issues)
+    pub log_flush_mode: FlushMode,
+    #[allow(dead_code)] // read by the data path (replication and storage issues)
+    pub log_flush_interval: Duration,
+}
+
+/// Parses "1=HOST:PORT,2=HOST:PORT".
+pub fn parse_voters(s: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut voters = BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow!("voter {item:?} is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .with_context(|| format!("voter id in {item:?}"))?;
+        if voters.insert(id, addr.trim().to_string()).is_some() {
+            bail!("voter {id} listed twice");
+        }
+    }
+    if voters.is_empty() {
+        bail!("the voters list is empty");
+    }
+    Ok(voters)
+}
+
+fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
+    let mut map = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| anyhow!("line {}: expected key=value, got {line:?}", n + 1))?;
+        map.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    Ok(map)
+}
+
+const KNOWN_KEYS: [&str; 13] = [
+    "node.id",
+    "data.dir",
+    "listen",
+    "advertise",
+    "voters",
+    "metrics.listen",
+    "broker.session.timeout.ms",
+    "broker.heartbeat.interval.ms",
+    "replica.lag.time.max.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "log.flush.mode",
+    "log.flush.interval.ms",
+];
+
+struct Layers {
+    file: HashMap<String, String>,
+}
+
+impl Layers {
+    /// The flag/env value if set, else the file's, else `None`.
+    fn get<T: FromStr>(&self, flag: Option<T>, key: &str) -> anyhow::Result<Option<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        if flag.is_some() {
+            return Ok(flag);
+        }
+        match self.file.get(key) {
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|e| anyhow!("config file: {key}={v:?}: {e}")),
+            None => Ok(None),
+        }
+    }
+
+    fn millis(&self, flag: Option<u64>, key: &str, default: u64) -> anyhow::Result<Duration> {
+        Ok(Duration::from_millis(
+            self.get(flag, key)?.unwrap_or(default),
+        ))
+    }
+}
+
+impl NodeConfig {
+    pub fn resolve(args: NodeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                parse_properties(&text)?
+            }
+            None => HashMap::new(),
+        };
+        if let Some(unknown) = file.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            bail!("config file: unknown key {unknown:?}");
+        }
+        let layers = Layers { file };
+        let node_id: u64 = layers.get(args.node_id, "node.id")?.ok_or_else(|| {
+            anyhow!("--node-id (or RILL_NODE_ID, or node.id in the config file) is required")
+        })?;
+        let listen: String = layers
+            .get(args.listen, "listen")?
+            .unwrap_or_else(|| "127.0.0.1:19291".into());
+        let advertise: String = layers
+            .get(args.advertise, "advertise")?
+            .unwrap_or_else(|| listen.clone());
+        let voters = match layers.get::<String>(args.voters, "voters")? {
+            Some(v) => parse_voters(&v)?,
+            None => BTreeMap::from([(node_id, advertise.clone())]),
+        };
+        let data_dir = layers
+            .get(args.data_dir, "data.dir")?
+            .unwrap_or_else(|| PathBuf::from(format!("./rill-data/node-{node_id}")));
+        let config = Self {
+            node_id,
+            data_dir,
+            metrics_listen: layers.get(args.metrics_listen, "metrics.listen")?,
+            broker_session_timeout: layers.millis(
+                args.broker_session_timeout_ms,
+                "broker.session.timeout.ms",
+                3_000,
+            )?,
+            broker_heartbeat_interval: layers.millis(
+                args.broker_heartbeat_interval_ms,
+                "broker.heartbeat.interval.ms",
+                250,
+            )?,
+            replica_lag_time_max: layers.millis(
+                args.replica_lag_time_max_ms,
+                "replica.lag.time.max.ms",
+                10_000,
+            )?,
+            group_min_session_timeout: layers.millis(
+                args.group_min_session_timeout_ms,
+                "group.min.session.timeout.ms",
+                1_000,
+            )?,
+            group_max_session_timeout: layers.millis(
+                args.group_max_session_timeout_ms,
+                "group.max.session.timeout.ms",
+                300_000,
+            )?,
+            log_flush_mode: layers
+                .get(args.log_flush_mode, "log.flush.mode")?
+                .unwrap_or(FlushMode::Group),
+            log_flush_interval: layers.millis(
+                args.log_flush_interval_ms,
+                "log.flush.interval.ms",
+                1_000,
+            )?,
+            listen,
+            advertise,
+            voters,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.broker_heartbeat_interval.is_zero()
+            || self.broker_heartbeat_interval >= self.broker_session_timeout
+        {
+            bail!(
+                "broker.heartbeat.interval.ms must be positive and below broker.session.timeout.ms"
+            );
+        }
+        if self.group_min_session_timeout > self.group_max_session_timeout {
+            bail!("group.min.session.timeout.ms exceeds group.max.session.timeout.ms");
+        }
+        if let Some(addr) = self.voters.get(&self.node_id) {
+            if addr != &self.advertise {
+                bail!(
+                    "node {} is a voter at {addr} but advertises {}; they must match",
+                    self.node_id,
+                    self.advertise
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("node.properties");
+        std::fs::write(
+            &path,
+            "# a node\nnode.id=2\nlisten=127.0.0.1:7000\nbroker.session.timeout.ms=5000\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let args = NodeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:8000".into()),
+            ..Default::default()
+        };
+        let config = NodeConfig::resolve(args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.node_id, 2);
+        assert_eq!(config.listen, "127.0.0.1:8000");
+        assert_eq!(config.advertise, "127.0.0.1:8000");
+        assert_eq!(config.broker_session_timeout, Duration::from_millis(5000));
+        assert_eq!(config.broker_heartbeat_interval, Duration::from_millis(250));
+        assert_eq!(
+            config.voters,
+            BTreeMap::from([(2, "127.0.0.1:8000".to_string())])
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        assert!(parse_voters("1=a:1,1=b:2").is_err());
+        assert!(parse_voters("x=a:1").is_err());
+        assert!(parse_voters("").is_err());
+        assert!(NodeConfig::resolve(NodeArgs::default()).is_err());
+        let bad_heartbeat = NodeArgs {
+            node_id: Some(1),
+            broker_heartbeat_interval_ms: Some(5000),
+            ..Default::default()
+        };
+        assert!(NodeConfig::resolve(bad_heartbeat).is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! The HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process serves) and
+//! `/readyz` (part of the quorum, metadata caught up, broker registered).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rill_metadata::MetadataNode;
+use tokio_util::sync::CancellationToken;
+
+/// Binds the listener and returns the server task (it also refreshes the gauges).
+pub async fn serve(
+    addr: String,
+    metadata: Arc<MetadataNode>,
+    cancel: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding metrics listener {addr}"))?;
+    let ready = metadata.clone();
+    let app = Router::new()
+        .route("/metrics", get(move || render(handle.clone())))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                    }
+                }
+            }),
+        );
+    Ok(async move {
+        let gauges = tokio::spawn(update_gauges(metadata, cancel.clone()));
+        let server = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
+        if let Err(e) = server.await {
+            tracing::warn!("metrics listener stopped: {e}");
+        }
+        let _ = gauges.await;
+    })
+}
+
+async fn render(handle: PrometheusHandle) -> String {
+    handle.render()
+}
+
+async fn update_gauges(metadata: Arc<MetadataNode>, cancel: CancellationToken) {
+    loop {
+        let info = metadata.controller_info();
+        let state = metadata.state();
+        metrics::gauge!("rill_raft_term").set(info.term as f64);
+        metrics::gauge!("rill_raft_leader_id").set(info.leader_id.map_or(-1.0, |id| id as f64));
+        metrics::gauge!("rill_raft_is_leader").set(if info.is_leader { 1.0 } else { 0.0 });
+        metrics::gauge!("rill_raft_last_log_index").set(info.last_log_index as f64);
+        metrics::gauge!("rill_raft_commit_index").set(info.committed_index as f64);
+        metrics::gauge!("rill_raft_applied_index").set(info.last_applied as f64);
+        metrics::gauge!("rill_brokers_alive").set(state.alive_brokers().len() as f64);
+        metrics::gauge!("rill_brokers_fenced")
+            .set((state.brokers.len() - state.alive_brokers().len()) as f64);
+        metrics::gauge!("rill_topics").set(state.topics.len() as f64);
+        metrics::gauge!("rill_node_ready").set(if metadata.is_ready() { 1.0 } else { 0.0 });
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}

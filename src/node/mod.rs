@@ -1,0 +1,120 @@
+//! `rill node`: assemble one node (metadata replica, gRPC services, HTTP endpoints) and
+//! run it until SIGINT or SIGTERM, then shut down cleanly.
+
+mod admin_service;
+pub mod config;
+mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
+use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings};
+use rill_proto::v1::admin_service_server::AdminServiceServer;
+use rill_proto::v1::controller_service_server::ControllerServiceServer;
+use rill_proto::v1::raft_service_server::RaftServiceServer;
+use rill_proto::MAX_MESSAGE_BYTES;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tracing::{info, info_span, Instrument};
+
+pub use config::{NodeArgs, NodeConfig};
+
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let span = info_span!("node", node_id = config.node_id);
+    run_node(config).instrument(span).await
+}
+
+async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let cancel = CancellationToken::new();
+    let metadata = MetadataNode::start(MetadataNodeConfig {
+        node_id: config.node_id,
+        advertise: config.advertise.clone(),
+        voters: config.voters.clone(),
+        data_dir: config.data_dir.join("metadata"),
+        raft: RaftTimings::default(),
+        broker_session_timeout: config.broker_session_timeout,
+        broker_heartbeat_interval: config.broker_heartbeat_interval,
+        request_timeout: Duration::from_secs(10),
+    })
+    .await
+    .context("starting the metadata replica")?;
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding gRPC listener {}", config.listen))?;
+    let grpc = tokio::spawn(serve_grpc(metadata.clone(), listener, cancel.clone()));
+    let metrics = match &config.metrics_listen {
+        Some(addr) => Some(tokio::spawn(
+            http::serve(addr.clone(), metadata.clone(), cancel.clone()).await?,
+        )),
+        None => None,
+    };
+    let tasks = metadata.spawn_tasks(cancel.clone());
+    info!(listen = %config.listen, advertise = %config.advertise, voter = metadata.is_voter(), "node started");
+
+    shutdown_signal().await;
+    info!("shutting down");
+    cancel.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    metadata.shutdown().await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
+    grpc.await.context("gRPC server task")??;
+    info!("stopped");
+    Ok(())
+}
+
+async fn serve_grpc(
+    metadata: Arc<MetadataNode>,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<AdminServiceServer<admin_service::AdminServiceImpl>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(rill_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(
+            RaftServiceServer::new(RaftServiceImpl::new(metadata.raft().clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(ControllerServiceServer::new(ControllerServiceImpl::new(
+            metadata.clone(),
+        )))
+        .add_service(AdminServiceServer::new(
+            admin_service::AdminServiceImpl::new(metadata),
+        ))
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), cancel.cancelled())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, only Ctrl-C through tokio's portable handler remains.
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
