@@ -1,0 +1,301 @@
+//! A test harness that runs real `rill node` processes on loopback. Every process is
+//! SIGKILLed when the harness drops, also when a test fails; node logs are printed then.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+
+pub const RILL: &str = env!("CARGO_BIN_EXE_rill");
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub struct NodeSpec {
+    pub id: u64,
+    pub grpc: String,
+    pub metrics: String,
+    pub voters: String,
+    pub extra_args: Vec<String>,
+}
+
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    pub nodes: BTreeMap<u64, NodeSpec>,
+    children: BTreeMap<u64, Child>,
+    starts: u32,
+}
+
+impl Cluster {
+    /// Starts `n` voters with ids 1..=n.
+    pub fn start(n: u64) -> anyhow::Result<Self> {
+        Self::start_with(n, &[])
+    }
+
+    pub fn start_with(n: u64, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut cluster = Self {
+            dir: tempfile::tempdir()?,
+            nodes: BTreeMap::new(),
+            children: BTreeMap::new(),
+            starts: 0,
+        };
+        let mut specs = Vec::new();
+        for id in 1..=n {
+            specs.push((
+                id,
+                format!("127.0.0.1:{}", free_port()?),
+                format!("127.0.0.1:{}", free_port()?),
+            ));
+        }
+        let voters = specs
+            .iter()
+            .map(|(id, grpc, _)| format!("{id}={grpc}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for (id, grpc, metrics) in specs {
+            cluster.nodes.insert(
+                id,
+                NodeSpec {
+                    id,
+                    grpc,
+                    metrics,
+                    voters: voters.clone(),
+                    extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+                },
+            );
+        }
+        for id in 1..=n {
+            cluster.start_node(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Adds a node that is not in the voters list (it joins as a learner).
+    pub fn add_learner(&mut self, id: u64) -> anyhow::Result<()> {
+        let voters = self
+            .nodes
+            .values()
+            .next()
+            .map(|n| n.voters.clone())
+            .unwrap_or_default();
+        self.nodes.insert(
+            id,
+            NodeSpec {
+                id,
+                grpc: format!("127.0.0.1:{}", free_port()?),
+                metrics: format!("127.0.0.1:{}", free_port()?),
+                voters,
+                extra_args: Vec::new(),
+            },
+        );
+        self.start_node(id)
+    }
+
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node-{id}"))
+    }
+
+    fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.log"))
+    }
+
+    pub fn start_node(&mut self, id: u64) -> anyhow::Result<()> {
+        let spec = self.nodes.get(&id).ok_or_else(|| anyhow!("no node {id}"))?;
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))?;
+        let child = Command::new(RILL)
+            .arg("node")
+            .args(["--node-id", &id.to_string()])
+            .arg("--data-dir")
+            .arg(self.data_dir(id))
+            .args(["--listen", &spec.grpc, "--advertise", &spec.grpc])
+            .args(["--voters", &spec.voters, "--metrics-listen", &spec.metrics])
+            .args(&spec.extra_args)
+            .env("RILL_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting node {id}"))?;
+        self.children.insert(id, child);
+        Ok(())
+    }
+
+    /// SIGKILL one node and reap it.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn running(&self) -> Vec<u64> {
+        self.children.keys().copied().collect()
+    }
+
+    /// Bootstrap list of the nodes that are running.
+    pub fn bootstrap(&self) -> String {
+        self.children
+            .keys()
+            .filter_map(|id| self.nodes.get(id).map(|n| n.grpc.clone()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn node_addr(&self, id: u64) -> String {
+        self.nodes
+            .get(&id)
+            .map(|n| n.grpc.clone())
+            .unwrap_or_default()
+    }
+
+    /// Runs the CLI against the running nodes.
+    pub fn rill(&self, args: &[&str]) -> anyhow::Result<Output> {
+        self.rill_at(&self.bootstrap(), args)
+    }
+
+    pub fn rill_at(&self, bootstrap: &str, args: &[&str]) -> anyhow::Result<Output> {
+        Ok(Command::new(RILL)
+            .args(args)
+            .args(["--bootstrap", bootstrap])
+            .stdin(Stdio::null())
+            .output()?)
+    }
+
+    /// Runs a CLI command with `--json` that must succeed, and parses its output.
+    pub fn json_at(&self, bootstrap: &str, args: &[&str]) -> anyhow::Result<Value> {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.rill_at(bootstrap, &all)?;
+        if !out.status.success() {
+            bail!(
+                "rill {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    pub fn json(&self, args: &[&str]) -> anyhow::Result<Value> {
+        self.json_at(&self.bootstrap(), args)
+    }
+
+    /// The controller leader as the running nodes report it.
+    pub fn controller_leader(&self) -> Option<u64> {
+        let cluster = self.json(&["cluster", "describe"]).ok()?;
+        cluster["controller"]["leader_id"].as_u64()
+    }
+
+    /// Waits until every running node is ready (`/readyz`) and every running node's
+    /// broker is alive in the cluster description.
+    pub fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        wait_until(timeout, "every node ready", || {
+            let cluster = self.json(&["cluster", "describe"])?;
+            let alive: Vec<u64> = cluster["brokers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|b| b["state"] == "alive")
+                .filter_map(|b| b["id"].as_u64())
+                .collect();
+            let ready = self.running().iter().all(|id| alive.contains(id))
+                && self.running().iter().all(|id| self.readyz(*id));
+            Ok(ready)
+        })
+    }
+
+    pub fn readyz(&self, id: u64) -> bool {
+        let Some(spec) = self.nodes.get(&id) else {
+            return false;
+        };
+        http_get(&spec.metrics, "/readyz").is_ok_and(|(status, _)| status == 200)
+    }
+
+    pub fn metrics(&self, id: u64) -> anyhow::Result<String> {
+        let spec = self.nodes.get(&id).ok_or_else(|| anyhow!("no node {id}"))?;
+        Ok(http_get(&spec.metrics, "/metrics")?.1)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let ids: Vec<u64> = self.children.keys().copied().collect();
+        for id in ids {
+            self.kill(id);
+        }
+        if std::thread::panicking() {
+            for id in self.nodes.keys() {
+                let log = std::fs::read_to_string(self.log_path(*id)).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("---- node {id} log (last 40 lines) ----");
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it returns true or `timeout` passes.
+pub fn wait_until(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        match check() {
+            Ok(true) => return Ok(()),
+            Ok(false) => last = "condition false".into(),
+            Err(e) => last = format!("{e:#}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A minimal HTTP/1.0 GET, enough for /readyz and /metrics.
+pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("bad HTTP response"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Partitions of a `topic describe --json` document.
+pub fn partitions(topic: &Value) -> Vec<Value> {
+    topic["partitions"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn ids(value: &Value) -> Vec<u64> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect()
+}
