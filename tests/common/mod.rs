@@ -207,9 +207,21 @@ impl Cluster {
                 .filter(|b| b["state"] == "alive")
                 .filter_map(|b| b["id"].as_u64())
                 .collect();
-            let ready = self.running().iter().all(|id| alive.contains(id))
-                && self.running().iter().all(|id| self.readyz(*id));
-            Ok(ready)
+            let not_alive: Vec<u64> = self
+                .running()
+                .into_iter()
+                .filter(|id| !alive.contains(id))
+                .collect();
+            let not_ready: Vec<u64> = self
+                .running()
+                .into_iter()
+                .filter(|id| !self.readyz(*id))
+                .collect();
+            if not_alive.is_empty() && not_ready.is_empty() {
+                Ok(true)
+            } else {
+                bail!("brokers not alive: {not_alive:?}; nodes not ready: {not_ready:?}; cluster: {cluster}")
+            }
         })
     }
 
@@ -245,6 +257,22 @@ impl Drop for Cluster {
     }
 }
 
+/// Runs a test body against a fresh cluster of `n` voters. An error panics while the
+/// cluster is still up, so its node logs are printed.
+pub fn with_cluster(
+    n: u64,
+    extra_args: &[&str],
+    body: impl FnOnce(&mut Cluster) -> anyhow::Result<()>,
+) {
+    let mut cluster = match Cluster::start_with(n, extra_args) {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start the cluster: {e:#}"),
+    };
+    if let Err(e) = body(&mut cluster) {
+        panic!("{e:#}");
+    }
+}
+
 /// Polls `check` every 100 ms until it returns true or `timeout` passes.
 pub fn wait_until(
     timeout: Duration,
@@ -252,7 +280,7 @@ pub fn wait_until(
     mut check: impl FnMut() -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
-    let mut last = String::new();
+    let mut last;
     loop {
         match check() {
             Ok(true) => return Ok(()),

@@ -223,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn openraft_storage_suite() -> Result<(), openraft::StorageError<NodeId>> {
-        Suite::test_all(Builder)
+    fn openraft_storage_suite() -> Result<(), String> {
+        Suite::test_all(Builder).map_err(|e| e.to_string())
     }
 }
