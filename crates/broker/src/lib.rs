@@ -1,0 +1,8 @@
+//! The broker: partition logs (one trait over sled and memory), the replica manager that
+//! opens and serves the partitions the metadata assigns to this broker, produce, fetch,
+//! list offsets and retention. Never imports openraft.
+
+mod error;
+pub mod log;
+
+pub use error::BrokerError;

@@ -1,0 +1,198 @@
+//! Where a partition's batches and state live: an ordered map from base offset to the
+//! stored batch, and a small map of partition state. Two implementations: sled (one tree
+//! pair per partition in the node's partitions Db) and memory.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::BrokerError;
+
+/// The storage primitives a partition log needs. All keys are big-endian so the order
+/// of the byte strings is the numeric order.
+pub trait LogBackend: Send + Sync {
+    /// Visits stored batches with base offset >= `from`, in order, until `visit` breaks.
+    fn scan(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), BrokerError>;
+    /// The stored batch with the largest base offset <= `offset`.
+    fn floor(&self, offset: u64) -> Result<Option<(u64, Vec<u8>)>, BrokerError>;
+    fn insert(&self, base_offset: u64, stored: Vec<u8>) -> Result<(), BrokerError>;
+    /// Removes every batch with base offset >= `from`.
+    fn remove_from(&self, from: u64) -> Result<(), BrokerError>;
+    /// Removes every batch with base offset < `before`.
+    fn remove_before(&self, before: u64) -> Result<(), BrokerError>;
+    fn meta_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BrokerError>;
+    fn meta_put(&self, key: &[u8], value: &[u8]) -> Result<(), BrokerError>;
+    fn meta_remove(&self, key: &[u8]) -> Result<(), BrokerError>;
+    /// Every `(key, value)` of partition state whose key starts with `prefix`.
+    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BrokerError>;
+}
+
+/// A partition in a sled Db: tree `log/<id>` for batches, `meta/<id>` for state.
+pub struct SledBackend {
+    pub(crate) log: sled::Tree,
+    pub(crate) meta: sled::Tree,
+}
+
+fn key(offset: u64) -> [u8; 8] {
+    offset.to_be_bytes()
+}
+
+fn offset_of(k: &[u8]) -> Result<u64, BrokerError> {
+    let bytes: [u8; 8] = k
+        .try_into()
+        .map_err(|_| BrokerError::Storage(format!("log key of {} bytes", k.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+impl LogBackend for SledBackend {
+    fn scan(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), BrokerError> {
+        for item in self.log.range(key(from)..) {
+            let (k, v) = item?;
+            if visit(offset_of(&k)?, &v).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn floor(&self, offset: u64) -> Result<Option<(u64, Vec<u8>)>, BrokerError> {
+        match self.log.range(..=key(offset)).next_back() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((offset_of(&k)?, v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn insert(&self, base_offset: u64, stored: Vec<u8>) -> Result<(), BrokerError> {
+        self.log.insert(key(base_offset), stored)?;
+        Ok(())
+    }
+
+    fn remove_from(&self, from: u64) -> Result<(), BrokerError> {
+        remove_keys(&self.log, self.log.range(key(from)..))
+    }
+
+    fn remove_before(&self, before: u64) -> Result<(), BrokerError> {
+        remove_keys(&self.log, self.log.range(..key(before)))
+    }
+
+    fn meta_get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, BrokerError> {
+        Ok(self.meta.get(k)?.map(|v| v.to_vec()))
+    }
+
+    fn meta_put(&self, k: &[u8], value: &[u8]) -> Result<(), BrokerError> {
+        self.meta.insert(k, value)?;
+        Ok(())
+    }
+
+    fn meta_remove(&self, k: &[u8]) -> Result<(), BrokerError> {
+        self.meta.remove(k)?;
+        Ok(())
+    }
+
+    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BrokerError> {
+        self.meta
+            .scan_prefix(prefix)
+            .map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(BrokerError::from)
+            })
+            .collect()
+    }
+}
+
+fn remove_keys(tree: &sled::Tree, range: sled::Iter) -> Result<(), BrokerError> {
+    let mut batch = sled::Batch::default();
+    for item in range {
+        batch.remove(item?.0);
+    }
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
+/// A partition in memory; shared through `Arc` so it survives a "reopen" in tests.
+#[derive(Default)]
+pub struct MemoryBackend {
+    log: Mutex<BTreeMap<u64, Vec<u8>>>,
+    meta: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LogBackend for Arc<MemoryBackend> {
+    fn scan(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), BrokerError> {
+        // Copy the keys first so `visit` may take as long as it likes without the lock.
+        let keys: Vec<u64> = lock(&self.log).range(from..).map(|(k, _)| *k).collect();
+        for k in keys {
+            let Some(v) = lock(&self.log).get(&k).cloned() else {
+                continue;
+            };
+            if visit(k, &v).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn floor(&self, offset: u64) -> Result<Option<(u64, Vec<u8>)>, BrokerError> {
+        Ok(lock(&self.log)
+            .range(..=offset)
+            .next_back()
+            .map(|(k, v)| (*k, v.clone())))
+    }
+
+    fn insert(&self, base_offset: u64, stored: Vec<u8>) -> Result<(), BrokerError> {
+        lock(&self.log).insert(base_offset, stored);
+        Ok(())
+    }
+
+    fn remove_from(&self, from: u64) -> Result<(), BrokerError> {
+        lock(&self.log).split_off(&from);
+        Ok(())
+    }
+
+    fn remove_before(&self, before: u64) -> Result<(), BrokerError> {
+        let mut log = lock(&self.log);
+        let rest = log.split_off(&before);
+        *log = rest;
+        Ok(())
+    }
+
+    fn meta_get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, BrokerError> {
+        Ok(lock(&self.meta).get(k).cloned())
+    }
+
+    fn meta_put(&self, k: &[u8], value: &[u8]) -> Result<(), BrokerError> {
+        lock(&self.meta).insert(k.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn meta_remove(&self, k: &[u8]) -> Result<(), BrokerError> {
+        lock(&self.meta).remove(k);
+        Ok(())
+    }
+
+    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BrokerError> {
+        Ok(lock(&self.meta)
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}

@@ -1,0 +1,269 @@
+//! One conformance suite for every [`LogStorage`]: each check runs against the in-memory
+//! and the sled storage.
+
+use bytes::Bytes;
+use rill_common::record::{self, BatchHeader, RecordBatchBuilder};
+
+use super::*;
+
+fn batch(values: &[&str]) -> Vec<u8> {
+    let mut b = RecordBatchBuilder::new();
+    for v in values {
+        b.push(None, Some(v.as_bytes()), 1_000);
+    }
+    b.build()
+}
+
+fn values(batches: &[Bytes]) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let h = BatchHeader::validate(b).unwrap_or_else(|e| panic!("served a bad batch: {e}"));
+            h.records(b).unwrap_or_default()
+        })
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+fn key(n: u32) -> PartitionKey {
+    PartitionKey {
+        topic_id: "topic-id".into(),
+        partition: n,
+    }
+}
+
+fn open(storage: &dyn LogStorage, n: u32) -> PartitionLog {
+    storage
+        .open(&key(n))
+        .unwrap_or_else(|e| panic!("open: {e}"))
+        .0
+}
+
+fn append(log: &PartitionLog, values: &[&str], epoch: i32) -> BatchHeader {
+    log.append_as_leader(&mut batch(values), epoch)
+        .unwrap_or_else(|e| panic!("append: {e}"))
+}
+
+fn appends_assign_dense_offsets_and_stamp_the_epoch(storage: &dyn LogStorage) {
+    let log = open(storage, 0);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
+    let a = append(&log, &["a", "b", "c"], 1);
+    let b = append(&log, &["d"], 1);
+    assert_eq!((a.base_offset, a.last_offset(), b.base_offset), (0, 2, 3));
+    assert_eq!(log.log_end_offset(), 4);
+    let read = log.read(0, u64::MAX, 1 << 20).unwrap_or_default();
+    assert_eq!(values(&read), ["a", "b", "c", "d"]);
+    for batch in &read {
+        assert_eq!(
+            BatchHeader::parse(batch)
+                .map(|h| h.partition_leader_epoch)
+                .ok(),
+            Some(1)
+        );
+    }
+}
+
+fn reads_start_at_the_batch_holding_the_offset_and_respect_limits(storage: &dyn LogStorage) {
+    let log = open(storage, 1);
+    append(&log, &["a", "b"], 0);
+    append(&log, &["c", "d"], 0);
+    append(&log, &["e"], 0);
+    assert_eq!(
+        values(&log.read(3, u64::MAX, 1 << 20).unwrap_or_default()),
+        ["c", "d", "e"]
+    );
+    // `below` stops at a batch boundary (the high watermark).
+    assert_eq!(
+        values(&log.read(0, 4, 1 << 20).unwrap_or_default()),
+        ["a", "b", "c", "d"]
+    );
+    // A tiny byte limit still returns one whole batch.
+    assert_eq!(
+        values(&log.read(0, u64::MAX, 1).unwrap_or_default()),
+        ["a", "b"]
+    );
+    assert!(log.read(5, u64::MAX, 100).unwrap_or_default().is_empty());
+    let err = log.read(6, u64::MAX, 100).err().map(|e| e.code());
+    assert_eq!(err, Some(rill_common::ErrorCode::OffsetOutOfRange));
+}
+
+fn truncation_removes_a_suffix_at_batch_boundaries(storage: &dyn LogStorage) {
+    let log = open(storage, 2);
+    append(&log, &["a", "b"], 1);
+    append(&log, &["c", "d"], 2);
+    append(&log, &["e"], 3);
+    assert!(log.truncate_to(3).is_ok());
+    assert_eq!(log.log_end_offset(), 2, "the batch holding offset 3 goes");
+    assert_eq!(log.epoch_entries(), vec![(1, 0)]);
+    assert_eq!(
+        values(&log.read(0, u64::MAX, 1 << 20).unwrap_or_default()),
+        ["a", "b"]
+    );
+    let h = append(&log, &["x"], 4);
+    assert_eq!(h.base_offset, 2);
+}
+
+fn deleting_a_prefix_moves_the_log_start(storage: &dyn LogStorage) {
+    let log = open(storage, 3);
+    append(&log, &["a", "b"], 1);
+    append(&log, &["c"], 2);
+    append(&log, &["d"], 2);
+    let size = log.size_bytes();
+    assert!(log.delete_before(3).is_ok());
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (3, 4));
+    assert!(log.size_bytes() < size);
+    assert_eq!(
+        values(&log.read(3, u64::MAX, 1 << 20).unwrap_or_default()),
+        ["d"]
+    );
+    assert!(log.read(0, u64::MAX, 1 << 20).is_err());
+    assert_eq!(log.epoch_entries(), vec![(2, 3)]);
+}
+
+fn the_epoch_cache_answers_end_offsets(storage: &dyn LogStorage) {
+    let log = open(storage, 4);
+    append(&log, &["a", "b"], 1);
+    append(&log, &["c"], 1);
+    append(&log, &["d"], 3);
+    assert_eq!(log.epoch_entries(), vec![(1, 0), (3, 3)]);
+    assert_eq!(log.end_offset_for_epoch(1), Some((1, 3)));
+    assert_eq!(
+        log.end_offset_for_epoch(2),
+        Some((1, 3)),
+        "epoch 2 never wrote: epoch 1's end"
+    );
+    assert_eq!(log.end_offset_for_epoch(3), Some((3, 4)));
+    assert_eq!(log.end_offset_for_epoch(9), Some((3, 4)));
+    assert_eq!(log.end_offset_for_epoch(0), None);
+    assert_eq!(log.latest_epoch(), Some(3));
+}
+
+fn state_survives_reopening(storage: &dyn LogStorage) {
+    {
+        let log = open(storage, 5);
+        append(&log, &["a"], 1);
+        append(&log, &["b", "c"], 2);
+        assert!(log.delete_before(1).is_ok());
+        assert!(log.checkpoint_high_watermark(3).is_ok());
+    }
+    let log = open(storage, 5);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (1, 3));
+    assert_eq!(log.epoch_entries(), vec![(2, 1)]);
+    assert_eq!(log.high_watermark_checkpoint().ok(), Some(3));
+    assert_eq!(
+        values(&log.read(1, u64::MAX, 1 << 20).unwrap_or_default()),
+        ["b", "c"]
+    );
+}
+
+fn recovery_cuts_a_corrupt_or_torn_tail(storage: &dyn LogStorage) {
+    {
+        let log = open(storage, 6);
+        append(&log, &["a"], 1);
+        append(&log, &["b"], 1);
+        append(&log, &["c"], 2);
+    }
+    // Corrupt the middle of the second batch and add a batch after a gap.
+    let backend = storage
+        .open_backend(&key(6))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stored = backend
+        .floor(1)
+        .ok()
+        .flatten()
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let mid = stored.len() / 2;
+    stored[mid] ^= 0xff;
+    assert!(backend.insert(1, stored).is_ok());
+    let (log, recovery) = storage.open(&key(6)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(recovery.truncated_at, Some(1));
+    assert_eq!(log.log_end_offset(), 1);
+    assert_eq!(
+        log.epoch_entries(),
+        vec![(1, 0)],
+        "epoch 2 started past the new end"
+    );
+    assert_eq!(
+        values(&log.read(0, u64::MAX, 1 << 20).unwrap_or_default()),
+        ["a"]
+    );
+
+    // A torn tail: a batch stored at a key that leaves a gap.
+    let mut gap = batch(&["z"]);
+    record::set_base_offset(&mut gap, 5);
+    assert!(backend.insert(5, record::encode_stored(&gap)).is_ok());
+    let (log, recovery) = storage.open(&key(6)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(recovery.truncated_at, Some(5));
+    assert_eq!(log.log_end_offset(), 1);
+}
+
+fn replicated_appends_keep_offsets_and_must_be_contiguous(storage: &dyn LogStorage) {
+    let leader = open(storage, 7);
+    append(&leader, &["a", "b"], 4);
+    append(&leader, &["c"], 5);
+    let follower = open(storage, 8);
+    for b in leader.read(0, u64::MAX, 1 << 20).unwrap_or_default() {
+        assert!(follower.append_replicated(&b).is_ok());
+    }
+    assert_eq!(follower.log_end_offset(), 3);
+    assert_eq!(follower.epoch_entries(), leader.epoch_entries());
+    let again = leader.read(0, u64::MAX, 1).unwrap_or_default();
+    assert!(
+        follower.append_replicated(&again[0]).is_err(),
+        "offset 0 is not the log end"
+    );
+}
+
+fn deleting_a_partition_forgets_it(storage: &dyn LogStorage) {
+    let log = open(storage, 9);
+    append(&log, &["a"], 1);
+    drop(log);
+    assert!(storage.list().unwrap_or_default().contains(&key(9)));
+    assert!(storage.delete(&key(9)).is_ok());
+    assert!(!storage.list().unwrap_or_default().contains(&key(9)));
+    let log = open(storage, 9);
+    assert_eq!(log.log_end_offset(), 0);
+}
+
+fn run_suite(storage: &dyn LogStorage) {
+    appends_assign_dense_offsets_and_stamp_the_epoch(storage);
+    reads_start_at_the_batch_holding_the_offset_and_respect_limits(storage);
+    truncation_removes_a_suffix_at_batch_boundaries(storage);
+    deleting_a_prefix_moves_the_log_start(storage);
+    the_epoch_cache_answers_end_offsets(storage);
+    state_survives_reopening(storage);
+    recovery_cuts_a_corrupt_or_torn_tail(storage);
+    replicated_appends_keep_offsets_and_must_be_contiguous(storage);
+    deleting_a_partition_forgets_it(storage);
+}
+
+#[test]
+fn memory_storage_conforms() {
+    run_suite(&MemoryStorage::default());
+}
+
+#[test]
+fn sled_storage_conforms() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    run_suite(&storage);
+}
+
+#[test]
+fn sled_storage_survives_closing_and_reopening_the_db() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    {
+        let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let log = open(&storage, 0);
+        append(&log, &["a", "b"], 3);
+        let rt = tokio::runtime::Builder::new_current_thread().build();
+        if let (Ok(rt), Some(flusher)) = (rt, storage.flusher()) {
+            assert!(rt.block_on(flusher.flush()).is_ok());
+        }
+    }
+    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let log = open(&storage, 0);
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(log.epoch_entries(), vec![(3, 0)]);
+}
