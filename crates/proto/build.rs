@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rill/v1/raft.proto",
         "rill/v1/controller.proto",
         "rill/v1/admin.proto",
+        "rill/v1/broker.proto",
     ];
     let paths: Vec<_> = files.iter().map(|f| root.join(f)).collect();
     for p in &paths {
@@ -14,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
+        .bytes(".")
         .file_descriptor_set_path(out.join("rill_descriptor.bin"))
         .compile_with_config(config, &paths, &[root])?;
     Ok(())

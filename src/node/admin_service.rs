@@ -4,20 +4,72 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rill_broker::ReplicaManager;
 use rill_metadata::controller::config;
 use rill_metadata::grpc::status;
-use rill_metadata::{ControllerRequest, MetadataError, MetadataNode, Topic};
+use rill_metadata::{ChannelPool, ControllerRequest, MetadataError, MetadataNode, MetadataState, Topic};
+use rill_proto::v1::broker_service_client::BrokerServiceClient;
 use rill_proto::v1 as pb;
 use rill_proto::v1::admin_service_server::AdminService;
 use tonic::{Request, Response, Status};
 
 pub struct AdminServiceImpl {
     metadata: Arc<MetadataNode>,
+    replicas: Arc<ReplicaManager>,
+    channels: ChannelPool,
 }
 
+/// Offsets of one partition: log start, high watermark, log end.
+type PartitionOffsets = (u64, u64, u64);
+
 impl AdminServiceImpl {
-    pub fn new(metadata: Arc<MetadataNode>) -> Self {
-        Self { metadata }
+    pub fn new(metadata: Arc<MetadataNode>, replicas: Arc<ReplicaManager>) -> Self {
+        Self {
+            metadata,
+            replicas,
+            channels: ChannelPool::default(),
+        }
+    }
+
+    /// The partition's offsets from its leader: this node's replica when it leads,
+    /// else one ListOffsets call to the leader. Zeros when the leader cannot answer.
+    async fn partition_offsets(&self, state: &MetadataState, topic: &str, partition: u32) -> PartitionOffsets {
+        if let Some(p) = self.replicas.partition(topic, partition).filter(|p| p.is_leader()) {
+            let o = p.offsets();
+            return (o.log_start, o.high_watermark, o.log_end);
+        }
+        let leader_addr = state
+            .partition(topic, partition)
+            .and_then(|p| p.leader)
+            .and_then(|l| state.brokers.get(&l))
+            .map(|b| b.addr.clone());
+        let Some(channel) = leader_addr.and_then(|a| self.channels.get(&a).ok()) else {
+            return (0, 0, 0);
+        };
+        let mut request = tonic::Request::new(pb::ListOffsetsRequest {
+            topic: topic.to_string(),
+            partition,
+            timestamp: -1,
+        });
+        request.set_timeout(std::time::Duration::from_secs(2));
+        match BrokerServiceClient::new(channel).list_offsets(request).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                (r.log_start_offset, r.high_watermark, r.log_end_offset)
+            }
+            Err(_) => (0, 0, 0),
+        }
+    }
+
+    async fn describe_topic(&self, state: &MetadataState, topic: &Topic) -> pb::TopicDescription {
+        let mut description = describe_topic(topic);
+        for p in &mut description.partitions {
+            let (log_start, hw, log_end) = self.partition_offsets(state, &topic.name, p.partition).await;
+            p.log_start_offset = log_start;
+            p.high_watermark = hw;
+            p.log_end_offset = log_end;
+        }
+        description
     }
 
     async fn submit_item(&self, name: String, request: ControllerRequest) -> pb::ItemResult {
@@ -58,10 +110,7 @@ fn describe_topic(topic: &Topic) -> pb::TopicDescription {
                 replicas: p.replicas.clone(),
                 isr: p.isr.clone(),
                 partition_epoch: p.partition_epoch,
-                // Partition logs come with the data path; until then they are empty.
-                high_watermark: 0,
-                log_end_offset: 0,
-                log_start_offset: 0,
+                ..Default::default()
             })
             .collect(),
         error_code: String::new(),
@@ -140,21 +189,22 @@ impl AdminService for AdminServiceImpl {
     ) -> Result<Response<pb::DescribeTopicsResponse>, Status> {
         let state = self.metadata.state();
         let names = request.into_inner().names;
-        let topics = if names.is_empty() {
-            state.topics.values().map(describe_topic).collect()
+        let wanted: Vec<String> = if names.is_empty() {
+            state.topics.keys().cloned().collect()
         } else {
             names
-                .into_iter()
-                .map(|name| match state.topics.get(&name) {
-                    Some(topic) => describe_topic(topic),
-                    None => pb::TopicDescription {
-                        name,
-                        error_code: rill_common::ErrorCode::UnknownTopicOrPartition.to_string(),
-                        ..Default::default()
-                    },
-                })
-                .collect()
         };
+        let mut topics = Vec::new();
+        for name in wanted {
+            topics.push(match state.topics.get(&name) {
+                Some(topic) => self.describe_topic(&state, topic).await,
+                None => pb::TopicDescription {
+                    name,
+                    error_code: rill_common::ErrorCode::UnknownTopicOrPartition.to_string(),
+                    ..Default::default()
+                },
+            });
+        }
         Ok(Response::new(pb::DescribeTopicsResponse { topics }))
     }
 

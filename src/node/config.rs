@@ -49,11 +49,13 @@ pub struct NodeArgs {
     pub group_max_session_timeout_ms: Option<u64>,
     /// log.flush.mode: `group` (ack after fsync) or `interval`.
     #[arg(long, env = "RILL_LOG_FLUSH_MODE")]
-    #[allow(dead_code)] // read by the data path (replication and storage issues)
     pub log_flush_mode: Option<FlushMode>,
     /// log.flush.interval.ms (with log.flush.mode=interval)
     #[arg(long, env = "RILL_LOG_FLUSH_INTERVAL_MS")]
     pub log_flush_interval_ms: Option<u64>,
+    /// log.retention.check.interval.ms: how often retention runs.
+    #[arg(long, env = "RILL_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    pub log_retention_check_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,10 +90,9 @@ pub struct NodeConfig {
     pub replica_lag_time_max: Duration,
     pub group_min_session_timeout: Duration,
     pub group_max_session_timeout: Duration,
-    #[allow(dead_code)] // read by the data path (replication and storage issues)
     pub log_flush_mode: FlushMode,
-    #[allow(dead_code)] // read by the data path (replication and storage issues)
     pub log_flush_interval: Duration,
+    pub log_retention_check_interval: Duration,
 }
 
 /// Parses "1=HOST:PORT,2=HOST:PORT".
@@ -130,7 +131,8 @@ fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
     Ok(map)
 }
 
-const KNOWN_KEYS: [&str; 13] = [
+const KNOWN_KEYS: [&str; 14] = [
+    "log.retention.check.interval.ms",
     "node.id",
     "data.dir",
     "listen",
@@ -241,6 +243,11 @@ impl NodeConfig {
                 args.log_flush_interval_ms,
                 "log.flush.interval.ms",
                 1_000,
+            )?,
+            log_retention_check_interval: layers.millis(
+                args.log_retention_check_interval_ms,
+                "log.retention.check.interval.ms",
+                5_000,
             )?,
             listen,
             advertise,

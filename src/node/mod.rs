@@ -2,6 +2,7 @@
 //! run it until SIGINT or SIGTERM, then shut down cleanly.
 
 mod admin_service;
+mod broker_tasks;
 pub mod config;
 mod http;
 
@@ -9,9 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rill_broker::grpc::BrokerServiceImpl;
+use rill_broker::log::SledStorage;
+use rill_broker::{FlushPolicy, ReplicaManager};
 use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
 use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings};
 use rill_proto::v1::admin_service_server::AdminServiceServer;
+use rill_proto::v1::broker_service_server::BrokerServiceServer;
 use rill_proto::v1::controller_service_server::ControllerServiceServer;
 use rill_proto::v1::raft_service_server::RaftServiceServer;
 use rill_proto::MAX_MESSAGE_BYTES;
@@ -42,18 +47,26 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     })
     .await
     .context("starting the metadata replica")?;
+    let storage = SledStorage::open(&config.data_dir.join("partitions")).context("opening the partition store")?;
+    let flush = match config.log_flush_mode {
+        config::FlushMode::Group => FlushPolicy::Group,
+        config::FlushMode::Interval => FlushPolicy::Interval(config.log_flush_interval),
+    };
+    let replicas = Arc::new(ReplicaManager::new(config.node_id, Arc::new(storage), flush));
+    replicas.apply_metadata(metadata.state());
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding gRPC listener {}", config.listen))?;
-    let grpc = tokio::spawn(serve_grpc(metadata.clone(), listener, cancel.clone()));
+    let grpc = tokio::spawn(serve_grpc(metadata.clone(), replicas.clone(), listener, cancel.clone()));
     let metrics = match &config.metrics_listen {
         Some(addr) => Some(tokio::spawn(
             http::serve(addr.clone(), metadata.clone(), cancel.clone()).await?,
         )),
         None => None,
     };
-    let tasks = metadata.spawn_tasks(cancel.clone());
+    let mut tasks = metadata.spawn_tasks(cancel.clone());
+    tasks.extend(broker_tasks::spawn(&config, metadata.clone(), replicas.clone(), cancel.clone()));
     info!(listen = %config.listen, advertise = %config.advertise, voter = metadata.is_voter(), "node started");
 
     shutdown_signal().await;
@@ -61,6 +74,11 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     cancel.cancel();
     for task in tasks {
         let _ = task.await;
+    }
+    // Whatever the flush policy, what was written is on disk before the process exits.
+    replicas.checkpoint_high_watermarks();
+    if let Err(e) = replicas.flush().await {
+        tracing::error!("final flush of the partition store failed: {e}");
     }
     metadata.shutdown().await;
     if let Some(metrics) = metrics {
@@ -73,6 +91,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
 
 async fn serve_grpc(
     metadata: Arc<MetadataNode>,
+    replicas: Arc<ReplicaManager>,
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -93,9 +112,14 @@ async fn serve_grpc(
         .add_service(ControllerServiceServer::new(ControllerServiceImpl::new(
             metadata.clone(),
         )))
-        .add_service(AdminServiceServer::new(
-            admin_service::AdminServiceImpl::new(metadata),
-        ))
+        .add_service(
+            BrokerServiceServer::new(BrokerServiceImpl::new(replicas.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(AdminServiceServer::new(admin_service::AdminServiceImpl::new(
+            metadata, replicas,
+        )))
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), cancel.cancelled())

@@ -3,6 +3,10 @@
 //! list offsets and retention. Never imports openraft.
 
 mod error;
+pub mod grpc;
 pub mod log;
+pub mod partition;
+pub mod replica_manager;
 
 pub use error::BrokerError;
+pub use replica_manager::{Acks, FlushPolicy, ReplicaManager};

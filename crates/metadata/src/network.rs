@@ -100,7 +100,7 @@ impl RaftPeer {
         };
         let data =
             serde_json::to_vec(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let mut grpc_request = tonic::Request::new(RaftPayload { data });
+        let mut grpc_request = tonic::Request::new(RaftPayload { data: data.into() });
         grpc_request.set_timeout(option.hard_ttl());
         let response = match method {
             Method::AppendEntries => client.append_entries(grpc_request).await,

@@ -74,6 +74,6 @@ impl ControllerService for ControllerServiceImpl {
             })?;
         let result = self.node.execute_as_leader(req).await;
         let data = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(ForwardResponse { data }))
+        Ok(Response::new(ForwardResponse { data: data.into() }))
     }
 }

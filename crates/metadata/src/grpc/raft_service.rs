@@ -25,7 +25,7 @@ fn decode<T: DeserializeOwned>(request: Request<RaftPayload>) -> Result<T, Statu
 
 fn encode<T: Serialize>(result: &T) -> Result<Response<RaftPayload>, Status> {
     serde_json::to_vec(result)
-        .map(|data| Response::new(RaftPayload { data }))
+        .map(|data| Response::new(RaftPayload { data: data.into() }))
         .map_err(|e| Status::internal(format!("cannot encode raft response: {e}")))
 }
 

@@ -297,7 +297,7 @@ impl MetadataNode {
             .get(addr)
             .map_err(|e| MetadataError::NoQuorum(format!("bad controller address {addr}: {e}")))?;
         let data = serde_json::to_vec(request)?;
-        let mut grpc_request = tonic::Request::new(ForwardRequest { data });
+        let mut grpc_request = tonic::Request::new(ForwardRequest { data: data.into() });
         grpc_request.set_timeout(Duration::from_secs(5));
         let response = ControllerServiceClient::new(channel)
             .forward(grpc_request)

@@ -1,0 +1,113 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rill_proto::v1 as pb;
+use rill_proto::v1::broker_service_server::BrokerService;
+use tonic::{Request, Response, Status};
+
+use super::status;
+use crate::replica_manager::{Acks, FetchPartitionRequest};
+use crate::ReplicaManager;
+
+/// Upper bounds that keep one request from holding a handler for long.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+const DEFAULT_PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct BrokerServiceImpl {
+    replicas: Arc<ReplicaManager>,
+}
+
+impl BrokerServiceImpl {
+    pub fn new(replicas: Arc<ReplicaManager>) -> Self {
+        Self { replicas }
+    }
+}
+
+#[tonic::async_trait]
+impl BrokerService for BrokerServiceImpl {
+    async fn produce(&self, request: Request<pb::ProduceRequest>) -> Result<Response<pb::ProduceResponse>, Status> {
+        let r = request.into_inner();
+        let acks = Acks::from_wire(r.acks).map_err(|e| status(&e))?;
+        let timeout = match r.timeout_ms {
+            0 => DEFAULT_PRODUCE_TIMEOUT,
+            ms => Duration::from_millis(u64::from(ms)).min(MAX_WAIT),
+        };
+        let (base_offset, log_start_offset) = self
+            .replicas
+            .produce(&r.topic, r.partition, acks, r.records, timeout)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::ProduceResponse {
+            base_offset,
+            log_start_offset,
+        }))
+    }
+
+    async fn fetch(&self, request: Request<pb::FetchRequest>) -> Result<Response<pb::FetchResponse>, Status> {
+        let r = request.into_inner();
+        let requests: Vec<FetchPartitionRequest> = r
+            .partitions
+            .iter()
+            .map(|p| FetchPartitionRequest {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: if p.partition_max_bytes == 0 { 1 << 20 } else { p.partition_max_bytes as usize },
+                current_leader_epoch: p.current_leader_epoch,
+            })
+            .collect();
+        let max_bytes = if r.max_bytes == 0 { 50 << 20 } else { r.max_bytes as usize };
+        let max_wait = Duration::from_millis(u64::from(r.max_wait_ms)).min(MAX_WAIT);
+        let results = self
+            .replicas
+            .fetch(&requests, max_wait, r.min_bytes as usize, max_bytes)
+            .await;
+        let partitions = results
+            .into_iter()
+            .map(|result| match result.result {
+                Ok((offsets, batches)) => {
+                    let mut records = BytesMut::with_capacity(batches.iter().map(Bytes::len).sum());
+                    for b in &batches {
+                        records.extend_from_slice(b);
+                    }
+                    pb::FetchPartitionResponse {
+                        topic: result.topic,
+                        partition: result.partition,
+                        high_watermark: offsets.high_watermark,
+                        log_start_offset: offsets.log_start,
+                        log_end_offset: offsets.log_end,
+                        records: records.freeze(),
+                        ..Default::default()
+                    }
+                }
+                Err(e) => pb::FetchPartitionResponse {
+                    topic: result.topic,
+                    partition: result.partition,
+                    error_code: e.code().to_string(),
+                    error_message: e.message(),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::FetchResponse { partitions }))
+    }
+
+    async fn list_offsets(
+        &self,
+        request: Request<pb::ListOffsetsRequest>,
+    ) -> Result<Response<pb::ListOffsetsResponse>, Status> {
+        let r = request.into_inner();
+        let (found, offsets) = self
+            .replicas
+            .list_offsets(&r.topic, r.partition, r.timestamp)
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::ListOffsetsResponse {
+            offset: found.map(|(o, _)| o),
+            timestamp: found.map_or(-1, |(_, t)| t),
+            log_start_offset: offsets.log_start,
+            high_watermark: offsets.high_watermark,
+            log_end_offset: offsets.log_end,
+        }))
+    }
+}

@@ -1,0 +1,242 @@
+//! One partition replica on this broker: its log, its role as the metadata assigns it,
+//! and its high watermark.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
+
+use bytes::Bytes;
+use rill_common::record::BatchHeader;
+use rill_common::BrokerId;
+
+use crate::log::{PartitionKey, PartitionLog};
+use crate::BrokerError;
+
+/// The topic configs a partition enforces (Kafka's names and meanings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionConfig {
+    pub max_message_bytes: usize,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub min_insync_replicas: usize,
+}
+
+/// The partition's assignment as of the latest metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub leader: Option<BrokerId>,
+    pub leader_epoch: i32,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub config: PartitionConfig,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub key: PartitionKey,
+    broker_id: BrokerId,
+    log: PartitionLog,
+    role: RwLock<Role>,
+    high_watermark: AtomicU64,
+}
+
+/// Offsets of a partition replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    pub log_start: u64,
+    pub high_watermark: u64,
+    pub log_end: u64,
+}
+
+impl Partition {
+    pub fn new(topic: String, key: PartitionKey, broker_id: BrokerId, log: PartitionLog, role: Role) -> Self {
+        let log_end = log.log_end_offset();
+        let checkpoint = log.high_watermark_checkpoint().unwrap_or(0);
+        let partition = Self {
+            topic,
+            key,
+            broker_id,
+            log,
+            role: RwLock::new(role),
+            high_watermark: AtomicU64::new(checkpoint.min(log_end)),
+        };
+        partition.refresh_high_watermark();
+        partition
+    }
+
+    pub fn log(&self) -> &PartitionLog {
+        &self.log
+    }
+
+    pub fn role(&self) -> RwLockReadGuard<'_, Role> {
+        self.role.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_role(&self, role: Role) {
+        *self.role.write().unwrap_or_else(|e| e.into_inner()) = role;
+        self.refresh_high_watermark();
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role().leader == Some(self.broker_id)
+    }
+
+    pub fn offsets(&self) -> Offsets {
+        Offsets {
+            log_start: self.log.log_start_offset(),
+            high_watermark: self.high_watermark(),
+            log_end: self.log.log_end_offset(),
+        }
+    }
+
+    pub fn high_watermark(&self) -> u64 {
+        self.high_watermark.load(Ordering::SeqCst)
+    }
+
+    /// Moves the high watermark up to `offset` (never down); true if it moved.
+    pub fn advance_high_watermark(&self, offset: u64) -> bool {
+        let offset = offset.min(self.log.log_end_offset());
+        self.high_watermark.fetch_max(offset, Ordering::SeqCst) < offset
+    }
+
+    /// Until follower replication exists the leader is the only replica that counts, so
+    /// everything it holds durably is below the high watermark.
+    fn refresh_high_watermark(&self) {
+        if self.is_leader() {
+            self.advance_high_watermark(self.log.log_end_offset());
+        }
+    }
+
+    pub fn not_leader(&self) -> BrokerError {
+        let role = self.role();
+        BrokerError::NotLeader(format!(
+            "broker {} does not lead {}-{} (leader {:?}, epoch {})",
+            self.broker_id, self.topic, self.key.partition, role.leader, role.leader_epoch
+        ))
+    }
+
+    /// Validates and appends a producer's batch as the leader.
+    pub fn append_as_leader(&self, batch: &mut [u8], acks_all: bool) -> Result<BatchHeader, BrokerError> {
+        let role = self.role().clone();
+        if role.leader != Some(self.broker_id) {
+            return Err(self.not_leader());
+        }
+        if batch.len() > role.config.max_message_bytes {
+            return Err(BrokerError::MessageTooLarge {
+                size: batch.len(),
+                max: role.config.max_message_bytes,
+            });
+        }
+        BatchHeader::validate(batch)?;
+        if acks_all && role.isr.len() < role.config.min_insync_replicas {
+            return Err(BrokerError::NotEnoughReplicas(format!(
+                "ISR {:?} is smaller than min.insync.replicas {}",
+                role.isr, role.config.min_insync_replicas
+            )));
+        }
+        self.log.append_as_leader(batch, role.leader_epoch)
+    }
+
+    /// Batches a consumer may read from `offset`: only below the high watermark.
+    pub fn read_committed(&self, offset: u64, max_bytes: usize) -> Result<Vec<Bytes>, BrokerError> {
+        self.log.read(offset, self.high_watermark(), max_bytes)
+    }
+
+    /// The first offset whose record timestamp is at least `timestamp_ms`, below the HW.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(u64, i64)>, BrokerError> {
+        let hw = self.high_watermark();
+        let mut from = self.log.log_start_offset();
+        while from < hw {
+            let headers = self.log.headers(from, 256)?;
+            let Some(last) = headers.last().copied() else { break };
+            if let Some(h) = headers.iter().find(|h| h.max_timestamp >= timestamp_ms && h.base_offset < hw) {
+                let batches = self.log.read(h.base_offset.max(from), hw, 1)?;
+                for batch in &batches {
+                    for r in BatchHeader::validate(batch)?.records(batch)? {
+                        if r.offset >= from && r.timestamp_ms >= timestamp_ms {
+                            return Ok(Some((r.offset, r.timestamp_ms)));
+                        }
+                    }
+                }
+            }
+            from = last.next_offset();
+        }
+        Ok(None)
+    }
+
+    pub fn checkpoint_high_watermark(&self) -> Result<(), BrokerError> {
+        self.log.checkpoint_high_watermark(self.high_watermark())
+    }
+}
+
+/// Where retention may cut the log: batches older than `retention_ms` (by their newest
+/// timestamp) or beyond `retention_bytes` from the end go, never at or past the high
+/// watermark. Returns the new log start offset, if it moves.
+pub fn retention_point(
+    headers: &[BatchHeader],
+    log_size: u64,
+    now_ms: i64,
+    config: &PartitionConfig,
+    high_watermark: u64,
+) -> Option<u64> {
+    let mut point = None;
+    let mut remaining = log_size;
+    for h in headers {
+        if h.next_offset() > high_watermark {
+            break;
+        }
+        let expired = config.retention_ms >= 0 && h.max_timestamp < now_ms.saturating_sub(config.retention_ms);
+        let too_big = config.retention_bytes >= 0 && remaining > config.retention_bytes as u64;
+        if !(expired || too_big) {
+            break;
+        }
+        // The stored size is the batch plus its 4-byte envelope.
+        remaining = remaining.saturating_sub(h.size as u64 + 4);
+        point = Some(h.next_offset());
+    }
+    point
+}
+
+#[cfg(test)]
+mod tests {
+    use rill_common::record::{self, RecordBatchBuilder};
+
+    use super::*;
+
+    fn header(base: u64, count: i32, ts: i64) -> BatchHeader {
+        let mut b = RecordBatchBuilder::new();
+        for _ in 0..count {
+            b.push(None, Some(b"0123456789"), ts);
+        }
+        let mut buf = b.build();
+        record::set_base_offset(&mut buf, base);
+        BatchHeader::parse(&buf).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn config(retention_ms: i64, retention_bytes: i64) -> PartitionConfig {
+        PartitionConfig {
+            max_message_bytes: 1 << 20,
+            retention_ms,
+            retention_bytes,
+            min_insync_replicas: 1,
+        }
+    }
+
+    #[test]
+    fn time_retention_removes_old_batches_below_the_high_watermark() {
+        let hs = [header(0, 2, 100), header(2, 2, 200), header(4, 2, 900)];
+        let size: u64 = hs.iter().map(|h| h.size as u64 + 4).sum();
+        assert_eq!(retention_point(&hs, size, 1000, &config(500, -1), 6), Some(4));
+        assert_eq!(retention_point(&hs, size, 1000, &config(500, -1), 3), Some(2), "HW bounds it");
+        assert_eq!(retention_point(&hs, size, 1000, &config(-1, -1), 6), None);
+    }
+
+    #[test]
+    fn size_retention_keeps_the_newest_bytes() {
+        let hs = [header(0, 2, 100), header(2, 2, 200), header(4, 2, 900)];
+        let one = hs[0].size as u64 + 4;
+        let size = one * 3;
+        assert_eq!(retention_point(&hs, size, 0, &config(-1, (one * 2) as i64), 6), Some(2));
+        assert_eq!(retention_point(&hs, size, 0, &config(-1, 0), 6), Some(6));
+        assert_eq!(retention_point(&hs, size, 0, &config(-1, (size) as i64), 6), None);
+    }
+}

@@ -1,0 +1,412 @@
+//! The replica manager: opens the partitions the metadata assigns to this broker, keeps
+//! their roles current, and serves produce, fetch, list offsets and retention.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rill_common::BrokerId;
+use rill_metadata::controller::config;
+use rill_metadata::{MetadataState, Topic};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::log::{LogStorage, PartitionKey};
+use crate::partition::{retention_point, Offsets, Partition, PartitionConfig, Role};
+use crate::BrokerError;
+
+/// When an acknowledged write is on disk (`log.flush.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// Acknowledge only after the fsync that covers the write (group commit).
+    Group,
+    /// Acknowledge at once; a timer fsyncs every interval.
+    Interval(Duration),
+}
+
+/// How many replicas must have a write before the producer hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    None,
+    Leader,
+    All,
+}
+
+impl Acks {
+    pub fn from_wire(acks: i32) -> Result<Self, BrokerError> {
+        match acks {
+            0 => Ok(Self::None),
+            1 => Ok(Self::Leader),
+            -1 => Ok(Self::All),
+            other => Err(BrokerError::InvalidRequest(format!("acks must be -1, 0 or 1, got {other}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchPartitionRequest {
+    pub topic: String,
+    pub partition: u32,
+    pub fetch_offset: u64,
+    pub max_bytes: usize,
+    pub current_leader_epoch: Option<i32>,
+}
+
+#[derive(Debug)]
+pub struct FetchPartitionResult {
+    pub topic: String,
+    pub partition: u32,
+    pub result: Result<(Offsets, Vec<Bytes>), BrokerError>,
+}
+
+type TopicPartition = (String, u32);
+
+pub struct ReplicaManager {
+    broker_id: BrokerId,
+    storage: Arc<dyn LogStorage>,
+    flush: FlushPolicy,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    metadata: RwLock<Arc<MetadataState>>,
+    /// Bumped whenever a high watermark moves, to wake long-polling fetches.
+    data_changed: watch::Sender<u64>,
+}
+
+fn partition_config(topic: &Topic) -> PartitionConfig {
+    let effective = config::effective(&topic.configs, topic.replication_factor());
+    let int = |key: &str, default: i64| effective.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+    PartitionConfig {
+        max_message_bytes: int(config::MAX_MESSAGE_BYTES, 1_048_588).max(0) as usize,
+        retention_ms: int(config::RETENTION_MS, -1),
+        retention_bytes: int(config::RETENTION_BYTES, -1),
+        min_insync_replicas: int(config::MIN_INSYNC_REPLICAS, 1).max(1) as usize,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl ReplicaManager {
+    pub fn new(broker_id: BrokerId, storage: Arc<dyn LogStorage>, flush: FlushPolicy) -> Self {
+        Self {
+            broker_id,
+            storage,
+            flush,
+            partitions: RwLock::default(),
+            metadata: RwLock::default(),
+            data_changed: watch::channel(0).0,
+        }
+    }
+
+    pub fn flush_policy(&self) -> FlushPolicy {
+        self.flush
+    }
+
+    pub fn partition(&self, topic: &str, partition: u32) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// Opens partitions newly assigned to this broker, updates roles and configs, and
+    /// closes (and deletes) replicas of topics that were deleted or moved away.
+    pub fn apply_metadata(&self, state: Arc<MetadataState>) {
+        let mut wanted: HashMap<TopicPartition, (PartitionKey, Role)> = HashMap::new();
+        for topic in state.topics.values() {
+            let config = partition_config(topic);
+            for p in &topic.partitions {
+                if !p.replicas.contains(&self.broker_id) {
+                    continue;
+                }
+                let role = Role {
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch as i32,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    config: config.clone(),
+                };
+                let key = PartitionKey {
+                    topic_id: topic.topic_id.clone(),
+                    partition: p.partition,
+                };
+                wanted.insert((topic.name.clone(), p.partition), (key, role));
+            }
+        }
+        let mut partitions = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<TopicPartition> = partitions
+            .iter()
+            .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(key, _)| *key != p.key))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in gone {
+            if let Some(p) = partitions.remove(&tp) {
+                info!(topic = %tp.0, partition = tp.1, "closing and deleting replica");
+                if let Err(e) = self.storage.delete(&p.key) {
+                    warn!(topic = %tp.0, partition = tp.1, "cannot delete replica data: {e}");
+                }
+            }
+        }
+        for (tp, (key, role)) in wanted {
+            match partitions.get(&tp) {
+                Some(p) => {
+                    if *p.role() != role {
+                        p.set_role(role);
+                    }
+                }
+                None => match self.storage.open(&key) {
+                    Ok((log, recovery)) => {
+                        info!(topic = %tp.0, partition = tp.1, log_end = log.log_end_offset(),
+                            checked = recovery.batches_checked, truncated_at = ?recovery.truncated_at, "opened replica");
+                        let partition = Partition::new(tp.0.clone(), key, self.broker_id, log, role);
+                        partitions.insert(tp, Arc::new(partition));
+                    }
+                    Err(e) => warn!(topic = %tp.0, partition = tp.1, "cannot open replica: {e}"),
+                },
+            }
+        }
+        drop(partitions);
+        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = state;
+        self.data_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Deletes stored partitions the metadata no longer knows. Call only once this
+    /// node's metadata is caught up, so nothing is deleted for lack of information.
+    pub fn delete_orphans(&self) {
+        let open: Vec<PartitionKey> = self.all_partitions().iter().map(|p| p.key.clone()).collect();
+        match self.storage.list() {
+            Ok(stored) => {
+                for key in stored.into_iter().filter(|k| !open.contains(k)) {
+                    info!(topic_id = %key.topic_id, partition = key.partition, "deleting orphaned replica");
+                    if let Err(e) = self.storage.delete(&key) {
+                        warn!("cannot delete orphaned replica: {e}");
+                    }
+                }
+            }
+            Err(e) => warn!("cannot list stored replicas: {e}"),
+        }
+    }
+
+    /// The error for a partition this broker does not serve.
+    fn missing(&self, topic: &str, partition: u32) -> BrokerError {
+        let known = self
+            .metadata
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .partition(topic, partition)
+            .is_some();
+        if known {
+            BrokerError::NotLeader(format!("broker {} does not lead {topic}-{partition}", self.broker_id))
+        } else {
+            BrokerError::UnknownTopicOrPartition(format!("{topic}-{partition}"))
+        }
+    }
+
+    fn leader_partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, BrokerError> {
+        let p = self.partition(topic, partition).ok_or_else(|| self.missing(topic, partition))?;
+        if !p.is_leader() {
+            return Err(p.not_leader());
+        }
+        Ok(p)
+    }
+
+    /// Appends a producer's batch and waits as `acks` asks: nothing, the leader's durable
+    /// write, or the high watermark passing the batch. Returns the base offset.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: u32,
+        acks: Acks,
+        records: Bytes,
+        timeout: Duration,
+    ) -> Result<(u64, u64), BrokerError> {
+        let p = self.leader_partition(topic, partition)?;
+        let mut batch = records.to_vec();
+        let header = p.append_as_leader(&mut batch, acks == Acks::All)?;
+        let next = header.next_offset();
+        let durable = self.make_durable(p.clone(), next);
+        match acks {
+            Acks::None => {
+                tokio::spawn(durable);
+            }
+            Acks::Leader => durable.await?,
+            Acks::All => {
+                durable.await?;
+                self.wait_for_high_watermark(&p, next, timeout).await?;
+            }
+        }
+        Ok((header.base_offset, p.log().log_start_offset()))
+    }
+
+    /// Makes everything up to `next` durable per the flush policy, then lets the high
+    /// watermark follow.
+    fn make_durable(
+        &self,
+        partition: Arc<Partition>,
+        next: u64,
+    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + Send + 'static {
+        let flusher = match self.flush {
+            FlushPolicy::Group => self.storage.flusher(),
+            FlushPolicy::Interval(_) => None,
+        };
+        let data_changed = self.data_changed.clone();
+        async move {
+            if let Some(flusher) = flusher {
+                flusher
+                    .flush()
+                    .await
+                    .map_err(|e| BrokerError::Storage(format!("fsync failed: {e}")))?;
+            }
+            if partition.is_leader() && partition.advance_high_watermark(next) {
+                data_changed.send_modify(|n| *n += 1);
+            }
+            Ok(())
+        }
+    }
+
+    async fn wait_for_high_watermark(&self, p: &Partition, next: u64, timeout: Duration) -> Result<(), BrokerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changed = self.data_changed.subscribe();
+        while p.high_watermark() < next {
+            if !p.is_leader() {
+                return Err(p.not_leader());
+            }
+            if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+                return Err(BrokerError::Timeout(format!("high watermark did not reach {next}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads for consumers (leaders only, up to the high watermark), long-polling until
+    /// `min_bytes` are there or `max_wait` passes.
+    pub async fn fetch(
+        &self,
+        requests: &[FetchPartitionRequest],
+        max_wait: Duration,
+        min_bytes: usize,
+        max_bytes: usize,
+    ) -> Vec<FetchPartitionResult> {
+        let deadline = Instant::now() + max_wait;
+        let mut changed = self.data_changed.subscribe();
+        loop {
+            changed.borrow_and_update();
+            let results = self.read_once(requests, max_bytes);
+            let bytes: usize = results
+                .iter()
+                .filter_map(|r| r.result.as_ref().ok())
+                .flat_map(|(_, b)| b.iter().map(Bytes::len))
+                .sum();
+            let any_error = results.iter().any(|r| r.result.is_err());
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if bytes >= min_bytes.max(1) || any_error || remaining.is_zero() {
+                return results;
+            }
+            if tokio::time::timeout(remaining, changed.changed()).await.is_err() {
+                return self.read_once(requests, max_bytes);
+            }
+        }
+    }
+
+    fn read_once(&self, requests: &[FetchPartitionRequest], max_bytes: usize) -> Vec<FetchPartitionResult> {
+        let mut budget = max_bytes;
+        requests
+            .iter()
+            .map(|r| {
+                let result = self.read_partition(r, budget);
+                if let Ok((_, batches)) = &result {
+                    budget = budget.saturating_sub(batches.iter().map(Bytes::len).sum());
+                }
+                FetchPartitionResult {
+                    topic: r.topic.clone(),
+                    partition: r.partition,
+                    result,
+                }
+            })
+            .collect()
+    }
+
+    fn read_partition(&self, r: &FetchPartitionRequest, budget: usize) -> Result<(Offsets, Vec<Bytes>), BrokerError> {
+        let p = self.leader_partition(&r.topic, r.partition)?;
+        if let Some(epoch) = r.current_leader_epoch {
+            let current = p.role().leader_epoch;
+            if epoch < current {
+                return Err(BrokerError::FencedLeaderEpoch { request: epoch, current });
+            }
+            if epoch > current {
+                return Err(BrokerError::UnknownLeaderEpoch { request: epoch, current });
+            }
+        }
+        let offsets = p.offsets();
+        if r.fetch_offset > offsets.high_watermark && r.fetch_offset <= offsets.log_end {
+            return Ok((offsets, Vec::new()));
+        }
+        let limit = r.max_bytes.min(budget.max(1));
+        let batches = if budget == 0 { Vec::new() } else { p.read_committed(r.fetch_offset, limit)? };
+        Ok((offsets, batches))
+    }
+
+    /// `timestamp`: -2 earliest, -1 latest (the high watermark), else the first offset
+    /// with a timestamp at least that. Also returns the partition's offsets.
+    pub fn list_offsets(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<(Option<(u64, i64)>, Offsets), BrokerError> {
+        let p = self.leader_partition(topic, partition)?;
+        let offsets = p.offsets();
+        let found = match timestamp {
+            -2 => Some((offsets.log_start, -1)),
+            -1 => Some((offsets.high_watermark, -1)),
+            t if t >= 0 => p.offset_for_timestamp(t)?,
+            other => return Err(BrokerError::InvalidRequest(format!("timestamp {other}"))),
+        };
+        Ok((found, offsets))
+    }
+
+    /// Applies `retention.ms` and `retention.bytes` to every replica.
+    pub fn enforce_retention(&self) {
+        let now = now_ms();
+        for p in self.all_partitions() {
+            let config = p.role().config.clone();
+            if config.retention_ms < 0 && config.retention_bytes < 0 {
+                continue;
+            }
+            let log = p.log();
+            let result = log.headers(log.log_start_offset(), 10_000).and_then(|headers| {
+                match retention_point(&headers, log.size_bytes(), now, &config, p.high_watermark()) {
+                    Some(point) => log.delete_before(point).map(|_| Some(point)),
+                    None => Ok(None),
+                }
+            });
+            match result {
+                Ok(Some(point)) => info!(topic = %p.topic, partition = p.key.partition, log_start = point, "retention"),
+                Ok(None) => {}
+                Err(e) => warn!(topic = %p.topic, partition = p.key.partition, "retention failed: {e}"),
+            }
+        }
+    }
+
+    pub fn checkpoint_high_watermarks(&self) {
+        for p in self.all_partitions() {
+            if let Err(e) = p.checkpoint_high_watermark() {
+                warn!(topic = %p.topic, partition = p.key.partition, "cannot checkpoint the high watermark: {e}");
+            }
+        }
+    }
+
+    /// Fsyncs the storage (the interval flush, and at shutdown).
+    pub async fn flush(&self) -> Result<(), BrokerError> {
+        match self.storage.flusher() {
+            Some(f) => f.flush().await.map_err(|e| BrokerError::Storage(e.to_string())),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The broker's background tasks: follow the metadata, enforce retention, checkpoint
+//! high watermarks, flush on a timer (interval mode) and delete orphaned replicas once
+//! the metadata has caught up. Each stops on the cancellation token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rill_broker::{FlushPolicy, ReplicaManager};
+use rill_metadata::MetadataNode;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::NodeConfig;
+
+pub fn spawn(
+    config: &NodeConfig,
+    metadata: Arc<MetadataNode>,
+    replicas: Arc<ReplicaManager>,
+    cancel: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+
+    let mut watch = metadata.watch();
+    let (r, c) = (replicas.clone(), cancel.clone());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = c.cancelled() => return,
+                changed = watch.changed() => if changed.is_err() { return },
+            }
+            let state = watch.borrow_and_update().clone();
+            r.apply_metadata(state);
+        }
+    }));
+
+    let (m, r, c) = (metadata.clone(), replicas.clone(), cancel.clone());
+    tasks.push(tokio::spawn(async move {
+        while !m.is_ready() {
+            tokio::select! {
+                _ = c.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+        r.apply_metadata(m.state());
+        r.delete_orphans();
+    }));
+
+    tasks.push(every(config.log_retention_check_interval, cancel.clone(), {
+        let r = replicas.clone();
+        move || r.enforce_retention()
+    }));
+    tasks.push(every(Duration::from_secs(1), cancel.clone(), {
+        let r = replicas.clone();
+        move || r.checkpoint_high_watermarks()
+    }));
+
+    if let FlushPolicy::Interval(interval) = replicas.flush_policy() {
+        let (r, c) = (replicas, cancel);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                if let Err(e) = r.flush().await {
+                    warn!("interval flush failed: {e}");
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+/// Runs `work` (blocking storage work) every `interval` until cancelled.
+fn every(interval: Duration, cancel: CancellationToken, work: impl Fn() + Send + Sync + 'static) -> JoinHandle<()> {
+    let work = Arc::new(work);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            let w = work.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || w()).await {
+                warn!("background storage task failed: {e}");
+            }
+        }
+    })
+}
