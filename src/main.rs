@@ -29,6 +29,10 @@ enum Command {
     Cluster(cli::cluster::ClusterArgs),
     /// Create, inspect and change topics.
     Topic(cli::topic::TopicArgs),
+    /// Produce stdin lines as records.
+    Produce(cli::produce::ProduceArgs),
+    /// Print records of a topic.
+    Consume(cli::consume::ConsumeArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,8 @@ fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Cluster(args) => cli::cluster::run(args).await,
             Command::Topic(args) => cli::topic::run(args).await,
+            Command::Produce(args) => cli::produce::run(args).await,
+            Command::Consume(args) => cli::consume::run(args).await,
         }
     });
     match result {

@@ -2,6 +2,8 @@
 //! stderr naming the error code, with exit status 1.
 
 pub mod cluster;
+pub mod consume;
+pub mod produce;
 pub mod topic;
 
 use rill_client::{AdminClient, Bootstrap, ClientError};

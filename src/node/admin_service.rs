@@ -7,10 +7,12 @@ use std::sync::Arc;
 use rill_broker::ReplicaManager;
 use rill_metadata::controller::config;
 use rill_metadata::grpc::status;
-use rill_metadata::{ChannelPool, ControllerRequest, MetadataError, MetadataNode, MetadataState, Topic};
-use rill_proto::v1::broker_service_client::BrokerServiceClient;
+use rill_metadata::{
+    ChannelPool, ControllerRequest, MetadataError, MetadataNode, MetadataState, Topic,
+};
 use rill_proto::v1 as pb;
 use rill_proto::v1::admin_service_server::AdminService;
+use rill_proto::v1::broker_service_client::BrokerServiceClient;
 use tonic::{Request, Response, Status};
 
 pub struct AdminServiceImpl {
@@ -33,8 +35,17 @@ impl AdminServiceImpl {
 
     /// The partition's offsets from its leader: this node's replica when it leads,
     /// else one ListOffsets call to the leader. Zeros when the leader cannot answer.
-    async fn partition_offsets(&self, state: &MetadataState, topic: &str, partition: u32) -> PartitionOffsets {
-        if let Some(p) = self.replicas.partition(topic, partition).filter(|p| p.is_leader()) {
+    async fn partition_offsets(
+        &self,
+        state: &MetadataState,
+        topic: &str,
+        partition: u32,
+    ) -> PartitionOffsets {
+        if let Some(p) = self
+            .replicas
+            .partition(topic, partition)
+            .filter(|p| p.is_leader())
+        {
             let o = p.offsets();
             return (o.log_start, o.high_watermark, o.log_end);
         }
@@ -52,7 +63,10 @@ impl AdminServiceImpl {
             timestamp: -1,
         });
         request.set_timeout(std::time::Duration::from_secs(2));
-        match BrokerServiceClient::new(channel).list_offsets(request).await {
+        match BrokerServiceClient::new(channel)
+            .list_offsets(request)
+            .await
+        {
             Ok(r) => {
                 let r = r.into_inner();
                 (r.log_start_offset, r.high_watermark, r.log_end_offset)
@@ -64,7 +78,9 @@ impl AdminServiceImpl {
     async fn describe_topic(&self, state: &MetadataState, topic: &Topic) -> pb::TopicDescription {
         let mut description = describe_topic(topic);
         for p in &mut description.partitions {
-            let (log_start, hw, log_end) = self.partition_offsets(state, &topic.name, p.partition).await;
+            let (log_start, hw, log_end) = self
+                .partition_offsets(state, &topic.name, p.partition)
+                .await;
             p.log_start_offset = log_start;
             p.high_watermark = hw;
             p.log_end_offset = log_end;
@@ -188,7 +204,8 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::DescribeTopicsRequest>,
     ) -> Result<Response<pb::DescribeTopicsResponse>, Status> {
         let state = self.metadata.state();
-        let names = request.into_inner().names;
+        let request = request.into_inner();
+        let (names, include_offsets) = (request.names, request.include_offsets);
         let wanted: Vec<String> = if names.is_empty() {
             state.topics.keys().cloned().collect()
         } else {
@@ -197,7 +214,8 @@ impl AdminService for AdminServiceImpl {
         let mut topics = Vec::new();
         for name in wanted {
             topics.push(match state.topics.get(&name) {
-                Some(topic) => self.describe_topic(&state, topic).await,
+                Some(topic) if include_offsets => self.describe_topic(&state, topic).await,
+                Some(topic) => describe_topic(topic),
                 None => pb::TopicDescription {
                     name,
                     error_code: rill_common::ErrorCode::UnknownTopicOrPartition.to_string(),

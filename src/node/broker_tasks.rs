@@ -46,10 +46,14 @@ pub fn spawn(
         r.delete_orphans();
     }));
 
-    tasks.push(every(config.log_retention_check_interval, cancel.clone(), {
-        let r = replicas.clone();
-        move || r.enforce_retention()
-    }));
+    tasks.push(every(
+        config.log_retention_check_interval,
+        cancel.clone(),
+        {
+            let r = replicas.clone();
+            move || r.enforce_retention()
+        },
+    ));
     tasks.push(every(Duration::from_secs(1), cancel.clone(), {
         let r = replicas.clone();
         move || r.checkpoint_high_watermarks()
@@ -73,7 +77,11 @@ pub fn spawn(
 }
 
 /// Runs `work` (blocking storage work) every `interval` until cancelled.
-fn every(interval: Duration, cancel: CancellationToken, work: impl Fn() + Send + Sync + 'static) -> JoinHandle<()> {
+fn every(
+    interval: Duration,
+    cancel: CancellationToken,
+    work: impl Fn() + Send + Sync + 'static,
+) -> JoinHandle<()> {
     let work = Arc::new(work);
     tokio::spawn(async move {
         loop {

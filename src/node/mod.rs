@@ -47,18 +47,28 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     })
     .await
     .context("starting the metadata replica")?;
-    let storage = SledStorage::open(&config.data_dir.join("partitions")).context("opening the partition store")?;
+    let storage = SledStorage::open(&config.data_dir.join("partitions"))
+        .context("opening the partition store")?;
     let flush = match config.log_flush_mode {
         config::FlushMode::Group => FlushPolicy::Group,
         config::FlushMode::Interval => FlushPolicy::Interval(config.log_flush_interval),
     };
-    let replicas = Arc::new(ReplicaManager::new(config.node_id, Arc::new(storage), flush));
+    let replicas = Arc::new(ReplicaManager::new(
+        config.node_id,
+        Arc::new(storage),
+        flush,
+    ));
     replicas.apply_metadata(metadata.state());
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding gRPC listener {}", config.listen))?;
-    let grpc = tokio::spawn(serve_grpc(metadata.clone(), replicas.clone(), listener, cancel.clone()));
+    let grpc = tokio::spawn(serve_grpc(
+        metadata.clone(),
+        replicas.clone(),
+        listener,
+        cancel.clone(),
+    ));
     let metrics = match &config.metrics_listen {
         Some(addr) => Some(tokio::spawn(
             http::serve(addr.clone(), metadata.clone(), cancel.clone()).await?,
@@ -66,7 +76,12 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         None => None,
     };
     let mut tasks = metadata.spawn_tasks(cancel.clone());
-    tasks.extend(broker_tasks::spawn(&config, metadata.clone(), replicas.clone(), cancel.clone()));
+    tasks.extend(broker_tasks::spawn(
+        &config,
+        metadata.clone(),
+        replicas.clone(),
+        cancel.clone(),
+    ));
     info!(listen = %config.listen, advertise = %config.advertise, voter = metadata.is_voter(), "node started");
 
     shutdown_signal().await;
@@ -117,9 +132,9 @@ async fn serve_grpc(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(AdminServiceServer::new(admin_service::AdminServiceImpl::new(
-            metadata, replicas,
-        )))
+        .add_service(AdminServiceServer::new(
+            admin_service::AdminServiceImpl::new(metadata, replicas),
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), cancel.cancelled())

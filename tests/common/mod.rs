@@ -130,6 +130,19 @@ impl Cluster {
         Ok(())
     }
 
+    /// SIGTERM one node and wait for its clean exit.
+    pub fn stop(&mut self, id: u64) {
+        if let Some(mut child) = self.children.remove(&id) {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            let _ = child.wait();
+        }
+    }
+
     /// SIGKILL one node and reap it.
     pub fn kill(&mut self, id: u64) {
         if let Some(mut child) = self.children.remove(&id) {
@@ -169,6 +182,54 @@ impl Cluster {
             .args(["--bootstrap", bootstrap])
             .stdin(Stdio::null())
             .output()?)
+    }
+
+    /// Runs the CLI with `input` on stdin.
+    pub fn rill_with_input(&self, args: &[&str], input: &[u8]) -> anyhow::Result<Output> {
+        use std::io::Write;
+        let mut child = Command::new(RILL)
+            .args(args)
+            .args(["--bootstrap", &self.bootstrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output()?;
+        writer
+            .join()
+            .map_err(|_| anyhow!("stdin writer panicked"))??;
+        Ok(out)
+    }
+
+    /// Creates a topic through the CLI; fails the test on error.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        rf: u32,
+        configs: &[&str],
+    ) -> anyhow::Result<()> {
+        let (p, r) = (partitions.to_string(), rf.to_string());
+        let mut args = vec![
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &p,
+            "--replication-factor",
+            &r,
+        ];
+        for c in configs {
+            args.extend(["--config", c]);
+        }
+        let out = self.rill(&args)?;
+        if !out.status.success() {
+            bail!("creating {name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
     }
 
     /// Runs a CLI command with `--json` that must succeed, and parses its output.

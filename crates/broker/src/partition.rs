@@ -48,7 +48,13 @@ pub struct Offsets {
 }
 
 impl Partition {
-    pub fn new(topic: String, key: PartitionKey, broker_id: BrokerId, log: PartitionLog, role: Role) -> Self {
+    pub fn new(
+        topic: String,
+        key: PartitionKey,
+        broker_id: BrokerId,
+        log: PartitionLog,
+        role: Role,
+    ) -> Self {
         let log_end = log.log_end_offset();
         let checkpoint = log.high_watermark_checkpoint().unwrap_or(0);
         let partition = Self {
@@ -115,7 +121,11 @@ impl Partition {
     }
 
     /// Validates and appends a producer's batch as the leader.
-    pub fn append_as_leader(&self, batch: &mut [u8], acks_all: bool) -> Result<BatchHeader, BrokerError> {
+    pub fn append_as_leader(
+        &self,
+        batch: &mut [u8],
+        acks_all: bool,
+    ) -> Result<BatchHeader, BrokerError> {
         let role = self.role().clone();
         if role.leader != Some(self.broker_id) {
             return Err(self.not_leader());
@@ -142,13 +152,21 @@ impl Partition {
     }
 
     /// The first offset whose record timestamp is at least `timestamp_ms`, below the HW.
-    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(u64, i64)>, BrokerError> {
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp_ms: i64,
+    ) -> Result<Option<(u64, i64)>, BrokerError> {
         let hw = self.high_watermark();
         let mut from = self.log.log_start_offset();
         while from < hw {
             let headers = self.log.headers(from, 256)?;
-            let Some(last) = headers.last().copied() else { break };
-            if let Some(h) = headers.iter().find(|h| h.max_timestamp >= timestamp_ms && h.base_offset < hw) {
+            let Some(last) = headers.last().copied() else {
+                break;
+            };
+            if let Some(h) = headers
+                .iter()
+                .find(|h| h.max_timestamp >= timestamp_ms && h.base_offset < hw)
+            {
                 let batches = self.log.read(h.base_offset.max(from), hw, 1)?;
                 for batch in &batches {
                     for r in BatchHeader::validate(batch)?.records(batch)? {
@@ -184,7 +202,8 @@ pub fn retention_point(
         if h.next_offset() > high_watermark {
             break;
         }
-        let expired = config.retention_ms >= 0 && h.max_timestamp < now_ms.saturating_sub(config.retention_ms);
+        let expired = config.retention_ms >= 0
+            && h.max_timestamp < now_ms.saturating_sub(config.retention_ms);
         let too_big = config.retention_bytes >= 0 && remaining > config.retention_bytes as u64;
         if !(expired || too_big) {
             break;
@@ -225,8 +244,15 @@ mod tests {
     fn time_retention_removes_old_batches_below_the_high_watermark() {
         let hs = [header(0, 2, 100), header(2, 2, 200), header(4, 2, 900)];
         let size: u64 = hs.iter().map(|h| h.size as u64 + 4).sum();
-        assert_eq!(retention_point(&hs, size, 1000, &config(500, -1), 6), Some(4));
-        assert_eq!(retention_point(&hs, size, 1000, &config(500, -1), 3), Some(2), "HW bounds it");
+        assert_eq!(
+            retention_point(&hs, size, 1000, &config(500, -1), 6),
+            Some(4)
+        );
+        assert_eq!(
+            retention_point(&hs, size, 1000, &config(500, -1), 3),
+            Some(2),
+            "HW bounds it"
+        );
         assert_eq!(retention_point(&hs, size, 1000, &config(-1, -1), 6), None);
     }
 
@@ -235,8 +261,14 @@ mod tests {
         let hs = [header(0, 2, 100), header(2, 2, 200), header(4, 2, 900)];
         let one = hs[0].size as u64 + 4;
         let size = one * 3;
-        assert_eq!(retention_point(&hs, size, 0, &config(-1, (one * 2) as i64), 6), Some(2));
+        assert_eq!(
+            retention_point(&hs, size, 0, &config(-1, (one * 2) as i64), 6),
+            Some(2)
+        );
         assert_eq!(retention_point(&hs, size, 0, &config(-1, 0), 6), Some(6));
-        assert_eq!(retention_point(&hs, size, 0, &config(-1, (size) as i64), 6), None);
+        assert_eq!(
+            retention_point(&hs, size, 0, &config(-1, (size) as i64), 6),
+            None
+        );
     }
 }

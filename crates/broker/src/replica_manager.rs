@@ -39,7 +39,9 @@ impl Acks {
             0 => Ok(Self::None),
             1 => Ok(Self::Leader),
             -1 => Ok(Self::All),
-            other => Err(BrokerError::InvalidRequest(format!("acks must be -1, 0 or 1, got {other}"))),
+            other => Err(BrokerError::InvalidRequest(format!(
+                "acks must be -1, 0 or 1, got {other}"
+            ))),
         }
     }
 }
@@ -74,7 +76,12 @@ pub struct ReplicaManager {
 
 fn partition_config(topic: &Topic) -> PartitionConfig {
     let effective = config::effective(&topic.configs, topic.replication_factor());
-    let int = |key: &str, default: i64| effective.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let int = |key: &str, default: i64| {
+        effective
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     PartitionConfig {
         max_message_bytes: int(config::MAX_MESSAGE_BYTES, 1_048_588).max(0) as usize,
         retention_ms: int(config::RETENTION_MS, -1),
@@ -84,7 +91,9 @@ fn partition_config(topic: &Topic) -> PartitionConfig {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl ReplicaManager {
@@ -112,7 +121,12 @@ impl ReplicaManager {
     }
 
     fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Opens partitions newly assigned to this broker, updates roles and configs, and
@@ -164,7 +178,8 @@ impl ReplicaManager {
                     Ok((log, recovery)) => {
                         info!(topic = %tp.0, partition = tp.1, log_end = log.log_end_offset(),
                             checked = recovery.batches_checked, truncated_at = ?recovery.truncated_at, "opened replica");
-                        let partition = Partition::new(tp.0.clone(), key, self.broker_id, log, role);
+                        let partition =
+                            Partition::new(tp.0.clone(), key, self.broker_id, log, role);
                         partitions.insert(tp, Arc::new(partition));
                     }
                     Err(e) => warn!(topic = %tp.0, partition = tp.1, "cannot open replica: {e}"),
@@ -179,7 +194,11 @@ impl ReplicaManager {
     /// Deletes stored partitions the metadata no longer knows. Call only once this
     /// node's metadata is caught up, so nothing is deleted for lack of information.
     pub fn delete_orphans(&self) {
-        let open: Vec<PartitionKey> = self.all_partitions().iter().map(|p| p.key.clone()).collect();
+        let open: Vec<PartitionKey> = self
+            .all_partitions()
+            .iter()
+            .map(|p| p.key.clone())
+            .collect();
         match self.storage.list() {
             Ok(stored) => {
                 for key in stored.into_iter().filter(|k| !open.contains(k)) {
@@ -202,14 +221,19 @@ impl ReplicaManager {
             .partition(topic, partition)
             .is_some();
         if known {
-            BrokerError::NotLeader(format!("broker {} does not lead {topic}-{partition}", self.broker_id))
+            BrokerError::NotLeader(format!(
+                "broker {} does not lead {topic}-{partition}",
+                self.broker_id
+            ))
         } else {
             BrokerError::UnknownTopicOrPartition(format!("{topic}-{partition}"))
         }
     }
 
     fn leader_partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, BrokerError> {
-        let p = self.partition(topic, partition).ok_or_else(|| self.missing(topic, partition))?;
+        let p = self
+            .partition(topic, partition)
+            .ok_or_else(|| self.missing(topic, partition))?;
         if !p.is_leader() {
             return Err(p.not_leader());
         }
@@ -270,15 +294,25 @@ impl ReplicaManager {
         }
     }
 
-    async fn wait_for_high_watermark(&self, p: &Partition, next: u64, timeout: Duration) -> Result<(), BrokerError> {
+    async fn wait_for_high_watermark(
+        &self,
+        p: &Partition,
+        next: u64,
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut changed = self.data_changed.subscribe();
         while p.high_watermark() < next {
             if !p.is_leader() {
                 return Err(p.not_leader());
             }
-            if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
-                return Err(BrokerError::Timeout(format!("high watermark did not reach {next}")));
+            if tokio::time::timeout_at(deadline, changed.changed())
+                .await
+                .is_err()
+            {
+                return Err(BrokerError::Timeout(format!(
+                    "high watermark did not reach {next}"
+                )));
             }
         }
         Ok(())
@@ -308,13 +342,20 @@ impl ReplicaManager {
             if bytes >= min_bytes.max(1) || any_error || remaining.is_zero() {
                 return results;
             }
-            if tokio::time::timeout(remaining, changed.changed()).await.is_err() {
+            if tokio::time::timeout(remaining, changed.changed())
+                .await
+                .is_err()
+            {
                 return self.read_once(requests, max_bytes);
             }
         }
     }
 
-    fn read_once(&self, requests: &[FetchPartitionRequest], max_bytes: usize) -> Vec<FetchPartitionResult> {
+    fn read_once(
+        &self,
+        requests: &[FetchPartitionRequest],
+        max_bytes: usize,
+    ) -> Vec<FetchPartitionResult> {
         let mut budget = max_bytes;
         requests
             .iter()
@@ -332,15 +373,25 @@ impl ReplicaManager {
             .collect()
     }
 
-    fn read_partition(&self, r: &FetchPartitionRequest, budget: usize) -> Result<(Offsets, Vec<Bytes>), BrokerError> {
+    fn read_partition(
+        &self,
+        r: &FetchPartitionRequest,
+        budget: usize,
+    ) -> Result<(Offsets, Vec<Bytes>), BrokerError> {
         let p = self.leader_partition(&r.topic, r.partition)?;
         if let Some(epoch) = r.current_leader_epoch {
             let current = p.role().leader_epoch;
             if epoch < current {
-                return Err(BrokerError::FencedLeaderEpoch { request: epoch, current });
+                return Err(BrokerError::FencedLeaderEpoch {
+                    request: epoch,
+                    current,
+                });
             }
             if epoch > current {
-                return Err(BrokerError::UnknownLeaderEpoch { request: epoch, current });
+                return Err(BrokerError::UnknownLeaderEpoch {
+                    request: epoch,
+                    current,
+                });
             }
         }
         let offsets = p.offsets();
@@ -348,7 +399,11 @@ impl ReplicaManager {
             return Ok((offsets, Vec::new()));
         }
         let limit = r.max_bytes.min(budget.max(1));
-        let batches = if budget == 0 { Vec::new() } else { p.read_committed(r.fetch_offset, limit)? };
+        let batches = if budget == 0 {
+            Vec::new()
+        } else {
+            p.read_committed(r.fetch_offset, limit)?
+        };
         Ok((offsets, batches))
     }
 
@@ -380,16 +435,27 @@ impl ReplicaManager {
                 continue;
             }
             let log = p.log();
-            let result = log.headers(log.log_start_offset(), 10_000).and_then(|headers| {
-                match retention_point(&headers, log.size_bytes(), now, &config, p.high_watermark()) {
-                    Some(point) => log.delete_before(point).map(|_| Some(point)),
-                    None => Ok(None),
-                }
-            });
+            let result =
+                log.headers(log.log_start_offset(), 10_000).and_then(
+                    |headers| match retention_point(
+                        &headers,
+                        log.size_bytes(),
+                        now,
+                        &config,
+                        p.high_watermark(),
+                    ) {
+                        Some(point) => log.delete_before(point).map(|_| Some(point)),
+                        None => Ok(None),
+                    },
+                );
             match result {
-                Ok(Some(point)) => info!(topic = %p.topic, partition = p.key.partition, log_start = point, "retention"),
+                Ok(Some(point)) => {
+                    info!(topic = %p.topic, partition = p.key.partition, log_start = point, "retention")
+                }
                 Ok(None) => {}
-                Err(e) => warn!(topic = %p.topic, partition = p.key.partition, "retention failed: {e}"),
+                Err(e) => {
+                    warn!(topic = %p.topic, partition = p.key.partition, "retention failed: {e}")
+                }
             }
         }
     }
@@ -405,7 +471,10 @@ impl ReplicaManager {
     /// Fsyncs the storage (the interval flush, and at shutdown).
     pub async fn flush(&self) -> Result<(), BrokerError> {
         match self.storage.flusher() {
-            Some(f) => f.flush().await.map_err(|e| BrokerError::Storage(e.to_string())),
+            Some(f) => f
+                .flush()
+                .await
+                .map_err(|e| BrokerError::Storage(e.to_string())),
             None => Ok(()),
         }
     }

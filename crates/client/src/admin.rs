@@ -160,9 +160,27 @@ impl AdminClient {
         Ok(r.into_inner().names)
     }
 
+    /// Describes a topic, with each partition's offsets from its leader.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, ClientError> {
+        self.describe(name, true).await
+    }
+
+    /// Describes a topic's assignment only (no offsets): what producers and consumers need.
+    pub async fn describe_topic_leaders(
+        &self,
+        name: &str,
+    ) -> Result<TopicDescription, ClientError> {
+        self.describe(name, false).await
+    }
+
+    async fn describe(
+        &self,
+        name: &str,
+        include_offsets: bool,
+    ) -> Result<TopicDescription, ClientError> {
         let request = pb::DescribeTopicsRequest {
             names: vec![name.to_string()],
+            include_offsets,
         };
         let r = self
             .bootstrap

@@ -1,6 +1,6 @@
 use rill_common::ErrorCode;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The server answered with a Rill error code.
     #[error("{code}: {message}")]
@@ -21,7 +21,22 @@ impl ClientError {
         }
     }
 
+    /// Whether the same request may succeed if sent again (after a metadata refresh).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Server { code, .. } => code.is_retriable(),
+            Self::Unreachable { .. } => true,
+            Self::InvalidArgument(_) => false,
+        }
+    }
+
     pub(crate) fn from_status(status: &tonic::Status) -> Self {
+        if is_transport_failure(status) {
+            return Self::Unreachable {
+                addrs: String::new(),
+                last_error: status.message().to_string(),
+            };
+        }
         let code = rill_proto::status_error_code(status).unwrap_or(ErrorCode::UnknownServerError);
         let prefix = format!("{code}: ");
         let message = status.message();

@@ -3,11 +3,17 @@
 
 mod admin;
 mod connection;
+mod consumer;
 mod error;
+mod metadata;
+pub mod partitioner;
+mod producer;
 
 pub use admin::{
     AdminClient, BrokerDescription, ClusterDescription, ControllerDescription, NewTopic,
     PartitionDescription, TopicDescription,
 };
 pub use connection::Bootstrap;
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 pub use error::ClientError;
+pub use producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};

@@ -26,7 +26,10 @@ impl BrokerServiceImpl {
 
 #[tonic::async_trait]
 impl BrokerService for BrokerServiceImpl {
-    async fn produce(&self, request: Request<pb::ProduceRequest>) -> Result<Response<pb::ProduceResponse>, Status> {
+    async fn produce(
+        &self,
+        request: Request<pb::ProduceRequest>,
+    ) -> Result<Response<pb::ProduceResponse>, Status> {
         let r = request.into_inner();
         let acks = Acks::from_wire(r.acks).map_err(|e| status(&e))?;
         let timeout = match r.timeout_ms {
@@ -44,7 +47,10 @@ impl BrokerService for BrokerServiceImpl {
         }))
     }
 
-    async fn fetch(&self, request: Request<pb::FetchRequest>) -> Result<Response<pb::FetchResponse>, Status> {
+    async fn fetch(
+        &self,
+        request: Request<pb::FetchRequest>,
+    ) -> Result<Response<pb::FetchResponse>, Status> {
         let r = request.into_inner();
         let requests: Vec<FetchPartitionRequest> = r
             .partitions
@@ -53,11 +59,19 @@ impl BrokerService for BrokerServiceImpl {
                 topic: p.topic.clone(),
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
-                max_bytes: if p.partition_max_bytes == 0 { 1 << 20 } else { p.partition_max_bytes as usize },
+                max_bytes: if p.partition_max_bytes == 0 {
+                    1 << 20
+                } else {
+                    p.partition_max_bytes as usize
+                },
                 current_leader_epoch: p.current_leader_epoch,
             })
             .collect();
-        let max_bytes = if r.max_bytes == 0 { 50 << 20 } else { r.max_bytes as usize };
+        let max_bytes = if r.max_bytes == 0 {
+            50 << 20
+        } else {
+            r.max_bytes as usize
+        };
         let max_wait = Duration::from_millis(u64::from(r.max_wait_ms)).min(MAX_WAIT);
         let results = self
             .replicas

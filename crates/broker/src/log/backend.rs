@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::BrokerError;
 
+/// A key and value of partition state.
+pub type MetaEntry = (Vec<u8>, Vec<u8>);
+
 /// The storage primitives a partition log needs. All keys are big-endian so the order
 /// of the byte strings is the numeric order.
 pub trait LogBackend: Send + Sync {
@@ -28,7 +31,7 @@ pub trait LogBackend: Send + Sync {
     fn meta_put(&self, key: &[u8], value: &[u8]) -> Result<(), BrokerError>;
     fn meta_remove(&self, key: &[u8]) -> Result<(), BrokerError>;
     /// Every `(key, value)` of partition state whose key starts with `prefix`.
-    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BrokerError>;
+    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<MetaEntry>, BrokerError>;
 }
 
 /// A partition in a sled Db: tree `log/<id>` for batches, `meta/<id>` for state.
@@ -100,7 +103,7 @@ impl LogBackend for SledBackend {
         Ok(())
     }
 
-    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BrokerError> {
+    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<MetaEntry>, BrokerError> {
         self.meta
             .scan_prefix(prefix)
             .map(|item| {
@@ -188,7 +191,7 @@ impl LogBackend for Arc<MemoryBackend> {
         Ok(())
     }
 
-    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BrokerError> {
+    fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<MetaEntry>, BrokerError> {
         Ok(lock(&self.meta)
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))

@@ -443,10 +443,7 @@ mod tests {
             (Some(b"k".to_vec()), Some(b"bb".to_vec()), 2),
             (None, None, 3),
         ]);
-        assert_eq!(
-            BatchHeader::validate(&a[..a.len() - 1]).err().is_some(),
-            true
-        );
+        assert!(BatchHeader::validate(&a[..a.len() - 1]).is_err());
         let both = Bytes::from([a.clone(), b.clone()].concat());
         let split = split_batches(&both).unwrap_or_default();
         assert_eq!(split.len(), 2);

@@ -1,0 +1,392 @@
+//! The producer: per-partition batching, Kafka's partitioning (murmur2 for keyed
+//! records, sticky partitions for the rest), acks, and retries of retriable errors with
+//! a metadata refresh. One batch per partition is in flight at a time, so retries never
+//! reorder a partition's records.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rill_common::record::RecordBatchBuilder;
+use rill_common::ErrorCode;
+use rill_proto::v1 as pb;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::metadata::ClusterMetadata;
+use crate::partitioner::partition_for_key;
+use crate::{AdminClient, Bootstrap, ClientError};
+
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// -1 (all), 0 or 1.
+    pub acks: i32,
+    /// How long a batch waits for more records before it is sent.
+    pub linger: Duration,
+    /// Bytes at which a batch is sent without waiting for `linger`.
+    pub batch_size: usize,
+    /// How long a record may take, retries included, before it fails.
+    pub delivery_timeout: Duration,
+    /// The broker's wait for acks=all.
+    pub request_timeout: Duration,
+    /// Records queued before `send` waits (the producer's buffer).
+    pub buffer_records: usize,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            acks: -1,
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            delivery_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            buffer_records: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProducerRecord {
+    pub topic: String,
+    /// Explicit partition; else by key hash, or sticky for records without a key.
+    pub partition: Option<u32>,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub timestamp_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+}
+
+type Delivery = oneshot::Sender<Result<RecordMetadata, ClientError>>;
+type TopicPartition = (String, u32);
+
+enum Command {
+    Send(ProducerRecord, Delivery),
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct Producer {
+    commands: mpsc::Sender<Command>,
+    actor: JoinHandle<()>,
+}
+
+/// Resolves to the record's partition and offset once acknowledged.
+pub struct DeliveryFuture(oneshot::Receiver<Result<RecordMetadata, ClientError>>);
+
+impl std::future::Future for DeliveryFuture {
+    type Output = Result<RecordMetadata, ClientError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| {
+                Err(ClientError::Server {
+                    code: ErrorCode::UnknownServerError,
+                    message: "the producer stopped before the record was acknowledged".into(),
+                })
+            })
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Producer {
+    pub fn new(bootstrap: Bootstrap, config: ProducerConfig) -> Self {
+        let (commands, rx) = mpsc::channel(config.buffer_records.max(1));
+        let metadata = ClusterMetadata::new(AdminClient::new(bootstrap));
+        let actor = tokio::spawn(Actor::new(config, metadata).run(rx));
+        Self { commands, actor }
+    }
+
+    /// Queues a record (waiting while the buffer is full); the returned future resolves
+    /// when the record is acknowledged or definitely failed.
+    pub async fn send(&self, record: ProducerRecord) -> DeliveryFuture {
+        let (tx, rx) = oneshot::channel();
+        // If the actor is gone, `tx` is dropped and the future reports it.
+        let _ = self.commands.send(Command::Send(record, tx)).await;
+        DeliveryFuture(rx)
+    }
+
+    /// Sends everything queued and waits until all of it is acknowledged or failed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Flushes, then stops the producer.
+    pub async fn close(self) {
+        self.flush().await;
+        drop(self.commands);
+        let _ = self.actor.await;
+    }
+}
+
+struct Pending {
+    builder: RecordBatchBuilder,
+    deliveries: Vec<Delivery>,
+    created: Instant,
+}
+
+struct Sealed {
+    batch: Bytes,
+    deliveries: Vec<Delivery>,
+    deadline: Instant,
+}
+
+struct Actor {
+    config: ProducerConfig,
+    metadata: ClusterMetadata,
+    open: HashMap<TopicPartition, Pending>,
+    sealed: HashMap<TopicPartition, VecDeque<Sealed>>,
+    in_flight: HashSet<TopicPartition>,
+    sticky: HashMap<String, u32>,
+    flush_waiters: Vec<oneshot::Sender<()>>,
+    done_tx: mpsc::UnboundedSender<TopicPartition>,
+    done_rx: mpsc::UnboundedReceiver<TopicPartition>,
+}
+
+impl Actor {
+    fn new(config: ProducerConfig, metadata: ClusterMetadata) -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Self {
+            config,
+            metadata,
+            open: HashMap::new(),
+            sealed: HashMap::new(),
+            in_flight: HashSet::new(),
+            sticky: HashMap::new(),
+            flush_waiters: Vec::new(),
+            done_tx,
+            done_rx,
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let tick = self.config.linger.max(Duration::from_millis(1));
+        let mut closed = false;
+        loop {
+            if closed && self.idle() {
+                return;
+            }
+            tokio::select! {
+                command = commands.recv(), if !closed => match command {
+                    Some(Command::Send(record, delivery)) => self.add(record, delivery).await,
+                    Some(Command::Flush(waiter)) => {
+                        self.seal_all();
+                        self.flush_waiters.push(waiter);
+                    }
+                    None => {
+                        closed = true;
+                        self.seal_all();
+                    }
+                },
+                Some(tp) = self.done_rx.recv() => {
+                    self.in_flight.remove(&tp);
+                }
+                _ = tokio::time::sleep(tick) => self.seal_lingered(),
+            }
+            self.dispatch();
+            if self.idle() {
+                for waiter in self.flush_waiters.drain(..) {
+                    let _ = waiter.send(());
+                }
+            }
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.open.is_empty()
+            && self.in_flight.is_empty()
+            && self.sealed.values().all(VecDeque::is_empty)
+    }
+
+    async fn choose_partition(&mut self, record: &ProducerRecord) -> Result<u32, ClientError> {
+        let count = self.metadata.partitions(&record.topic).await?.len() as u32;
+        if count == 0 {
+            return Err(ClientError::Server {
+                code: ErrorCode::UnknownTopicOrPartition,
+                message: format!("topic '{}' has no partitions", record.topic),
+            });
+        }
+        Ok(match (record.partition, &record.key) {
+            (Some(p), _) if p < count => p,
+            (Some(p), _) => {
+                return Err(ClientError::Server {
+                    code: ErrorCode::UnknownTopicOrPartition,
+                    message: format!("topic '{}' has no partition {p}", record.topic),
+                })
+            }
+            (None, Some(key)) => partition_for_key(key, count),
+            (None, None) => *self
+                .sticky
+                .entry(record.topic.clone())
+                .or_insert_with(|| rand::random_range(0..count)),
+        })
+    }
+
+    async fn add(&mut self, record: ProducerRecord, delivery: Delivery) {
+        let partition = match self.choose_partition(&record).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = delivery.send(Err(e));
+                return;
+            }
+        };
+        let tp = (record.topic.clone(), partition);
+        let size = record.key.as_ref().map_or(0, Bytes::len)
+            + record.value.as_ref().map_or(0, Bytes::len)
+            + 16;
+        let full = self.open.get(&tp).is_some_and(|p| {
+            !p.builder.is_empty() && p.builder.estimated_size() + size > self.config.batch_size
+        });
+        if full {
+            self.seal(&tp);
+        }
+        let pending = self.open.entry(tp.clone()).or_insert_with(|| Pending {
+            builder: RecordBatchBuilder::new(),
+            deliveries: Vec::new(),
+            created: Instant::now(),
+        });
+        pending.builder.push(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            record.timestamp_ms.unwrap_or_else(now_ms),
+        );
+        pending.deliveries.push(delivery);
+        if pending.builder.estimated_size() >= self.config.batch_size {
+            self.seal(&tp);
+        }
+    }
+
+    fn seal(&mut self, tp: &TopicPartition) {
+        let Some(pending) = self.open.remove(tp) else {
+            return;
+        };
+        if record_is_keyless_sticky(&self.sticky, tp) {
+            // Kafka's sticky partitioner moves on once a batch is complete.
+            self.sticky.remove(&tp.0);
+        }
+        self.sealed
+            .entry(tp.clone())
+            .or_default()
+            .push_back(Sealed {
+                batch: Bytes::from(pending.builder.build()),
+                deliveries: pending.deliveries,
+                deadline: pending.created + self.config.delivery_timeout,
+            });
+    }
+
+    fn seal_all(&mut self) {
+        let tps: Vec<TopicPartition> = self.open.keys().cloned().collect();
+        for tp in tps {
+            self.seal(&tp);
+        }
+    }
+
+    fn seal_lingered(&mut self) {
+        let linger = self.config.linger;
+        let due: Vec<TopicPartition> = self
+            .open
+            .iter()
+            .filter(|(_, p)| p.created.elapsed() >= linger)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in due {
+            self.seal(&tp);
+        }
+    }
+
+    fn dispatch(&mut self) {
+        let ready: Vec<TopicPartition> = self
+            .sealed
+            .iter()
+            .filter(|(tp, q)| !q.is_empty() && !self.in_flight.contains(*tp))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in ready {
+            let Some(batch) = self.sealed.get_mut(&tp).and_then(VecDeque::pop_front) else {
+                continue;
+            };
+            self.in_flight.insert(tp.clone());
+            let metadata = self.metadata.clone();
+            let done = self.done_tx.clone();
+            let (acks, timeout) = (self.config.acks, self.config.request_timeout);
+            tokio::spawn(async move {
+                let result =
+                    send_batch(&metadata, &tp, &batch.batch, acks, timeout, batch.deadline).await;
+                for (delta, delivery) in batch.deliveries.into_iter().enumerate() {
+                    let outcome = match &result {
+                        Ok(base) => Ok(RecordMetadata {
+                            topic: tp.0.clone(),
+                            partition: tp.1,
+                            offset: base + delta as u64,
+                        }),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let _ = delivery.send(outcome);
+                }
+                let _ = done.send(tp);
+            });
+        }
+    }
+}
+
+fn record_is_keyless_sticky(sticky: &HashMap<String, u32>, tp: &TopicPartition) -> bool {
+    sticky.get(&tp.0) == Some(&tp.1)
+}
+
+/// Sends one batch to the partition's leader, retrying retriable errors (refreshing
+/// metadata) until `deadline`. Returns the base offset.
+pub(crate) async fn send_batch(
+    metadata: &ClusterMetadata,
+    tp: &TopicPartition,
+    batch: &Bytes,
+    acks: i32,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<u64, ClientError> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let attempt = async {
+            let (_, mut client) = metadata.leader(&tp.0, tp.1).await?;
+            let mut request = tonic::Request::new(pb::ProduceRequest {
+                topic: tp.0.clone(),
+                partition: tp.1,
+                acks,
+                records: batch.clone(),
+                timeout_ms: timeout.as_millis() as u32,
+            });
+            request.set_timeout(timeout + Duration::from_secs(5));
+            client
+                .produce(request)
+                .await
+                .map(|r| r.into_inner().base_offset)
+                .map_err(|s| ClientError::from_status(&s))
+        };
+        match attempt.await {
+            Ok(base) => return Ok(base),
+            Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
+                tracing::debug!(topic = %tp.0, partition = tp.1, "retrying produce: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                let _ = metadata.refresh(&tp.0).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
