@@ -1,5 +1,6 @@
 //! `rill`: one binary for the node, the local dev cluster and the command-line client.
 
+mod bench;
 mod cli;
 mod dev;
 mod node;
@@ -33,6 +34,8 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print records of a topic.
     Consume(cli::consume::ConsumeArgs),
+    /// Benchmarks: progress on stderr, a JSON summary on stdout.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             Command::Topic(args) => cli::topic::run(args).await,
             Command::Produce(args) => cli::produce::run(args).await,
             Command::Consume(args) => cli::consume::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -119,6 +119,8 @@ async fn serve_grpc(
         .build_v1()?;
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .initial_stream_window_size(rill_proto::STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(rill_proto::CONNECTION_WINDOW_BYTES)
         .add_service(
             RaftServiceServer::new(RaftServiceImpl::new(metadata.raft().clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

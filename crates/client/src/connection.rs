@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::{is_transport_failure, ClientError};
 
@@ -30,12 +30,8 @@ impl Bootstrap {
         let channels = addrs
             .iter()
             .map(|addr| {
-                Endpoint::from_shared(format!("http://{addr}"))
-                    .map(|e| {
-                        e.connect_timeout(Duration::from_secs(1))
-                            .timeout(Duration::from_secs(30))
-                            .connect_lazy()
-                    })
+                rill_proto::endpoint(addr)
+                    .map(|e| e.timeout(Duration::from_secs(30)).connect_lazy())
                     .map_err(|e| ClientError::InvalidArgument(format!("bad address {addr:?}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -149,9 +149,22 @@ impl Consumer {
         }
     }
 
-    /// Fetches once from every assigned partition's leader; returns the records that
-    /// came back (possibly none after `max_wait`) and advances the positions.
+    /// Returns the next records of the assigned partitions (possibly none after
+    /// `max_wait`) and advances the positions. A first round of fetches does not wait, so
+    /// a leader with nothing new never holds up records from the others; only when
+    /// nothing at all came back does a second round long-poll.
     pub async fn poll(&mut self) -> Result<Vec<ConsumerRecord>, ClientError> {
+        let records = self.fetch_round(Duration::ZERO).await?;
+        if !records.is_empty() {
+            return Ok(records);
+        }
+        self.fetch_round(self.config.max_wait).await
+    }
+
+    async fn fetch_round(
+        &mut self,
+        max_wait: Duration,
+    ) -> Result<Vec<ConsumerRecord>, ClientError> {
         let reset = self.config.auto_offset_reset;
         let unpositioned: Vec<TopicPartition> = self
             .positions
@@ -177,7 +190,7 @@ impl Consumer {
         }
         let fetches = by_leader
             .into_iter()
-            .map(|(leader, parts)| self.fetch_from(leader, parts));
+            .map(|(leader, parts)| self.fetch_from(leader, parts, max_wait));
         let responses = futures::future::join_all(fetches).await;
         let mut records = Vec::new();
         let mut refresh = leaderless;
@@ -218,11 +231,12 @@ impl Consumer {
         &self,
         leader: u64,
         parts: Vec<(TopicPartition, u64)>,
+        max_wait: Duration,
     ) -> Result<FetchOutcome, ClientError> {
         let mut client = self.metadata.broker(leader)?;
         let request = pb::FetchRequest {
             replica_id: -1,
-            max_wait_ms: self.config.max_wait.as_millis() as u32,
+            max_wait_ms: max_wait.as_millis() as u32,
             min_bytes: self.config.min_bytes,
             max_bytes: self.config.max_bytes,
             partitions: parts

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rill_common::ErrorCode;
 use rill_proto::v1::broker_service_client::BrokerServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::{AdminClient, ClientError};
 
@@ -146,12 +146,10 @@ impl ClusterMetadata {
         let channel = match channels.get(&addr) {
             Some(c) => c.clone(),
             None => {
-                let c = Endpoint::from_shared(format!("http://{addr}"))
+                let c = rill_proto::endpoint(&addr)
                     .map_err(|e| {
                         ClientError::InvalidArgument(format!("bad broker address {addr}: {e}"))
                     })?
-                    .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true)
                     .connect_lazy();
                 channels.insert(addr, c.clone());
                 c

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -19,7 +18,7 @@ use rill_proto::v1::raft_service_client::RaftServiceClient;
 use rill_proto::v1::RaftPayload;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::types::TypeConfig;
 
@@ -35,10 +34,7 @@ impl ChannelPool {
         if let Some(channel) = channels.get(addr) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_millis(500))
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = rill_proto::endpoint(addr)?.connect_lazy();
         channels.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }

@@ -55,3 +55,20 @@ pub fn status_error_code(status: &tonic::Status) -> Option<ErrorCode> {
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.parse().ok())
 }
+
+/// HTTP/2 flow-control windows. h2's default of 64 KiB would let a single record batch
+/// stall a whole connection waiting for window updates.
+pub const STREAM_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+pub const CONNECTION_WINDOW_BYTES: u32 = 32 * 1024 * 1024;
+
+/// The one way Rill opens a channel to a node: lazy (the node may not be up yet), no
+/// Nagle delay, short connect timeout, large flow-control windows.
+pub fn endpoint(addr: &str) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+    Ok(
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(std::time::Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES),
+    )
+}

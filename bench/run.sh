@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Runs the standard benchmark set on fresh local clusters (release build) and writes
+# bench/results.json and bench/REPORT.md. Results are data, not tests.
+#   RECORDS=200000 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RECORDS=${RECORDS:-200000}
+SIZE=1024
+cargo build --release --quiet
+RILL=$PWD/target/release/rill
+WORK=$(mktemp -d)
+DEV_PID=
+cleanup() {
+  if [ -n "$DEV_PID" ]; then kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_cluster() { # nodes
+  "$RILL" dev --nodes "$1" --data-dir "$WORK/cluster-$1" >"$WORK/dev-$1.log" 2>&1 &
+  DEV_PID=$!
+  for _ in $(seq 1 100); do
+    alive=$("$RILL" cluster describe --json 2>/dev/null | python3 -c 'import json,sys; print(sum(b["state"]=="alive" for b in json.load(sys.stdin)["brokers"]))' 2>/dev/null || echo 0)
+    [ "$alive" = "$1" ] && return 0
+    sleep 0.2
+  done
+  echo "cluster of $1 did not start" >&2; return 1
+}
+
+stop_cluster() {
+  kill "$DEV_PID"; wait "$DEV_PID" 2>/dev/null || true; DEV_PID=
+}
+
+peak_rss_kb() { # the largest VmHWM of the running nodes
+  for pid in $(pgrep -f "$WORK/cluster-"); do grep VmHWM "/proc/$pid/status" 2>/dev/null | awk '{print $2}'; done | sort -n | tail -1
+}
+
+echo "bench storage" >&2
+"$RILL" bench storage --records "$RECORDS" --record-size $SIZE --dir "$WORK" >"$WORK/storage.json"
+
+for nodes in 1 3; do
+  echo "cluster of $nodes" >&2
+  start_cluster $nodes
+  "$RILL" topic create bench --partitions 6 --replication-factor 1 >/dev/null
+  "$RILL" bench produce --topic bench --records "$RECORDS" --record-size $SIZE --acks 1 >"$WORK/produce-$nodes.json"
+  "$RILL" bench consume --topic bench >"$WORK/consume-$nodes.json"
+  peak_rss_kb >"$WORK/rss-$nodes"
+  stop_cluster
+done
+
+python3 - "$WORK" <<'PY'
+import json, os, platform, subprocess, sys
+work = sys.argv[1]
+load = lambda name: json.load(open(os.path.join(work, name)))
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+mem_gib = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
+machine = f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB RAM, Linux {platform.release()}"
+storage = load("storage.json")
+runs = []
+for nodes in (1, 3):
+    produce, consume = load(f"produce-{nodes}.json"), load(f"consume-{nodes}.json")
+    rss = int(open(os.path.join(work, f"rss-{nodes}")).read().strip() or 0)
+    runs.append({"nodes": nodes, "produce": produce, "consume": consume, "peak_rss_mib": round(rss / 1024, 1),
+                 "produce_to_storage_ratio": round(produce["records_per_sec"] / storage["records_per_sec"], 2)})
+results = {"machine": machine, "storage": storage, "runs": runs}
+json.dump(results, open("bench/results.json", "w"), indent=2)
+row = lambda name, s: f"| {name} | {s['records']} | {s['records_per_sec']:.0f} | {s['mb_per_sec']:.1f} | {s['latency_ms']['p50']:.1f} | {s['latency_ms']['p99']:.1f} | {s['latency_ms']['max']:.1f} |"
+lines = [
+    "# Benchmark report", "",
+    f"Machine: {machine}. Produced by `bench/run.sh` (release build, 1 KiB records, topic of",
+    "6 partitions, RF 1: replication is not in yet, so RF 3 / acks=all figures come with it).", "",
+    "| workload | records | records/s | MB/s | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|",
+    row(f"storage (3 sled logs, flush {storage.get('flush_mode')})", storage),
+]
+for r in runs:
+    lines.append(row(f"produce acks=1, {r['nodes']} node(s)", r["produce"]))
+    lines.append(row(f"consume, {r['nodes']} node(s)", r["consume"]))
+lines += ["", "| cluster | produce / storage | peak node RSS (MiB) |", "|---|---|---|"]
+lines += [f"| {r['nodes']} node(s) | {r['produce_to_storage_ratio']} | {r['peak_rss_mib']} |" for r in runs]
+lines += ["", "Produce latency is from the send call (no fixed rate); consume latency is per poll",
+          "(one fetch round). `bench storage` writes each batch to three sled Dbs and waits for",
+          "the group-commit fsync of all three: the ceiling for RF 3 produce on this machine."]
+open("bench/REPORT.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY

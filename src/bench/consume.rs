@@ -1,0 +1,64 @@
+use anyhow::bail;
+use bytes::Bytes;
+use rill_client::{Bootstrap, Consumer, ConsumerConfig, OffsetReset};
+use tokio::time::Instant;
+
+use super::{histogram, progress, Summary};
+use crate::cli::ClientArgs;
+
+#[derive(clap::Args)]
+pub struct ConsumeBench {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[arg(long)]
+    topic: String,
+    /// Consume as a group member (not available yet).
+    #[arg(long)]
+    group: Option<String>,
+}
+
+/// Reads every partition from its log start to the high watermark it had at the start;
+/// the latency is that of each poll (one fetch round).
+pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
+    if args.group.is_some() {
+        bail!("INVALID_REQUEST: consumer groups are not available yet");
+    }
+    let mut consumer = Consumer::new(
+        Bootstrap::new(&args.client.bootstrap)?,
+        ConsumerConfig {
+            auto_offset_reset: OffsetReset::Earliest,
+            ..Default::default()
+        },
+    );
+    let partitions = consumer.partitions_of(&args.topic).await?;
+    let mut target = 0;
+    for tp in &partitions {
+        target += consumer.list_offset(tp, OffsetReset::Latest).await?
+            - consumer.list_offset(tp, OffsetReset::Earliest).await?;
+    }
+    consumer.assign(partitions);
+    let bar = progress(target, "consume");
+    let mut latency = histogram()?;
+    let (mut records, mut bytes) = (0u64, 0u64);
+    let start = Instant::now();
+    while records < target {
+        let poll_start = Instant::now();
+        let batch = consumer.poll().await?;
+        latency.saturating_record(poll_start.elapsed().as_micros().max(1) as u64);
+        records += batch.len() as u64;
+        bytes += batch
+            .iter()
+            .map(|r| r.value.as_ref().map_or(0, Bytes::len) as u64)
+            .sum::<u64>();
+        bar.set_position(records);
+    }
+    bar.finish_and_clear();
+    Ok(Summary {
+        workload: "consume".into(),
+        records,
+        bytes,
+        elapsed: start.elapsed(),
+        latency_us: latency,
+        extra: serde_json::Map::new(),
+    })
+}

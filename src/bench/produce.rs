@@ -1,0 +1,152 @@
+use std::time::Duration;
+
+use anyhow::bail;
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rill_client::{Bootstrap, Producer, ProducerConfig, ProducerRecord};
+use tokio::time::Instant;
+
+use super::{histogram, progress, Summary};
+use crate::cli::produce::AcksArg;
+use crate::cli::ClientArgs;
+
+#[derive(clap::Args)]
+pub struct ProduceBench {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[arg(long)]
+    topic: String,
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    #[arg(long, default_value_t = 1024)]
+    record_size: usize,
+    #[arg(long, value_enum, default_value = "all")]
+    acks: AcksArg,
+    /// Records per second over all producers; unlimited when absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, default_value_t = 1)]
+    producers: u64,
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
+    #[arg(long, default_value_t = 65536)]
+    batch_size: usize,
+}
+
+/// Records awaiting their ack per producer, at most.
+const WINDOW: usize = 20_000;
+
+pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
+    if args.producers == 0 || args.rate.is_some_and(|r| r <= 0.0) {
+        bail!("INVALID_REQUEST: --producers and --rate must be positive");
+    }
+    let payload = Bytes::from(
+        (0..args.record_size)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let bar = progress(args.records, "produce");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..args.producers {
+        let count = args.records / args.producers + u64::from(k < args.records % args.producers);
+        let producer = Producer::new(
+            Bootstrap::new(&args.client.bootstrap)?,
+            ProducerConfig {
+                acks: args.acks.wire(),
+                linger: Duration::from_millis(args.linger_ms),
+                batch_size: args.batch_size,
+                buffer_records: WINDOW,
+                ..Default::default()
+            },
+        );
+        let (topic, payload, bar) = (args.topic.clone(), payload.clone(), bar.clone());
+        let interval = args
+            .rate
+            .map(|r| Duration::from_secs_f64(args.producers as f64 / r));
+        let offset = args
+            .rate
+            .map(|r| Duration::from_secs_f64(k as f64 / r))
+            .unwrap_or_default();
+        tasks.push(tokio::spawn(async move {
+            let mut latency = histogram()?;
+            let mut failed = 0u64;
+            let mut pending = FuturesUnordered::new();
+            for i in 0..count {
+                let intended = match interval {
+                    Some(every) => {
+                        let at = start + offset + every * i as u32;
+                        tokio::time::sleep_until(at).await;
+                        at
+                    }
+                    None => Instant::now(),
+                };
+                let record = ProducerRecord {
+                    topic: topic.clone(),
+                    value: Some(payload.clone()),
+                    ..Default::default()
+                };
+                let delivery = producer.send(record).await;
+                pending.push(async move { (delivery.await.is_ok(), intended.elapsed()) });
+                // Settle whatever is done without waiting, and wait when the window is full.
+                while pending.len() >= WINDOW {
+                    if let Some((ok, took)) = pending.next().await {
+                        settle(&mut latency, &mut failed, ok, took, &bar);
+                    }
+                }
+                while let Some(Some((ok, took))) = futures::FutureExt::now_or_never(pending.next())
+                {
+                    settle(&mut latency, &mut failed, ok, took, &bar);
+                }
+            }
+            while let Some((ok, took)) = pending.next().await {
+                settle(&mut latency, &mut failed, ok, took, &bar);
+            }
+            producer.close().await;
+            anyhow::Ok((latency, failed))
+        }));
+    }
+    let mut latency = histogram()?;
+    let mut failed = 0;
+    for task in tasks {
+        let (h, f) = task.await??;
+        latency.add(h)?;
+        failed += f;
+    }
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    if failed > 0 {
+        bail!(
+            "UNKNOWN_SERVER_ERROR: {failed} of {} records failed",
+            args.records
+        );
+    }
+    let mut extra = serde_json::Map::new();
+    extra.insert("acks".into(), serde_json::json!(args.acks.wire()));
+    extra.insert("record_size".into(), serde_json::json!(args.record_size));
+    extra.insert("producers".into(), serde_json::json!(args.producers));
+    extra.insert("rate".into(), serde_json::json!(args.rate));
+    Ok(Summary {
+        workload: "produce".into(),
+        records: args.records,
+        bytes: args.records * args.record_size as u64,
+        elapsed,
+        latency_us: latency,
+        extra,
+    })
+}
+
+fn settle(
+    latency: &mut hdrhistogram::Histogram<u64>,
+    failed: &mut u64,
+    ok: bool,
+    took: Duration,
+    bar: &indicatif::ProgressBar,
+) {
+    if ok {
+        latency.saturating_record(took.as_micros().max(1) as u64);
+    } else {
+        *failed += 1;
+    }
+    bar.inc(1);
+}
