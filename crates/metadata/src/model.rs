@@ -127,6 +127,48 @@ impl MetadataState {
             .collect()
     }
 
+    /// The broker, if `broker_epoch` is its current incarnation.
+    pub fn current_broker(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: u64,
+    ) -> Result<&Broker, MetadataError> {
+        let broker = self.brokers.get(&broker_id).ok_or_else(|| {
+            MetadataError::rejected(
+                ErrorCode::BrokerNotAvailable,
+                format!("broker {broker_id} is not registered"),
+            )
+        })?;
+        if broker.epoch != broker_epoch {
+            return Err(MetadataError::rejected(
+                ErrorCode::StaleBrokerEpoch,
+                format!(
+                    "broker {broker_id} epoch {broker_epoch} is not the current {}",
+                    broker.epoch
+                ),
+            ));
+        }
+        Ok(broker)
+    }
+
+    /// A state with alive brokers `ids` (epoch 10 x id) and nothing else, for tests.
+    #[cfg(test)]
+    pub(crate) fn with_brokers(ids: &[BrokerId]) -> Self {
+        let mut state = Self::default();
+        for id in ids {
+            state.brokers.insert(
+                *id,
+                Broker {
+                    id: *id,
+                    addr: format!("b{id}:1"),
+                    epoch: id * 10,
+                    fenced: false,
+                },
+            );
+        }
+        state
+    }
+
     pub fn partition(&self, topic: &str, partition: u32) -> Option<&PartitionState> {
         self.topics
             .get(topic)
@@ -219,21 +261,10 @@ impl MetadataState {
         fenced: bool,
         changes: Vec<PartitionChange>,
     ) -> CommandOutcome {
-        let broker = self.brokers.get_mut(&broker_id).ok_or_else(|| {
-            MetadataError::rejected(
-                ErrorCode::BrokerNotAvailable,
-                format!("broker {broker_id} is not registered"),
-            )
-        })?;
-        if broker.epoch != broker_epoch {
-            return Err(MetadataError::rejected(
-                ErrorCode::StaleBrokerEpoch,
-                format!(
-                    "broker {broker_id} epoch {broker_epoch} is stale (current {})",
-                    broker.epoch
-                ),
-            ));
-        }
+        self.current_broker(broker_id, broker_epoch)?;
+        let Some(broker) = self.brokers.get_mut(&broker_id) else {
+            return Ok(None);
+        };
         broker.fenced = fenced;
         for change in changes {
             self.apply_partition_change(change);

@@ -117,21 +117,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::{Broker, MetadataCommand, Topic};
+    use crate::model::{MetadataCommand, Topic};
 
     fn state(replicas: &[BrokerId]) -> MetadataState {
-        let mut state = MetadataState::default();
-        for id in 1..=3 {
-            state.brokers.insert(
-                id,
-                Broker {
-                    id,
-                    addr: String::new(),
-                    epoch: id * 10,
-                    fenced: false,
-                },
-            );
-        }
+        let mut state = MetadataState::with_brokers(&[1, 2, 3]);
         state.topics.insert(
             "t".into(),
             Topic {

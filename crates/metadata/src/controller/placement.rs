@@ -46,22 +46,10 @@ pub fn place_replicas(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Broker, PartitionState, Topic};
+    use crate::model::{PartitionState, Topic};
 
     fn state_with_brokers(ids: &[BrokerId]) -> MetadataState {
-        let mut state = MetadataState::default();
-        for id in ids {
-            state.brokers.insert(
-                *id,
-                Broker {
-                    id: *id,
-                    addr: format!("b{id}:1"),
-                    epoch: 1,
-                    fenced: false,
-                },
-            );
-        }
-        state
+        MetadataState::with_brokers(ids)
     }
 
     fn leader_counts(placement: &[Vec<BrokerId>]) -> BTreeMap<BrokerId, usize> {

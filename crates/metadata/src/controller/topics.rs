@@ -163,22 +163,9 @@ fn new_partitions(first: u32, placement: Vec<Vec<u64>>) -> Vec<PartitionState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Broker;
 
     fn cluster() -> MetadataState {
-        let mut state = MetadataState::default();
-        for id in 1..=3 {
-            state.brokers.insert(
-                id,
-                Broker {
-                    id,
-                    addr: format!("b{id}:1"),
-                    epoch: 1,
-                    fenced: false,
-                },
-            );
-        }
-        state
+        MetadataState::with_brokers(&[1, 2, 3])
     }
 
     fn create(

@@ -153,21 +153,7 @@ impl MetadataNode {
         broker_epoch: u64,
     ) -> Result<ForwardedReply, MetadataError> {
         let state = self.state();
-        let broker = state.brokers.get(&broker_id).ok_or_else(|| {
-            MetadataError::rejected(
-                ErrorCode::BrokerNotAvailable,
-                format!("broker {broker_id} is not registered"),
-            )
-        })?;
-        if broker.epoch != broker_epoch {
-            return Err(MetadataError::rejected(
-                ErrorCode::StaleBrokerEpoch,
-                format!(
-                    "broker {broker_id} epoch {broker_epoch} is not the current {}",
-                    broker.epoch
-                ),
-            ));
-        }
+        let broker = state.current_broker(broker_id, broker_epoch)?;
         self.record_heartbeat(broker_id);
         let mut log_index = None;
         if broker.fenced {
