@@ -369,3 +369,72 @@ fn the_producer_follows_a_partition_to_its_new_leader() {
         Ok(())
     });
 }
+
+#[test]
+fn retention_trims_old_data_and_a_deleted_topic_leaves_nothing_behind() {
+    with_cluster(
+        1,
+        &["--log-retention-check-interval-ms", "200"],
+        |cluster| {
+            cluster.wait_ready(READY)?;
+            cluster.create_topic("trimmed", 1, 1, &["retention.bytes=20000"])?;
+            let lines: String = (0..2000)
+                .map(|i| format!("record-{i:05}-{}\n", "x".repeat(90)))
+                .collect();
+            let out = cluster.rill_with_input(
+                &[
+                    "produce",
+                    "trimmed",
+                    "--linger-ms",
+                    "0",
+                    "--batch-size",
+                    "2048",
+                ],
+                lines.as_bytes(),
+            )?;
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            wait_until(
+                Duration::from_secs(10),
+                "retention to move the log start",
+                || {
+                    let t = cluster.json(&["topic", "describe", "trimmed"])?;
+                    let p = &partitions(&t)[0];
+                    Ok(p["log_start_offset"].as_u64().unwrap_or(0) > 1000
+                        && p["log_end_offset"] == 2000)
+                },
+            )?;
+            let out = cluster.rill(&[
+                "consume",
+                "trimmed",
+                "--from-beginning",
+                "--timeout-ms",
+                "1000",
+            ])?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.lines().count() < 1000, "old records are gone");
+            assert!(
+                text.lines()
+                    .last()
+                    .is_some_and(|l| l.starts_with("record-01999")),
+                "the newest remain"
+            );
+
+            // Deleting the topic deletes its data: a new topic of the same name starts empty.
+            assert!(cluster
+                .rill(&["topic", "delete", "trimmed"])?
+                .status
+                .success());
+            cluster.create_topic("trimmed", 1, 1, &[])?;
+            wait_until(Duration::from_secs(10), "the new topic to be empty", || {
+                let t = cluster.json(&["topic", "describe", "trimmed"])?;
+                let p = &partitions(&t)[0];
+                Ok(p["leader"].is_u64() && p["log_end_offset"] == 0 && p["log_start_offset"] == 0)
+            })?;
+            Ok(())
+        },
+    );
+}

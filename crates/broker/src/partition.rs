@@ -272,3 +272,94 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod lookup_tests {
+    use rill_common::record::RecordBatchBuilder;
+
+    use super::*;
+    use crate::log::{LogStorage, MemoryStorage};
+
+    fn leader_partition() -> Partition {
+        let key = PartitionKey {
+            topic_id: "t".into(),
+            partition: 0,
+        };
+        let (log, _) = MemoryStorage::default()
+            .open(&key)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let role = Role {
+            leader: Some(1),
+            leader_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            config: PartitionConfig {
+                max_message_bytes: 1 << 20,
+                retention_ms: -1,
+                retention_bytes: -1,
+                min_insync_replicas: 1,
+            },
+        };
+        Partition::new("t".into(), key, 1, log, role)
+    }
+
+    #[test]
+    fn offsets_by_timestamp_find_the_first_record_at_or_after_it() {
+        let p = leader_partition();
+        for timestamps in [[100, 200], [300, 250], [400, 500]] {
+            let mut b = RecordBatchBuilder::new();
+            for ts in timestamps {
+                b.push(None, Some(b"v"), ts);
+            }
+            let mut batch = b.build();
+            assert!(p.append_as_leader(&mut batch, false).is_ok());
+            p.advance_high_watermark(p.log().log_end_offset());
+        }
+        let find = |ts| p.offset_for_timestamp(ts).ok().flatten();
+        assert_eq!(find(0), Some((0, 100)));
+        assert_eq!(find(150), Some((1, 200)));
+        assert_eq!(
+            find(260),
+            Some((2, 300)),
+            "the first record at or after, in offset order"
+        );
+        assert_eq!(find(450), Some((5, 500)));
+        assert_eq!(find(501), None);
+    }
+
+    #[test]
+    fn appends_enforce_leadership_size_and_min_isr() {
+        let p = leader_partition();
+        let mut big = RecordBatchBuilder::new();
+        big.push(None, Some(&vec![0u8; 2 << 20]), 1);
+        let code = |r: Result<BatchHeader, BrokerError>| r.err().map(|e| e.code());
+        assert_eq!(
+            code(p.append_as_leader(&mut big.build(), false)),
+            Some(rill_common::ErrorCode::MessageTooLarge)
+        );
+        let mut role = p.role().clone();
+        role.config.min_insync_replicas = 2;
+        p.set_role(role.clone());
+        let mut small = RecordBatchBuilder::new();
+        small.push(None, Some(b"x"), 1);
+        assert_eq!(
+            code(p.append_as_leader(&mut small.build(), true)),
+            Some(rill_common::ErrorCode::NotEnoughReplicas)
+        );
+        assert!(
+            p.append_as_leader(&mut small.build(), false).is_ok(),
+            "acks=1 does not need the ISR"
+        );
+        role.leader = Some(2);
+        p.set_role(role);
+        assert_eq!(
+            code(p.append_as_leader(&mut small.build(), false)),
+            Some(rill_common::ErrorCode::NotLeaderOrFollower)
+        );
+        assert_eq!(
+            p.log().log_end_offset(),
+            1,
+            "rejected batches were not stored"
+        );
+    }
+}
