@@ -34,6 +34,8 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print records of a topic.
     Consume(cli::consume::ConsumeArgs),
+    /// Every replica's offsets, epoch and a checksum of the range they should agree on.
+    Replicas(cli::replicas::ReplicasArgs),
     /// Benchmarks: progress on stderr, a JSON summary on stdout.
     Bench(bench::BenchArgs),
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
             Command::Produce(args) => cli::produce::run(args).await,
             Command::Consume(args) => cli::consume::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Replicas(args) => cli::replicas::run(args).await,
         }
     });
     match result {

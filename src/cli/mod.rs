@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod consume;
 pub mod produce;
+pub mod replicas;
 pub mod topic;
 
 use rill_client::{AdminClient, Bootstrap, ClientError};

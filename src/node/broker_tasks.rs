@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rill_broker::{FlushPolicy, ReplicaManager};
-use rill_metadata::MetadataNode;
+use rill_metadata::{ControllerRequest, MetadataNode};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -44,6 +44,39 @@ pub fn spawn(
         }
         r.apply_metadata(m.state());
         r.delete_orphans();
+    }));
+
+    tasks.push(tokio::spawn(rill_broker::fetcher::run_fetchers(
+        replicas.clone(),
+        cancel.clone(),
+    )));
+
+    // The leader's ISR changes go to the controller; a failed one is proposed again
+    // once its pending mark expires.
+    let lag_max = config.replica_lag_time_max;
+    let (m, r, c) = (metadata.clone(), replicas.clone(), cancel.clone());
+    tasks.push(tokio::spawn(async move {
+        let tick = (lag_max / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = c.cancelled() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            let Some(broker_epoch) = m.broker_epoch() else {
+                continue;
+            };
+            for mut change in r.isr_changes(lag_max) {
+                change.broker_epoch = broker_epoch;
+                let m = m.clone();
+                tokio::spawn(async move {
+                    let what =
+                        format!("{}-{} ISR {:?}", change.topic, change.partition, change.isr);
+                    if let Err(e) = m.submit(ControllerRequest::AlterPartition(change)).await {
+                        warn!("ISR change {what} refused: {e}");
+                    }
+                });
+            }
+        }
     }));
 
     tasks.push(every(

@@ -86,7 +86,6 @@ pub struct NodeConfig {
     pub metrics_listen: Option<String>,
     pub broker_session_timeout: Duration,
     pub broker_heartbeat_interval: Duration,
-    #[allow(dead_code)] // read by the data path (replication and storage issues)
     pub replica_lag_time_max: Duration,
     pub group_min_session_timeout: Duration,
     pub group_max_session_timeout: Duration,

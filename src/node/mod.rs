@@ -139,7 +139,10 @@ async fn serve_grpc(
         ))
         .add_service(health_service)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), cancel.cancelled())
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            cancel.cancelled(),
+        )
         .await?;
     Ok(())
 }

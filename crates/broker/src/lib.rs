@@ -3,6 +3,7 @@
 //! list offsets and retention. Never imports openraft.
 
 mod error;
+pub mod fetcher;
 pub mod grpc;
 pub mod log;
 pub mod partition;

@@ -1,8 +1,10 @@
 //! One partition replica on this broker: its log, its role as the metadata assigns it,
 //! and its high watermark.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rill_common::record::BatchHeader;
@@ -27,7 +29,16 @@ pub struct Role {
     pub leader_epoch: i32,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
+    pub partition_epoch: u64,
     pub config: PartitionConfig,
+}
+
+/// What the leader knows of a follower: its log end (from its last fetch) and when it
+/// last asked for everything the leader had.
+#[derive(Debug, Clone, Copy)]
+struct FollowerState {
+    log_end: u64,
+    last_caught_up: Instant,
 }
 
 pub struct Partition {
@@ -37,6 +48,13 @@ pub struct Partition {
     log: PartitionLog,
     role: RwLock<Role>,
     high_watermark: AtomicU64,
+    /// The leader's own log end that is on disk (per the flush policy).
+    durable_log_end: AtomicU64,
+    followers: Mutex<HashMap<BrokerId, FollowerState>>,
+    /// A follower must truncate by leader epoch before it fetches (set on role changes).
+    needs_truncation: AtomicBool,
+    /// The partition epoch an ISR change was proposed at, until the metadata moves on.
+    isr_change_pending: Mutex<Option<(u64, Instant)>>,
 }
 
 /// Offsets of a partition replica.
@@ -62,11 +80,46 @@ impl Partition {
             key,
             broker_id,
             log,
-            role: RwLock::new(role),
+            role: RwLock::new(role.clone()),
             high_watermark: AtomicU64::new(checkpoint.min(log_end)),
+            durable_log_end: AtomicU64::new(log_end),
+            followers: Mutex::default(),
+            needs_truncation: AtomicBool::new(false),
+            isr_change_pending: Mutex::default(),
         };
-        partition.refresh_high_watermark();
+        partition.on_role_change(None, &role);
         partition
+    }
+
+    fn followers(&self) -> std::sync::MutexGuard<'_, HashMap<BrokerId, FollowerState>> {
+        self.followers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Becoming leader (or a new leader epoch) starts follower tracking afresh: every
+    /// ISR follower gets a full lag period to report in, and the high watermark waits
+    /// for their log ends. Becoming a follower means truncating by leader epoch first.
+    fn on_role_change(&self, old: Option<&Role>, new: &Role) {
+        let was_leader = old.is_some_and(|o| o.leader == Some(self.broker_id));
+        let epoch_changed = old.is_none_or(|o| o.leader_epoch != new.leader_epoch);
+        let leads = new.leader == Some(self.broker_id);
+        if leads && (!was_leader || epoch_changed) {
+            let now = Instant::now();
+            let mut followers = self.followers();
+            followers.clear();
+            for b in new.replicas.iter().filter(|b| **b != self.broker_id) {
+                followers.insert(
+                    *b,
+                    FollowerState {
+                        log_end: 0,
+                        last_caught_up: now,
+                    },
+                );
+            }
+        }
+        if !leads && epoch_changed && new.replicas.contains(&self.broker_id) {
+            self.needs_truncation.store(true, Ordering::SeqCst);
+        }
+        self.maybe_advance_high_watermark();
     }
 
     pub fn log(&self) -> &PartitionLog {
@@ -78,8 +131,11 @@ impl Partition {
     }
 
     pub fn set_role(&self, role: Role) {
-        *self.role.write().unwrap_or_else(|e| e.into_inner()) = role;
-        self.refresh_high_watermark();
+        let old = std::mem::replace(
+            &mut *self.role.write().unwrap_or_else(|e| e.into_inner()),
+            role.clone(),
+        );
+        self.on_role_change(Some(&old), &role);
     }
 
     pub fn is_leader(&self) -> bool {
@@ -99,17 +155,127 @@ impl Partition {
     }
 
     /// Moves the high watermark up to `offset` (never down); true if it moved.
-    pub fn advance_high_watermark(&self, offset: u64) -> bool {
+    fn advance_high_watermark(&self, offset: u64) -> bool {
         let offset = offset.min(self.log.log_end_offset());
         self.high_watermark.fetch_max(offset, Ordering::SeqCst) < offset
     }
 
-    /// Until follower replication exists the leader is the only replica that counts, so
-    /// everything it holds durably is below the high watermark.
-    fn refresh_high_watermark(&self) {
-        if self.is_leader() {
-            self.advance_high_watermark(self.log.log_end_offset());
+    /// The leader's write up to `next` is on disk.
+    pub fn mark_durable(&self, next: u64) -> bool {
+        self.durable_log_end.fetch_max(next, Ordering::SeqCst);
+        self.maybe_advance_high_watermark()
+    }
+
+    /// Leader: the high watermark is the smallest log end over the ISR (the leader's
+    /// counts once durable). True if it moved.
+    pub fn maybe_advance_high_watermark(&self) -> bool {
+        let role = self.role().clone();
+        if role.leader != Some(self.broker_id) {
+            return false;
         }
+        let followers = self.followers();
+        let mut hw = self
+            .durable_log_end
+            .load(Ordering::SeqCst)
+            .min(self.log.log_end_offset());
+        for b in role.isr.iter().filter(|b| **b != self.broker_id) {
+            hw = hw.min(followers.get(b).map_or(0, |f| f.log_end));
+        }
+        drop(followers);
+        self.advance_high_watermark(hw)
+    }
+
+    /// Leader: a follower fetched from `fetch_offset`, so its log ends there.
+    pub fn record_follower_fetch(&self, follower: BrokerId, fetch_offset: u64) -> bool {
+        let log_end = self.log.log_end_offset();
+        {
+            let mut followers = self.followers();
+            let state = followers.entry(follower).or_insert(FollowerState {
+                log_end: 0,
+                last_caught_up: Instant::now(),
+            });
+            state.log_end = fetch_offset;
+            if fetch_offset >= log_end {
+                state.last_caught_up = Instant::now();
+            }
+        }
+        self.maybe_advance_high_watermark()
+    }
+
+    /// Leader: the ISR it should have now: followers not caught up within `lag_max`
+    /// leave; replicas that reached the high watermark join. `None` when nothing changes
+    /// or a change is already waiting for the controller.
+    pub fn isr_proposal(&self, lag_max: Duration) -> Option<(Role, Vec<BrokerId>)> {
+        let role = self.role().clone();
+        if role.leader != Some(self.broker_id) {
+            return None;
+        }
+        {
+            let pending = self
+                .isr_change_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if pending
+                .is_some_and(|(epoch, at)| epoch == role.partition_epoch && at.elapsed() < lag_max)
+            {
+                return None;
+            }
+        }
+        let hw = self.high_watermark();
+        let followers = self.followers();
+        let mut isr: Vec<BrokerId> = role
+            .isr
+            .iter()
+            .copied()
+            .filter(|b| {
+                *b == self.broker_id
+                    || followers
+                        .get(b)
+                        .is_some_and(|f| f.last_caught_up.elapsed() <= lag_max)
+            })
+            .collect();
+        for b in &role.replicas {
+            let caught_up = followers
+                .get(b)
+                .is_some_and(|f| f.log_end >= hw && f.last_caught_up.elapsed() <= lag_max);
+            if !isr.contains(b) && caught_up {
+                isr.push(*b);
+            }
+        }
+        drop(followers);
+        isr.sort_by_key(|b| role.replicas.iter().position(|r| r == b));
+        let mut current = role.isr.clone();
+        current.sort_by_key(|b| role.replicas.iter().position(|r| r == b));
+        if isr == current {
+            return None;
+        }
+        *self
+            .isr_change_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((role.partition_epoch, Instant::now()));
+        Some((role, isr))
+    }
+
+    /// Follower: whether it must truncate before fetching, and clears the flag.
+    pub fn take_truncation_need(&self) -> bool {
+        self.needs_truncation.swap(false, Ordering::SeqCst)
+    }
+
+    pub fn require_truncation(&self) {
+        self.needs_truncation.store(true, Ordering::SeqCst);
+    }
+
+    /// Follower: the leader's high watermark, bounded by what this replica holds.
+    pub fn follow_high_watermark(&self, leader_hw: u64) {
+        let bounded = leader_hw.min(self.log.log_end_offset());
+        self.high_watermark.fetch_max(bounded, Ordering::SeqCst);
+    }
+
+    /// Follower: after truncating, the high watermark cannot exceed the log end.
+    pub fn clamp_high_watermark(&self) {
+        let log_end = self.log.log_end_offset();
+        self.high_watermark.fetch_min(log_end, Ordering::SeqCst);
+        self.durable_log_end.fetch_min(log_end, Ordering::SeqCst);
     }
 
     pub fn not_leader(&self) -> BrokerError {
@@ -293,6 +459,7 @@ mod lookup_tests {
             leader_epoch: 0,
             replicas: vec![1],
             isr: vec![1],
+            partition_epoch: 0,
             config: PartitionConfig {
                 max_message_bytes: 1 << 20,
                 retention_ms: -1,
@@ -313,7 +480,7 @@ mod lookup_tests {
             }
             let mut batch = b.build();
             assert!(p.append_as_leader(&mut batch, false).is_ok());
-            p.advance_high_watermark(p.log().log_end_offset());
+            p.mark_durable(p.log().log_end_offset());
         }
         let find = |ts| p.offset_for_timestamp(ts).ok().flatten();
         assert_eq!(find(0), Some((0, 100)));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rill_common::BrokerId;
 use rill_metadata::controller::config;
+use rill_metadata::controller::isr::AlterPartition;
 use rill_metadata::{MetadataState, Topic};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -90,6 +91,37 @@ fn partition_config(topic: &Topic) -> PartitionConfig {
     }
 }
 
+/// KIP-320: a request's view of the leader epoch must be the current one.
+fn check_leader_epoch(p: &Partition, requested: Option<i32>) -> Result<(), BrokerError> {
+    let Some(epoch) = requested else {
+        return Ok(());
+    };
+    let current = p.role().leader_epoch;
+    if epoch < current {
+        return Err(BrokerError::FencedLeaderEpoch {
+            request: epoch,
+            current,
+        });
+    }
+    if epoch > current {
+        return Err(BrokerError::UnknownLeaderEpoch {
+            request: epoch,
+            current,
+        });
+    }
+    Ok(())
+}
+
+/// A replica as `describe_replica` reports it.
+#[derive(Debug, Clone)]
+pub struct ReplicaDescription {
+    pub offsets: Offsets,
+    pub leader_epoch: i32,
+    pub is_leader: bool,
+    pub checksum: String,
+    pub checked_up_to: u64,
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -144,6 +176,7 @@ impl ReplicaManager {
                     leader_epoch: p.leader_epoch as i32,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
+                    partition_epoch: p.partition_epoch,
                     config: config.clone(),
                 };
                 let key = PartitionKey {
@@ -254,6 +287,8 @@ impl ReplicaManager {
         let mut batch = records.to_vec();
         let header = p.append_as_leader(&mut batch, acks == Acks::All)?;
         let next = header.next_offset();
+        // Wake followers long-polling for new data.
+        self.data_changed.send_modify(|n| *n += 1);
         let durable = self.make_durable(p.clone(), next);
         match acks {
             Acks::None => {
@@ -287,7 +322,7 @@ impl ReplicaManager {
                     .await
                     .map_err(|e| BrokerError::Storage(format!("fsync failed: {e}")))?;
             }
-            if partition.is_leader() && partition.advance_high_watermark(next) {
+            if partition.mark_durable(next) {
                 data_changed.send_modify(|n| *n += 1);
             }
             Ok(())
@@ -320,8 +355,11 @@ impl ReplicaManager {
 
     /// Reads for consumers (leaders only, up to the high watermark), long-polling until
     /// `min_bytes` are there or `max_wait` passes.
+    /// `replica_id` is the follower broker for replica fetches (reads up to the log end
+    /// and reports the follower's progress), `None` for consumers.
     pub async fn fetch(
         &self,
+        replica_id: Option<BrokerId>,
         requests: &[FetchPartitionRequest],
         max_wait: Duration,
         min_bytes: usize,
@@ -331,7 +369,7 @@ impl ReplicaManager {
         let mut changed = self.data_changed.subscribe();
         loop {
             changed.borrow_and_update();
-            let results = self.read_once(requests, max_bytes);
+            let results = self.read_once(replica_id, requests, max_bytes);
             let bytes: usize = results
                 .iter()
                 .filter_map(|r| r.result.as_ref().ok())
@@ -346,13 +384,14 @@ impl ReplicaManager {
                 .await
                 .is_err()
             {
-                return self.read_once(requests, max_bytes);
+                return self.read_once(replica_id, requests, max_bytes);
             }
         }
     }
 
     fn read_once(
         &self,
+        replica_id: Option<BrokerId>,
         requests: &[FetchPartitionRequest],
         max_bytes: usize,
     ) -> Vec<FetchPartitionResult> {
@@ -360,7 +399,7 @@ impl ReplicaManager {
         requests
             .iter()
             .map(|r| {
-                let result = self.read_partition(r, budget);
+                let result = self.read_partition(replica_id, r, budget);
                 if let Ok((_, batches)) = &result {
                     budget = budget.saturating_sub(batches.iter().map(Bytes::len).sum());
                 }
@@ -375,24 +414,37 @@ impl ReplicaManager {
 
     fn read_partition(
         &self,
+        replica_id: Option<BrokerId>,
         r: &FetchPartitionRequest,
         budget: usize,
     ) -> Result<(Offsets, Vec<Bytes>), BrokerError> {
         let p = self.leader_partition(&r.topic, r.partition)?;
-        if let Some(epoch) = r.current_leader_epoch {
-            let current = p.role().leader_epoch;
-            if epoch < current {
-                return Err(BrokerError::FencedLeaderEpoch {
-                    request: epoch,
-                    current,
+        check_leader_epoch(&p, r.current_leader_epoch)?;
+        if let Some(follower) = replica_id {
+            if !p.role().replicas.contains(&follower) {
+                return Err(BrokerError::NotLeader(format!(
+                    "broker {follower} is not a replica of {}-{}",
+                    r.topic, r.partition
+                )));
+            }
+            let offsets = p.offsets();
+            if r.fetch_offset > offsets.log_end || r.fetch_offset < offsets.log_start {
+                return Err(BrokerError::OffsetOutOfRange {
+                    offset: r.fetch_offset,
+                    log_start: offsets.log_start,
+                    log_end: offsets.log_end,
                 });
             }
-            if epoch > current {
-                return Err(BrokerError::UnknownLeaderEpoch {
-                    request: epoch,
-                    current,
-                });
+            if p.record_follower_fetch(follower, r.fetch_offset) {
+                self.data_changed.send_modify(|n| *n += 1);
             }
+            let limit = r.max_bytes.min(budget.max(1));
+            let batches = if budget == 0 {
+                Vec::new()
+            } else {
+                p.log().read(r.fetch_offset, u64::MAX, limit)?
+            };
+            return Ok((p.offsets(), batches));
         }
         let offsets = p.offsets();
         if r.fetch_offset > offsets.high_watermark && r.fetch_offset <= offsets.log_end {
@@ -405,6 +457,109 @@ impl ReplicaManager {
             p.read_committed(r.fetch_offset, limit)?
         };
         Ok((offsets, batches))
+    }
+
+    /// Leader: where its log ends for `epoch` (KIP-101/279), after checking the asker's
+    /// view of the current epoch.
+    pub fn offset_for_leader_epoch(
+        &self,
+        topic: &str,
+        partition: u32,
+        epoch: i32,
+        current_leader_epoch: i32,
+    ) -> Result<Option<(i32, u64)>, BrokerError> {
+        let p = self.leader_partition(topic, partition)?;
+        check_leader_epoch(&p, Some(current_leader_epoch))?;
+        Ok(p.log().end_offset_for_epoch(epoch))
+    }
+
+    /// This broker's replica: offsets, leader epoch, leadership, and a CRC32C over the
+    /// batches in `[from, to)` (whole batches; replicas hold identical bytes).
+    pub fn describe_replica(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+        to: u64,
+    ) -> Result<ReplicaDescription, BrokerError> {
+        let p = self
+            .partition(topic, partition)
+            .ok_or_else(|| self.missing(topic, partition))?;
+        let offsets = p.offsets();
+        let mut crc = 0u32;
+        let mut checked_up_to = from;
+        if to > from {
+            let mut next = from.max(offsets.log_start);
+            while next < to.min(offsets.log_end) {
+                let batches = p.log().read(next, to, 1 << 20)?;
+                if batches.is_empty() {
+                    break;
+                }
+                for b in &batches {
+                    crc = crc32c::crc32c_append(crc, b);
+                    next = rill_common::record::BatchHeader::parse(b)?.next_offset();
+                }
+            }
+            checked_up_to = next;
+        }
+        let leader_epoch = p.role().leader_epoch;
+        Ok(ReplicaDescription {
+            offsets,
+            leader_epoch,
+            is_leader: p.is_leader(),
+            checksum: format!("{crc:08x}"),
+            checked_up_to,
+        })
+    }
+
+    /// The partitions this broker follows, with their leaders.
+    pub fn followed_partitions(&self) -> Vec<(BrokerId, Arc<Partition>)> {
+        self.all_partitions()
+            .into_iter()
+            .filter_map(|p| {
+                let leader = p.role().leader?;
+                (leader != self.broker_id).then_some((leader, p))
+            })
+            .collect()
+    }
+
+    /// The address of a broker, from the latest metadata.
+    pub fn broker_addr(&self, broker: BrokerId) -> Option<String> {
+        self.metadata
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .brokers
+            .get(&broker)
+            .map(|b| b.addr.clone())
+    }
+
+    pub fn broker_id(&self) -> BrokerId {
+        self.broker_id
+    }
+
+    /// ISR changes the partitions this broker leads need (`broker_epoch` is left 0 for
+    /// the caller to fill in).
+    pub fn isr_changes(&self, lag_max: Duration) -> Vec<AlterPartition> {
+        self.all_partitions()
+            .into_iter()
+            .filter_map(|p| {
+                let (role, isr) = p.isr_proposal(lag_max)?;
+                Some(AlterPartition {
+                    broker_id: self.broker_id,
+                    broker_epoch: 0,
+                    topic: p.topic.clone(),
+                    partition: p.key.partition,
+                    leader_epoch: role.leader_epoch as u64,
+                    partition_epoch: role.partition_epoch,
+                    isr,
+                })
+            })
+            .collect()
+    }
+
+    /// Bumps the data-changed watch (a follower appended, a high watermark moved).
+    pub fn notify_data_changed(&self) {
+        self.data_changed.send_modify(|n| *n += 1);
     }
 
     /// `timestamp`: -2 earliest, -1 latest (the high watermark), else the first offset

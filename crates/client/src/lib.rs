@@ -8,6 +8,7 @@ mod error;
 mod metadata;
 pub mod partitioner;
 mod producer;
+mod replicas;
 
 pub use admin::{
     AdminClient, BrokerDescription, ClusterDescription, ControllerDescription, NewTopic,
@@ -17,3 +18,4 @@ pub use connection::Bootstrap;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 pub use error::ClientError;
 pub use producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use replicas::{describe_replicas, ReplicaState, ReplicasDescription};

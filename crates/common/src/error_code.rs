@@ -30,10 +30,11 @@ pub enum ErrorCode {
     StaleBrokerEpoch,
     BrokerNotAvailable,
     RequestTimedOut,
+    InvalidUpdateVersion,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::UnknownServerError,
         Self::NotController,
         Self::NotLeaderOrFollower,
@@ -58,6 +59,7 @@ impl ErrorCode {
         Self::StaleBrokerEpoch,
         Self::BrokerNotAvailable,
         Self::RequestTimedOut,
+        Self::InvalidUpdateVersion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +88,7 @@ impl ErrorCode {
             Self::StaleBrokerEpoch => "STALE_BROKER_EPOCH",
             Self::BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
             Self::RequestTimedOut => "REQUEST_TIMED_OUT",
+            Self::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
         }
     }
 

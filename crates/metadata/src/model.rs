@@ -113,6 +113,10 @@ pub enum MetadataCommand {
         name: String,
         configs: BTreeMap<String, String>,
     },
+    /// An ISR change asked for by the partition leader.
+    AlterPartition {
+        change: PartitionChange,
+    },
 }
 
 /// The result of applying one log entry (membership and blank entries give `Ok(None)`).
@@ -242,6 +246,17 @@ impl MetadataState {
                 }
                 topic.partitions.extend(partitions);
                 Ok(None)
+            }
+            MetadataCommand::AlterPartition { change } => {
+                let at = (change.topic.clone(), change.partition);
+                if self.apply_partition_change(change) {
+                    Ok(self.partition(&at.0, at.1).map(|p| p.partition_epoch))
+                } else {
+                    Err(MetadataError::rejected(
+                        ErrorCode::InvalidUpdateVersion,
+                        format!("{}-{} changed concurrently; retry", at.0, at.1),
+                    ))
+                }
             }
             MetadataCommand::AlterConfigs { name, configs } => {
                 let topic = self

@@ -48,6 +48,8 @@ pub enum ControllerRequest {
         broker_id: BrokerId,
         broker_epoch: u64,
     },
+    /// A partition leader changes its ISR.
+    AlterPartition(crate::controller::isr::AlterPartition),
     /// A node outside the voter set asks to follow the metadata log as a learner.
     AddLearner {
         node_id: NodeId,
@@ -61,6 +63,7 @@ pub enum ControllerReply {
     Done,
     BrokerRegistered { broker_epoch: u64 },
     Heartbeat { fenced: bool },
+    PartitionAltered { partition_epoch: u64 },
 }
 
 /// A reply plus the index of the last log entry the request wrote, so that the node that

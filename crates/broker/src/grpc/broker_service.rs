@@ -73,9 +73,16 @@ impl BrokerService for BrokerServiceImpl {
             r.max_bytes as usize
         };
         let max_wait = Duration::from_millis(u64::from(r.max_wait_ms)).min(MAX_WAIT);
+        let replica = u64::try_from(r.replica_id).ok();
         let results = self
             .replicas
-            .fetch(&requests, max_wait, r.min_bytes as usize, max_bytes)
+            .fetch(
+                replica,
+                &requests,
+                max_wait,
+                r.min_bytes as usize,
+                max_bytes,
+            )
             .await;
         let partitions = results
             .into_iter()
@@ -105,6 +112,46 @@ impl BrokerService for BrokerServiceImpl {
             })
             .collect();
         Ok(Response::new(pb::FetchResponse { partitions }))
+    }
+
+    async fn offset_for_leader_epoch(
+        &self,
+        request: Request<pb::OffsetForLeaderEpochRequest>,
+    ) -> Result<Response<pb::OffsetForLeaderEpochResponse>, Status> {
+        let r = request.into_inner();
+        let found = self
+            .replicas
+            .offset_for_leader_epoch(
+                &r.topic,
+                r.partition,
+                r.leader_epoch,
+                r.current_leader_epoch,
+            )
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::OffsetForLeaderEpochResponse {
+            leader_epoch: found.map(|(e, _)| e),
+            end_offset: found.map(|(_, o)| o),
+        }))
+    }
+
+    async fn describe_replica(
+        &self,
+        request: Request<pb::DescribeReplicaRequest>,
+    ) -> Result<Response<pb::DescribeReplicaResponse>, Status> {
+        let r = request.into_inner();
+        let d = self
+            .replicas
+            .describe_replica(&r.topic, r.partition, r.checksum_from, r.checksum_to)
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::DescribeReplicaResponse {
+            log_start_offset: d.offsets.log_start,
+            log_end_offset: d.offsets.log_end,
+            high_watermark: d.offsets.high_watermark,
+            leader_epoch: d.leader_epoch,
+            is_leader: d.is_leader,
+            checksum: d.checksum,
+            checked_up_to: d.checked_up_to,
+        }))
     }
 
     async fn list_offsets(

@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use rill_proto::v1::controller_service_server::ControllerService;
 use rill_proto::v1::{
-    BrokerHeartbeatRequest, BrokerHeartbeatResponse, ForwardRequest, ForwardResponse,
-    RegisterBrokerRequest, RegisterBrokerResponse,
+    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
+    ForwardRequest, ForwardResponse, RegisterBrokerRequest, RegisterBrokerResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -57,6 +57,28 @@ impl ControllerService for ControllerServiceImpl {
         match self.node.submit(req).await.map_err(|e| status(&e))? {
             ControllerReply::Heartbeat { fenced } => {
                 Ok(Response::new(BrokerHeartbeatResponse { fenced }))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn alter_partition(
+        &self,
+        request: Request<AlterPartitionRequest>,
+    ) -> Result<Response<AlterPartitionResponse>, Status> {
+        let r = request.into_inner();
+        let req = ControllerRequest::AlterPartition(crate::controller::isr::AlterPartition {
+            broker_id: r.broker_id,
+            broker_epoch: r.broker_epoch,
+            topic: r.topic,
+            partition: r.partition,
+            leader_epoch: r.leader_epoch,
+            partition_epoch: r.partition_epoch,
+            isr: r.isr,
+        });
+        match self.node.submit(req).await.map_err(|e| status(&e))? {
+            ControllerReply::PartitionAltered { partition_epoch } => {
+                Ok(Response::new(AlterPartitionResponse { partition_epoch }))
             }
             other => Err(unexpected(other)),
         }

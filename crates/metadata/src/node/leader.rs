@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::MetadataNode;
-use crate::controller::{liveness, topics};
+use crate::controller::{isr, liveness, topics};
 use crate::model::MetadataCommand;
 use crate::types::{ControllerReply, ControllerRequest, ForwardedReply};
 use crate::MetadataError;
@@ -52,6 +52,20 @@ impl MetadataNode {
                 broker_id,
                 broker_epoch,
             } => self.heartbeat(broker_id, broker_epoch).await,
+            ControllerRequest::AlterPartition(request) => {
+                let _guard = self.leader.decisions.lock().await;
+                let change = isr::plan_alter_partition(&self.state(), &request)?;
+                let (epoch, log_index) = self
+                    .write(MetadataCommand::AlterPartition { change })
+                    .await?;
+                info!(topic = %request.topic, partition = request.partition, isr = ?request.isr, "ISR changed");
+                Ok(ForwardedReply {
+                    reply: ControllerReply::PartitionAltered {
+                        partition_epoch: epoch.unwrap_or_default(),
+                    },
+                    log_index: Some(log_index),
+                })
+            }
             ControllerRequest::AddLearner { node_id, addr } => {
                 self.add_learner(node_id, addr).await
             }
@@ -106,6 +120,7 @@ impl MetadataNode {
                     }
                     ControllerRequest::RegisterBroker { .. }
                     | ControllerRequest::BrokerHeartbeat { .. }
+                    | ControllerRequest::AlterPartition(_)
                     | ControllerRequest::AddLearner { .. } => {
                         return Err(MetadataError::rejected(
                             ErrorCode::InvalidRequest,

@@ -1,0 +1,225 @@
+//! Follower fetch: one task per leader broker pulls every partition this broker follows
+//! from it in one Fetch (Kafka style), appends the batches, makes them durable before the
+//! next fetch reports the new log end, and follows the leader's high watermark. A
+//! partition whose role changed first truncates to where its last epoch ends on the
+//! leader (OffsetForLeaderEpoch, KIP-101/279); the high watermark is the fallback.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rill_common::record::split_batches;
+use rill_common::{BrokerId, ErrorCode};
+use rill_metadata::ChannelPool;
+use rill_proto::v1 as pb;
+use rill_proto::v1::broker_service_client::BrokerServiceClient;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tracing::{info, warn};
+
+use crate::partition::Partition;
+use crate::replica_manager::FlushPolicy;
+use crate::{BrokerError, ReplicaManager};
+
+const FETCH_MAX_WAIT_MS: u32 = 500;
+const PARTITION_MAX_BYTES: u32 = 4 << 20;
+const FETCH_MAX_BYTES: u32 = 32 << 20;
+const RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// Starts and stops the per-leader fetcher tasks as leadership moves.
+pub async fn run_fetchers(replicas: Arc<ReplicaManager>, cancel: CancellationToken) {
+    let channels = ChannelPool::default();
+    let mut workers: HashMap<BrokerId, JoinHandle<()>> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        workers.retain(|_, task| !task.is_finished());
+        let leaders: HashSet<BrokerId> = replicas
+            .followed_partitions()
+            .iter()
+            .map(|(l, _)| *l)
+            .collect();
+        for leader in leaders {
+            workers.entry(leader).or_insert_with(|| {
+                tokio::spawn(fetch_from(
+                    replicas.clone(),
+                    leader,
+                    channels.clone(),
+                    cancel.clone(),
+                ))
+            });
+        }
+    }
+    for (_, task) in workers {
+        let _ = task.await;
+    }
+}
+
+/// Fetches from one leader until it leads none of this broker's partitions.
+async fn fetch_from(
+    replicas: Arc<ReplicaManager>,
+    leader: BrokerId,
+    channels: ChannelPool,
+    cancel: CancellationToken,
+) {
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let partitions: Vec<Arc<Partition>> = replicas
+            .followed_partitions()
+            .into_iter()
+            .filter(|(l, _)| *l == leader)
+            .map(|(_, p)| p)
+            .collect();
+        if partitions.is_empty() {
+            return;
+        }
+        let client = replicas
+            .broker_addr(leader)
+            .and_then(|addr| channels.get(&addr).ok())
+            .map(|c| {
+                BrokerServiceClient::new(c)
+                    .max_decoding_message_size(rill_proto::MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(rill_proto::MAX_MESSAGE_BYTES)
+            });
+        let outcome = match client {
+            Some(client) => {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = fetch_once(&replicas, client, &partitions) => r,
+                }
+            }
+            None => Err(BrokerError::NotLeader(format!(
+                "no address for broker {leader}"
+            ))),
+        };
+        if let Err(e) = outcome {
+            tracing::debug!(leader, "follower fetch failed: {e}");
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(RETRY_DELAY) => {}
+            }
+        }
+    }
+}
+
+fn grpc_error(status: &tonic::Status) -> BrokerError {
+    BrokerError::NotLeader(format!("fetch from leader failed: {}", status.message()))
+}
+
+async fn fetch_once(
+    replicas: &ReplicaManager,
+    mut client: BrokerServiceClient<Channel>,
+    partitions: &[Arc<Partition>],
+) -> Result<(), BrokerError> {
+    for p in partitions {
+        if p.take_truncation_need() {
+            if let Err(e) = truncate(&mut client, p).await {
+                p.require_truncation();
+                return Err(e);
+            }
+        }
+    }
+    let request = pb::FetchRequest {
+        replica_id: replicas.broker_id() as i64,
+        max_wait_ms: FETCH_MAX_WAIT_MS,
+        min_bytes: 1,
+        max_bytes: FETCH_MAX_BYTES,
+        partitions: partitions
+            .iter()
+            .map(|p| pb::FetchPartition {
+                topic: p.topic.clone(),
+                partition: p.key.partition,
+                fetch_offset: p.log().log_end_offset(),
+                partition_max_bytes: PARTITION_MAX_BYTES,
+                current_leader_epoch: Some(p.role().leader_epoch),
+            })
+            .collect(),
+    };
+    let response = client
+        .fetch(request)
+        .await
+        .map_err(|s| grpc_error(&s))?
+        .into_inner();
+    let mut appended = false;
+    let mut stale = false;
+    let mut high_watermarks = Vec::new();
+    for (r, p) in response.partitions.iter().zip(partitions) {
+        if !r.error_code.is_empty() {
+            match r.error_code.parse::<ErrorCode>() {
+                Ok(ErrorCode::OffsetOutOfRange) => p.require_truncation(),
+                _ => stale = true,
+            }
+            continue;
+        }
+        for (header, batch) in split_batches(&r.records)? {
+            let log_end = p.log().log_end_offset();
+            if header.next_offset() <= log_end {
+                continue;
+            }
+            if header.base_offset != log_end {
+                warn!(topic = %p.topic, partition = p.key.partition, "leader batch at {} does not continue the log at {log_end}", header.base_offset);
+                p.require_truncation();
+                break;
+            }
+            p.log().append_replicated(&batch)?;
+            appended = true;
+        }
+        high_watermarks.push((p, r.high_watermark));
+    }
+    // What the next fetch reports as this replica's log end must be on disk.
+    if appended && replicas.flush_policy() == FlushPolicy::Group {
+        replicas.flush().await?;
+    }
+    for (p, hw) in high_watermarks {
+        p.follow_high_watermark(hw);
+    }
+    if stale {
+        // Leadership or epochs moved; the metadata will tell this broker where to go.
+        tokio::time::sleep(RETRY_DELAY).await;
+    }
+    Ok(())
+}
+
+/// Truncates a follower to where its latest epoch ends on the leader (KIP-101), or to
+/// the smaller end of the latest epoch both know (KIP-279); the high watermark when the
+/// leader knows no such epoch.
+async fn truncate(
+    client: &mut BrokerServiceClient<Channel>,
+    p: &Partition,
+) -> Result<(), BrokerError> {
+    let Some(my_epoch) = p.log().latest_epoch() else {
+        return Ok(());
+    };
+    let request = pb::OffsetForLeaderEpochRequest {
+        topic: p.topic.clone(),
+        partition: p.key.partition,
+        leader_epoch: my_epoch,
+        current_leader_epoch: p.role().leader_epoch,
+    };
+    let response = client
+        .offset_for_leader_epoch(request)
+        .await
+        .map_err(|s| grpc_error(&s))?
+        .into_inner();
+    let target = match (response.leader_epoch, response.end_offset) {
+        (Some(epoch), Some(end)) if epoch == my_epoch => end,
+        (Some(epoch), Some(end)) => end.min(
+            p.log()
+                .end_offset_for_epoch(epoch)
+                .map_or(0, |(_, mine)| mine),
+        ),
+        _ => p.high_watermark(),
+    };
+    let log_end = p.log().log_end_offset();
+    if target < log_end {
+        info!(topic = %p.topic, partition = p.key.partition, from = log_end, to = target, "truncating divergent suffix");
+        p.log().truncate_to(target)?;
+        p.clamp_high_watermark();
+    }
+    Ok(())
+}
