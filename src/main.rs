@@ -36,6 +36,8 @@ enum Command {
     Consume(cli::consume::ConsumeArgs),
     /// Every replica's offsets, epoch and a checksum of the range they should agree on.
     Replicas(cli::replicas::ReplicasArgs),
+    /// Produce unique values, read everything back, print a JSON verdict.
+    Verify(cli::verify::VerifyArgs),
     /// Benchmarks: progress on stderr, a JSON summary on stdout.
     Bench(bench::BenchArgs),
 }
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
             Command::Consume(args) => cli::consume::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Replicas(args) => cli::replicas::run(args).await,
+            Command::Verify(args) => cli::verify::run(args).await,
         }
     });
     match result {

@@ -6,6 +6,7 @@ pub mod consume;
 pub mod produce;
 pub mod replicas;
 pub mod topic;
+pub mod verify;
 
 use rill_client::{AdminClient, Bootstrap, ClientError};
 use rill_common::ErrorCode;

@@ -87,6 +87,10 @@ impl AdminClient {
         Self { bootstrap }
     }
 
+    pub(crate) fn bootstrap(&self) -> &Bootstrap {
+        &self.bootstrap
+    }
+
     pub async fn describe_cluster(&self) -> Result<ClusterDescription, ClientError> {
         let r = self
             .bootstrap

@@ -1,19 +1,25 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tonic::transport::Channel;
 
 use crate::error::{is_transport_failure, ClientError};
 
-/// The bootstrap list: `HOST:PORT[,HOST:PORT]`. Calls go to one node and move on to the
-/// next when a node cannot be reached.
+/// The nodes a client talks to: the bootstrap list `HOST:PORT[,HOST:PORT]`, plus every
+/// broker learned from metadata since (so losing the bootstrap node loses nothing).
+/// Calls go to one node and move on to the next when a node cannot be reached.
 #[derive(Clone)]
 pub struct Bootstrap {
-    addrs: Arc<Vec<String>>,
-    channels: Arc<Vec<Channel>>,
+    nodes: Arc<RwLock<Vec<(String, Channel)>>>,
     current: Arc<AtomicUsize>,
+}
+
+fn channel(addr: &str) -> Result<Channel, ClientError> {
+    rill_proto::endpoint(addr)
+        .map(|e| e.timeout(Duration::from_secs(30)).connect_lazy())
+        .map_err(|e| ClientError::InvalidArgument(format!("bad address {addr:?}: {e}")))
 }
 
 impl Bootstrap {
@@ -27,19 +33,26 @@ impl Bootstrap {
         if addrs.is_empty() {
             return Err(ClientError::InvalidArgument("empty bootstrap list".into()));
         }
-        let channels = addrs
-            .iter()
-            .map(|addr| {
-                rill_proto::endpoint(addr)
-                    .map(|e| e.timeout(Duration::from_secs(30)).connect_lazy())
-                    .map_err(|e| ClientError::InvalidArgument(format!("bad address {addr:?}: {e}")))
-            })
+        let nodes = addrs
+            .into_iter()
+            .map(|addr| channel(&addr).map(|c| (addr, c)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            addrs: Arc::new(addrs),
-            channels: Arc::new(channels),
+            nodes: Arc::new(RwLock::new(nodes)),
             current: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Adds node addresses learned from metadata.
+    pub(crate) fn learn(&self, addrs: impl IntoIterator<Item = String>) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        for addr in addrs {
+            if !nodes.iter().any(|(a, _)| *a == addr) {
+                if let Ok(c) = channel(&addr) {
+                    nodes.push((addr, c));
+                }
+            }
+        }
     }
 
     /// Runs `call` against the current node, moving to the next on a transport failure
@@ -49,23 +62,28 @@ impl Bootstrap {
         F: FnMut(Channel) -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
     {
-        let n = self.channels.len();
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let n = nodes.len();
         let mut last_error = String::new();
         for attempt in 0..n {
             let index = (self.current.load(Ordering::Relaxed) + attempt) % n;
-            match call(self.channels[index].clone()).await {
+            match call(nodes[index].1.clone()).await {
                 Ok(value) => {
                     self.current.store(index, Ordering::Relaxed);
                     return Ok(value);
                 }
                 Err(status) if is_transport_failure(&status) => {
-                    last_error = format!("{}: {}", self.addrs[index], status.message());
+                    last_error = format!("{}: {}", nodes[index].0, status.message());
                 }
                 Err(status) => return Err(ClientError::from_status(&status)),
             }
         }
         Err(ClientError::Unreachable {
-            addrs: self.addrs.join(","),
+            addrs: nodes
+                .iter()
+                .map(|(a, _)| a.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             last_error,
         })
     }

@@ -91,6 +91,9 @@ impl ClusterMetadata {
             }
         };
         let cluster = self.admin.describe_cluster().await?;
+        self.admin
+            .bootstrap()
+            .learn(cluster.brokers.iter().map(|b| b.addr.clone()));
         let mut snapshot = self.snapshot();
         snapshot.brokers = cluster
             .brokers

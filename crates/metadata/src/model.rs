@@ -289,7 +289,7 @@ impl MetadataState {
 
     /// Applies a change whose partition epoch still matches; a stale one is dropped (the
     /// controller re-derives it from the newer state on its next pass).
-    fn apply_partition_change(&mut self, change: PartitionChange) -> bool {
+    pub(crate) fn apply_partition_change(&mut self, change: PartitionChange) -> bool {
         let Some(partition) = self
             .topics
             .get_mut(&change.topic)

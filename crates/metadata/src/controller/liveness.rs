@@ -69,6 +69,25 @@ pub fn changes_on_unfence(state: &MetadataState, broker: BrokerId) -> Vec<Partit
         .collect()
 }
 
+/// Partition changes when `broker` registers: a new incarnation fences the old one (it
+/// may have lost writes it never made durable, so it leaves every ISR and stops leading,
+/// leader epochs bump), then the new one is unfenced. It rejoins ISRs by catching up.
+pub fn changes_on_register(state: &MetadataState, broker: BrokerId) -> Vec<PartitionChange> {
+    if !state.brokers.contains_key(&broker) {
+        return Vec::new();
+    }
+    let mut after_fence = state.clone();
+    let mut changes = changes_on_fence(state, broker);
+    for change in &changes {
+        after_fence.apply_partition_change(change.clone());
+    }
+    if let Some(b) = after_fence.brokers.get_mut(&broker) {
+        b.fenced = true;
+    }
+    changes.extend(changes_on_unfence(&after_fence, broker));
+    changes
+}
+
 fn partitions_with_topic(state: &MetadataState) -> impl Iterator<Item = (&str, &PartitionState)> {
     state
         .topics
@@ -210,6 +229,42 @@ mod tests {
         let p = &s.topics["t"].partitions[0];
         assert_eq!(p.leader, Some(3));
         assert!(p.leader_epoch > 2);
+    }
+
+    #[test]
+    fn a_restarted_leader_gives_up_leadership_and_rejoins_as_a_follower() {
+        let mut s = state(&[1, 2, 3]);
+        let changes = changes_on_register(&s, 1);
+        let cmd = MetadataCommand::RegisterBroker {
+            broker_id: 1,
+            addr: "b1:1".into(),
+            changes,
+        };
+        assert!(s.apply(cmd, 200).is_ok());
+        let p = &s.topics["t"].partitions[0];
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.isr.clone()),
+            (Some(2), 1, vec![2, 3])
+        );
+        assert_eq!(s.brokers[&1].epoch, 200);
+        assert!(s.brokers[&1].is_alive());
+    }
+
+    #[test]
+    fn a_restarted_sole_replica_leads_again_under_a_new_epoch() {
+        let mut s = state(&[1]);
+        let changes = changes_on_register(&s, 1);
+        let cmd = MetadataCommand::RegisterBroker {
+            broker_id: 1,
+            addr: "b1:1".into(),
+            changes,
+        };
+        assert!(s.apply(cmd, 201).is_ok());
+        let p = &s.topics["t"].partitions[0];
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.isr.clone()),
+            (Some(1), 2, vec![1])
+        );
     }
 
     #[test]

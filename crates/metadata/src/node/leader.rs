@@ -72,7 +72,7 @@ impl MetadataNode {
             ControllerRequest::RegisterBroker { broker_id, addr } => {
                 self.record_heartbeat(broker_id);
                 let _guard = self.leader.decisions.lock().await;
-                let changes = liveness::changes_on_unfence(&self.state(), broker_id);
+                let changes = liveness::changes_on_register(&self.state(), broker_id);
                 let command = MetadataCommand::RegisterBroker {
                     broker_id,
                     addr,
