@@ -29,6 +29,9 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     pub nodes: BTreeMap<u64, NodeSpec>,
     children: BTreeMap<u64, Child>,
+    /// Nodes stopped with SIGSTOP: left out of the bootstrap list (a paused node accepts
+    /// connections and then never answers).
+    paused: std::collections::BTreeSet<u64>,
     starts: u32,
 }
 
@@ -43,6 +46,7 @@ impl Cluster {
             dir: tempfile::tempdir()?,
             nodes: BTreeMap::new(),
             children: BTreeMap::new(),
+            paused: Default::default(),
             starts: 0,
         };
         let mut specs = Vec::new();
@@ -145,20 +149,99 @@ impl Cluster {
 
     /// SIGKILL one node and reap it.
     pub fn kill(&mut self, id: u64) {
+        self.paused.remove(&id);
         if let Some(mut child) = self.children.remove(&id) {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
+    /// Sends `signal` to a running node (SIGSTOP / SIGCONT for pause tests).
+    pub fn signal(&mut self, id: u64, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let child = self
+            .children
+            .get(&id)
+            .ok_or_else(|| anyhow!("node {id} is not running"))?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+        nix::sys::signal::kill(pid, signal)?;
+        match signal {
+            nix::sys::signal::Signal::SIGSTOP => self.paused.insert(id),
+            nix::sys::signal::Signal::SIGCONT => self.paused.remove(&id),
+            _ => false,
+        };
+        Ok(())
+    }
+
+    /// Starts a CLI command in the background (stdout piped); it is killed on drop.
+    pub fn spawn_rill(&self, args: &[&str]) -> anyhow::Result<Background> {
+        let child = Command::new(RILL)
+            .args(args)
+            .args(["--bootstrap", &self.bootstrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        Ok(Background { child: Some(child) })
+    }
+
+    /// `topic describe --json`.
+    pub fn describe(&self, topic: &str) -> anyhow::Result<Value> {
+        self.json(&["topic", "describe", topic])
+    }
+
+    /// The leader of one partition (`None` when offline).
+    pub fn leader_of(&self, topic: &str, partition: u64) -> anyhow::Result<Option<u64>> {
+        let d = self.describe(topic)?;
+        let p = partitions(&d)
+            .into_iter()
+            .find(|p| p["partition"].as_u64() == Some(partition))
+            .ok_or_else(|| anyhow!("{topic} has no partition {partition}"))?;
+        Ok(p["leader"].as_u64())
+    }
+
+    /// Waits until every partition of `topic` has a leader and its full replica set in
+    /// the ISR, then until `rill replicas` shows every replica at the same log end with
+    /// equal checksums.
+    pub fn wait_replicas_agree(&self, topic: &str, timeout: Duration) -> anyhow::Result<()> {
+        wait_until(timeout, "full ISRs", || {
+            let d = self.describe(topic)?;
+            Ok(partitions(&d).iter().all(|p| {
+                !p["leader"].is_null() && ids(&p["isr"]).len() == ids(&p["replicas"]).len()
+            }))
+        })?;
+        let count = partitions(&self.describe(topic)?).len();
+        for partition in 0..count {
+            let p = partition.to_string();
+            wait_until(timeout, "replicas that agree", || {
+                let r = self.json(&["replicas", topic, &p])?;
+                let replicas = r["replicas"].as_array().cloned().unwrap_or_default();
+                let first = replicas.first().cloned().unwrap_or_default();
+                let agree = replicas.iter().all(|x| {
+                    x["checksum"] == first["checksum"]
+                        && x["log_end_offset"] == first["log_end_offset"]
+                        && x["checked_up_to"] == first["checked_up_to"]
+                        && x["high_watermark"] == first["high_watermark"]
+                        && x.get("error").is_none()
+                });
+                if agree {
+                    Ok(true)
+                } else {
+                    bail!("{topic}-{partition} replicas differ: {r}")
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn running(&self) -> Vec<u64> {
         self.children.keys().copied().collect()
     }
 
-    /// Bootstrap list of the nodes that are running.
+    /// Bootstrap list of the nodes that are running (and not paused).
     pub fn bootstrap(&self) -> String {
         self.children
             .keys()
+            .filter(|id| !self.paused.contains(id))
             .filter_map(|id| self.nodes.get(id).map(|n| n.grpc.clone()))
             .collect::<Vec<_>>()
             .join(",")
@@ -186,10 +269,19 @@ impl Cluster {
 
     /// Runs the CLI with `input` on stdin.
     pub fn rill_with_input(&self, args: &[&str], input: &[u8]) -> anyhow::Result<Output> {
+        self.rill_with_input_at(&self.bootstrap(), args, input)
+    }
+
+    pub fn rill_with_input_at(
+        &self,
+        bootstrap: &str,
+        args: &[&str],
+        input: &[u8],
+    ) -> anyhow::Result<Output> {
         use std::io::Write;
         let mut child = Command::new(RILL)
             .args(args)
-            .args(["--bootstrap", &self.bootstrap()])
+            .args(["--bootstrap", bootstrap])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -296,6 +388,28 @@ impl Cluster {
     pub fn metrics(&self, id: u64) -> anyhow::Result<String> {
         let spec = self.nodes.get(&id).ok_or_else(|| anyhow!("no node {id}"))?;
         Ok(http_get(&spec.metrics, "/metrics")?.1)
+    }
+}
+
+/// A CLI process running in the background; SIGKILLed if still running on drop.
+pub struct Background {
+    child: Option<Child>,
+}
+
+impl Background {
+    /// Waits for the process to exit and returns its output.
+    pub fn wait(mut self) -> anyhow::Result<Output> {
+        let child = self.child.take().ok_or_else(|| anyhow!("already waited"))?;
+        Ok(child.wait_with_output()?)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
