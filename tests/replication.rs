@@ -278,12 +278,24 @@ fn a_lone_leader_refuses_acks_all_and_a_dead_isr_stays_offline_until_it_returns(
         })?;
         let refused = produce_raw(&leader_addr, "lonely", partition as u32, "refused");
         assert_eq!(refused, Err("NOT_ENOUGH_REPLICAS".to_string()));
+        wait_until(READY, "the leader's metrics to show the shrink", || {
+            Ok(
+                cluster.metric(leader, "rill_under_replicated_partitions")? >= 1.0
+                    && cluster.metric(leader, "rill_isr_shrinks_total")? >= 1.0,
+            )
+        })?;
 
         // Guarantee 7: the last ISR member dies; the partition stays offline while only
         // out-of-sync replicas are back.
         cluster.kill(leader);
         wait_until(FAILOVER, "the partition offline", || {
             Ok(cluster.leader_of("lonely", partition)?.is_none())
+        })?;
+        let controller = cluster
+            .controller_leader()
+            .ok_or_else(|| anyhow!("no controller"))?;
+        wait_until(READY, "offline partitions in the metrics", || {
+            Ok(cluster.metric(controller, "rill_offline_partitions")? >= 1.0)
         })?;
         cluster.start_node(followers[0])?;
         cluster.wait_ready(READY)?;
@@ -298,6 +310,9 @@ fn a_lone_leader_refuses_acks_all_and_a_dead_isr_stays_offline_until_it_returns(
         cluster.start_node(leader)?;
         wait_until(FAILOVER, "the ISR member leading again", || {
             Ok(cluster.leader_of("lonely", partition)? == Some(leader))
+        })?;
+        wait_until(READY, "the election in the metrics", || {
+            Ok(cluster.metric(leader, "rill_leader_elections_won_total")? >= 1.0)
         })?;
         cluster.start_node(followers[1])?;
         cluster.wait_replicas_agree("lonely", READY)?;
@@ -343,4 +358,50 @@ fn acknowledged_writes_survive_killing_every_node_at_once() {
         eprintln!("verdict after killing every node: {verdict}");
         cluster.wait_replicas_agree("crash", READY)
     });
+}
+
+/// Kills the leader of partition 0 (its preferred replica), restarts it and waits until
+/// it is back in the ISR. Returns the preferred replica.
+fn move_leadership_off_preferred(cluster: &mut Cluster, topic: &str) -> anyhow::Result<u64> {
+    cluster.wait_ready(READY)?;
+    cluster.create_topic(topic, 3, 3, &[])?;
+    let d = cluster.describe(topic)?;
+    let preferred = ids(&partitions(&d)[0]["replicas"])[0];
+    assert_eq!(cluster.leader_of(topic, 0)?, Some(preferred));
+    cluster.kill(preferred);
+    wait_for_new_leader(cluster, topic, 0, preferred)?;
+    cluster.start_node(preferred)?;
+    wait_until(FAILOVER, "the preferred replica back in the ISR", || {
+        Ok(isr_of(cluster, topic, 0)?.contains(&preferred))
+    })?;
+    Ok(preferred)
+}
+
+#[test]
+fn elect_leaders_hands_leadership_back_to_the_preferred_replica() {
+    with_cluster(3, &["--auto-leader-rebalance-enable", "false"], |cluster| {
+        let preferred = move_leadership_off_preferred(cluster, "pref")?;
+        assert_ne!(cluster.leader_of("pref", 0)?, Some(preferred));
+        let out = cluster.json(&["cluster", "elect-leaders", "--topic", "pref"])?;
+        assert!(out["partitions_elected"].as_u64() >= Some(1), "{out}");
+        assert_eq!(cluster.leader_of("pref", 0)?, Some(preferred));
+        let unknown = cluster.rill(&["cluster", "elect-leaders", "--topic", "nope"])?;
+        assert_eq!(unknown.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("UNKNOWN_TOPIC_OR_PARTITION"));
+        Ok(())
+    });
+}
+
+#[test]
+fn leadership_returns_to_preferred_replicas_by_itself() {
+    with_cluster(
+        3,
+        &["--leader-imbalance-check-interval-seconds", "1"],
+        |cluster| {
+            let preferred = move_leadership_off_preferred(cluster, "auto")?;
+            wait_until(FAILOVER, "the preferred replica leading again", || {
+                Ok(cluster.leader_of("auto", 0)? == Some(preferred))
+            })
+        },
+    );
 }

@@ -69,8 +69,7 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
             .map(|r| Duration::from_secs_f64(k as f64 / r))
             .unwrap_or_default();
         tasks.push(tokio::spawn(async move {
-            let mut latency = histogram()?;
-            let mut failed = 0u64;
+            let mut tally = Tally::new()?;
             let mut pending = FuturesUnordered::new();
             for i in 0..count {
                 let intended = match interval {
@@ -91,27 +90,28 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
                 // Settle whatever is done without waiting, and wait when the window is full.
                 while pending.len() >= WINDOW {
                     if let Some((ok, took)) = pending.next().await {
-                        settle(&mut latency, &mut failed, ok, took, &bar);
+                        tally.settle(ok, took, &bar);
                     }
                 }
                 while let Some(Some((ok, took))) = futures::FutureExt::now_or_never(pending.next())
                 {
-                    settle(&mut latency, &mut failed, ok, took, &bar);
+                    tally.settle(ok, took, &bar);
                 }
             }
             while let Some((ok, took)) = pending.next().await {
-                settle(&mut latency, &mut failed, ok, took, &bar);
+                tally.settle(ok, took, &bar);
             }
             producer.close().await;
-            anyhow::Ok((latency, failed))
+            anyhow::Ok(tally)
         }));
     }
     let mut latency = histogram()?;
-    let mut failed = 0;
+    let (mut failed, mut max_ack_gap) = (0, Duration::ZERO);
     for task in tasks {
-        let (h, f) = task.await??;
-        latency.add(h)?;
-        failed += f;
+        let tally = task.await??;
+        latency.add(tally.latency)?;
+        failed += tally.failed;
+        max_ack_gap = max_ack_gap.max(tally.max_ack_gap);
     }
     let elapsed = start.elapsed();
     bar.finish_and_clear();
@@ -126,6 +126,12 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
     extra.insert("record_size".into(), serde_json::json!(args.record_size));
     extra.insert("producers".into(), serde_json::json!(args.producers));
     extra.insert("rate".into(), serde_json::json!(args.rate));
+    // At a fixed rate, the longest silence between two acks of one producer: with a
+    // leader killed mid-run, the failover gap as a client sees it.
+    extra.insert(
+        "max_ack_gap_ms".into(),
+        serde_json::json!(max_ack_gap.as_secs_f64() * 1000.0),
+    );
     Ok(Summary {
         workload: "produce".into(),
         records: args.records,
@@ -136,17 +142,36 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
     })
 }
 
-fn settle(
-    latency: &mut hdrhistogram::Histogram<u64>,
-    failed: &mut u64,
-    ok: bool,
-    took: Duration,
-    bar: &indicatif::ProgressBar,
-) {
-    if ok {
-        latency.saturating_record(took.as_micros().max(1) as u64);
-    } else {
-        *failed += 1;
+/// One producer task's results.
+struct Tally {
+    latency: hdrhistogram::Histogram<u64>,
+    failed: u64,
+    last_ack: Option<Instant>,
+    max_ack_gap: Duration,
+}
+
+impl Tally {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            latency: histogram()?,
+            failed: 0,
+            last_ack: None,
+            max_ack_gap: Duration::ZERO,
+        })
     }
-    bar.inc(1);
+
+    fn settle(&mut self, ok: bool, took: Duration, bar: &indicatif::ProgressBar) {
+        if ok {
+            self.latency
+                .saturating_record(took.as_micros().max(1) as u64);
+            let now = Instant::now();
+            if let Some(last) = self.last_ack {
+                self.max_ack_gap = self.max_ack_gap.max(now - last);
+            }
+            self.last_ack = Some(now);
+        } else {
+            self.failed += 1;
+        }
+        bar.inc(1);
+    }
 }

@@ -12,6 +12,12 @@ pub struct ClusterArgs {
 enum ClusterCommand {
     /// The cluster id, the controller quorum and every broker.
     Describe,
+    /// Hand partitions back to their preferred (first) replica where it is in the ISR.
+    ElectLeaders {
+        /// Only this topic's partitions.
+        #[arg(long)]
+        topic: Option<String>,
+    },
 }
 
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
@@ -38,6 +44,13 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                     )
                 }));
                 lines.join("\n")
+            })
+        }
+        ClusterCommand::ElectLeaders { topic } => {
+            let elected = admin.elect_leaders(topic.as_deref()).await?;
+            let result = serde_json::json!({ "partitions_elected": elected });
+            args.client.print(&result, || {
+                format!("{elected} partition(s) got their preferred leader")
             })
         }
     }

@@ -8,7 +8,8 @@ use rill_broker::ReplicaManager;
 use rill_metadata::controller::config;
 use rill_metadata::grpc::status;
 use rill_metadata::{
-    ChannelPool, ControllerRequest, MetadataError, MetadataNode, MetadataState, Topic,
+    ChannelPool, ControllerReply, ControllerRequest, MetadataError, MetadataNode, MetadataState,
+    Topic,
 };
 use rill_proto::v1 as pb;
 use rill_proto::v1::admin_service_server::AdminService;
@@ -250,5 +251,25 @@ impl AdminService for AdminServiceImpl {
         })
         .await?;
         Ok(Response::new(pb::AlterConfigsResponse {}))
+    }
+
+    async fn elect_leaders(
+        &self,
+        request: Request<pb::ElectLeadersRequest>,
+    ) -> Result<Response<pb::ElectLeadersResponse>, Status> {
+        let r = request.into_inner();
+        let topic = (!r.topic.is_empty()).then_some(r.topic);
+        let reply = self
+            .metadata
+            .submit(ControllerRequest::ElectPreferredLeaders { topic })
+            .await
+            .map_err(|e| status(&e))?;
+        let partitions_elected = match reply {
+            ControllerReply::LeadersElected { partitions } => partitions,
+            _ => 0,
+        };
+        Ok(Response::new(pb::ElectLeadersResponse {
+            partitions_elected,
+        }))
     }
 }

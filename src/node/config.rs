@@ -56,6 +56,12 @@ pub struct NodeArgs {
     /// log.retention.check.interval.ms: how often retention runs.
     #[arg(long, env = "RILL_LOG_RETENTION_CHECK_INTERVAL_MS")]
     pub log_retention_check_interval_ms: Option<u64>,
+    /// auto.leader.rebalance.enable: move leadership back to preferred replicas.
+    #[arg(long, env = "RILL_AUTO_LEADER_REBALANCE_ENABLE")]
+    pub auto_leader_rebalance_enable: Option<bool>,
+    /// leader.imbalance.check.interval.seconds: how often that runs.
+    #[arg(long, env = "RILL_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
+    pub leader_imbalance_check_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,6 +98,8 @@ pub struct NodeConfig {
     pub log_flush_mode: FlushMode,
     pub log_flush_interval: Duration,
     pub log_retention_check_interval: Duration,
+    /// `None` when `auto.leader.rebalance.enable` is false.
+    pub leader_rebalance_interval: Option<Duration>,
 }
 
 /// Parses "1=HOST:PORT,2=HOST:PORT".
@@ -130,8 +138,10 @@ fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
     Ok(map)
 }
 
-const KNOWN_KEYS: [&str; 14] = [
+const KNOWN_KEYS: [&str; 16] = [
     "log.retention.check.interval.ms",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
     "node.id",
     "data.dir",
     "listen",
@@ -248,6 +258,21 @@ impl NodeConfig {
                 "log.retention.check.interval.ms",
                 5_000,
             )?,
+            leader_rebalance_interval: {
+                let enabled = layers
+                    .get(
+                        args.auto_leader_rebalance_enable,
+                        "auto.leader.rebalance.enable",
+                    )?
+                    .unwrap_or(true);
+                let seconds = layers
+                    .get(
+                        args.leader_imbalance_check_interval_seconds,
+                        "leader.imbalance.check.interval.seconds",
+                    )?
+                    .unwrap_or(300u64);
+                (enabled && seconds > 0).then(|| Duration::from_secs(seconds))
+            },
             listen,
             advertise,
             voters,

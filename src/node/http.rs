@@ -1,6 +1,7 @@
 //! The HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process serves) and
 //! `/readyz` (part of the quorum, metadata caught up, broker registered).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rill_broker::ReplicaManager;
 use rill_metadata::MetadataNode;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn serve(
     addr: String,
     metadata: Arc<MetadataNode>,
+    replicas: Arc<ReplicaManager>,
     cancel: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let handle = PrometheusBuilder::new()
@@ -42,7 +45,7 @@ pub async fn serve(
             }),
         );
     Ok(async move {
-        let gauges = tokio::spawn(update_gauges(metadata, cancel.clone()));
+        let gauges = tokio::spawn(update_gauges(metadata, replicas, cancel.clone()));
         let server = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
         if let Err(e) = server.await {
             tracing::warn!("metrics listener stopped: {e}");
@@ -51,11 +54,26 @@ pub async fn serve(
     })
 }
 
+fn lag_gauge(topic: &str, partition: u32, follower: u64) -> metrics::Gauge {
+    metrics::gauge!(
+        "rill_follower_lag_records",
+        "topic" => topic.to_string(),
+        "partition" => partition.to_string(),
+        "follower" => follower.to_string()
+    )
+}
+
 async fn render(handle: PrometheusHandle) -> String {
     handle.render()
 }
 
-async fn update_gauges(metadata: Arc<MetadataNode>, cancel: CancellationToken) {
+async fn update_gauges(
+    metadata: Arc<MetadataNode>,
+    replicas: Arc<ReplicaManager>,
+    cancel: CancellationToken,
+) {
+    // Lag series of partitions this broker no longer leads are set to 0, not left stale.
+    let mut lag_series: HashSet<(String, u32, u64)> = HashSet::new();
     loop {
         let info = metadata.controller_info();
         let state = metadata.state();
@@ -70,6 +88,30 @@ async fn update_gauges(metadata: Arc<MetadataNode>, cancel: CancellationToken) {
             .set((state.brokers.len() - state.alive_brokers().len()) as f64);
         metrics::gauge!("rill_topics").set(state.topics.len() as f64);
         metrics::gauge!("rill_node_ready").set(if metadata.is_ready() { 1.0 } else { 0.0 });
+        let offline = state
+            .topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.leader.is_none())
+            .count();
+        metrics::gauge!("rill_offline_partitions").set(offline as f64);
+
+        let stats = replicas.replication_stats();
+        metrics::gauge!("rill_leader_partitions").set(stats.leader_partitions as f64);
+        metrics::gauge!("rill_under_replicated_partitions")
+            .set(stats.under_replicated_partitions as f64);
+        metrics::counter!("rill_leader_elections_won_total").absolute(stats.leaderships_gained);
+        metrics::counter!("rill_isr_shrinks_total").absolute(stats.isr_shrinks);
+        metrics::counter!("rill_isr_expands_total").absolute(stats.isr_expands);
+        let mut seen = HashSet::new();
+        for (topic, partition, follower, lag) in stats.follower_lag {
+            lag_gauge(&topic, partition, follower).set(lag as f64);
+            seen.insert((topic, partition, follower));
+        }
+        for (topic, partition, follower) in lag_series.difference(&seen) {
+            lag_gauge(topic, *partition, *follower).set(0.0);
+        }
+        lag_series = seen;
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -44,6 +44,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         broker_session_timeout: config.broker_session_timeout,
         broker_heartbeat_interval: config.broker_heartbeat_interval,
         request_timeout: Duration::from_secs(10),
+        leader_rebalance_interval: config.leader_rebalance_interval,
     })
     .await
     .context("starting the metadata replica")?;
@@ -71,7 +72,13 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     ));
     let metrics = match &config.metrics_listen {
         Some(addr) => Some(tokio::spawn(
-            http::serve(addr.clone(), metadata.clone(), cancel.clone()).await?,
+            http::serve(
+                addr.clone(),
+                metadata.clone(),
+                replicas.clone(),
+                cancel.clone(),
+            )
+            .await?,
         )),
         None => None,
     };

@@ -389,6 +389,19 @@ impl Cluster {
         let spec = self.nodes.get(&id).ok_or_else(|| anyhow!("no node {id}"))?;
         Ok(http_get(&spec.metrics, "/metrics")?.1)
     }
+
+    /// The sum over every series of one metric on a node (0 when absent).
+    pub fn metric(&self, id: u64, name: &str) -> anyhow::Result<f64> {
+        let text = self.metrics(id)?;
+        Ok(text
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
 }
 
 /// A CLI process running in the background; SIGKILLed if still running on drop.

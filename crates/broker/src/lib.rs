@@ -10,4 +10,4 @@ pub mod partition;
 pub mod replica_manager;
 
 pub use error::BrokerError;
-pub use replica_manager::{Acks, FlushPolicy, ReplicaManager};
+pub use replica_manager::{Acks, FlushPolicy, ReplicaManager, ReplicationStats};

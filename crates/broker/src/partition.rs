@@ -202,6 +202,22 @@ impl Partition {
         self.maybe_advance_high_watermark()
     }
 
+    /// Leader: how many records each other replica is behind its log end (by its last
+    /// fetch); empty on followers.
+    pub fn follower_lags(&self) -> Vec<(BrokerId, u64)> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        let log_end = self.log.log_end_offset();
+        let mut lags: Vec<(BrokerId, u64)> = self
+            .followers()
+            .iter()
+            .map(|(b, f)| (*b, log_end.saturating_sub(f.log_end)))
+            .collect();
+        lags.sort_unstable();
+        lags
+    }
+
     /// Leader: the ISR it should have now: followers not caught up within `lag_max`
     /// leave; replicas that reached the high watermark join. `None` when nothing changes
     /// or a change is already waiting for the controller.

@@ -2,6 +2,7 @@
 //! their roles current, and serves produce, fetch, list offsets and retention.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +74,24 @@ pub struct ReplicaManager {
     metadata: RwLock<Arc<MetadataState>>,
     /// Bumped whenever a high watermark moves, to wake long-polling fetches.
     data_changed: watch::Sender<u64>,
+    /// How often this broker became a partition's leader after opening it.
+    leaderships_gained: AtomicU64,
+    /// ISR changes of partitions this broker leads (whatever their cause).
+    isr_shrinks: AtomicU64,
+    isr_expands: AtomicU64,
+}
+
+/// Replication health of this broker, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicationStats {
+    pub leader_partitions: usize,
+    /// Partitions this broker leads whose ISR is smaller than their replica set.
+    pub under_replicated_partitions: usize,
+    pub leaderships_gained: u64,
+    pub isr_shrinks: u64,
+    pub isr_expands: u64,
+    /// (topic, partition, follower, records behind the leader's log end).
+    pub follower_lag: Vec<(String, u32, BrokerId, u64)>,
 }
 
 fn partition_config(topic: &Topic) -> PartitionConfig {
@@ -137,7 +156,33 @@ impl ReplicaManager {
             partitions: RwLock::default(),
             metadata: RwLock::default(),
             data_changed: watch::channel(0).0,
+            leaderships_gained: AtomicU64::new(0),
+            isr_shrinks: AtomicU64::new(0),
+            isr_expands: AtomicU64::new(0),
         }
+    }
+
+    pub fn replication_stats(&self) -> ReplicationStats {
+        let mut stats = ReplicationStats {
+            leaderships_gained: self.leaderships_gained.load(Ordering::Relaxed),
+            isr_shrinks: self.isr_shrinks.load(Ordering::Relaxed),
+            isr_expands: self.isr_expands.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        for p in self.all_partitions().iter().filter(|p| p.is_leader()) {
+            stats.leader_partitions += 1;
+            let role = p.role();
+            if role.isr.len() < role.replicas.len() {
+                stats.under_replicated_partitions += 1;
+            }
+            drop(role);
+            for (follower, lag) in p.follower_lags() {
+                stats
+                    .follower_lag
+                    .push((p.topic.clone(), p.key.partition, follower, lag));
+            }
+        }
+        stats
     }
 
     pub fn flush_policy(&self) -> FlushPolicy {
@@ -203,7 +248,9 @@ impl ReplicaManager {
         for (tp, (key, role)) in wanted {
             match partitions.get(&tp) {
                 Some(p) => {
-                    if *p.role() != role {
+                    let old = p.role().clone();
+                    if old != role {
+                        self.count_role_change(&tp, &old, &role);
                         p.set_role(role);
                     }
                 }
@@ -222,6 +269,26 @@ impl ReplicaManager {
         drop(partitions);
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = state;
         self.data_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Counts what a role change means for this broker: a leadership won, or an ISR
+    /// that shrank or grew under it.
+    fn count_role_change(&self, tp: &TopicPartition, old: &Role, new: &Role) {
+        let me = Some(self.broker_id);
+        if new.leader != me {
+            return;
+        }
+        if old.leader != me || old.leader_epoch != new.leader_epoch {
+            self.leaderships_gained.fetch_add(1, Ordering::Relaxed);
+            info!(topic = %tp.0, partition = tp.1, leader_epoch = new.leader_epoch, "leading");
+            return;
+        }
+        if old.isr.iter().any(|b| !new.isr.contains(b)) {
+            self.isr_shrinks.fetch_add(1, Ordering::Relaxed);
+        }
+        if new.isr.iter().any(|b| !old.isr.contains(b)) {
+            self.isr_expands.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Deletes stored partitions the metadata no longer knows. Call only once this

@@ -256,4 +256,20 @@ impl AdminClient {
             .await?;
         Ok(())
     }
+
+    /// Preferred-leader election for one topic (or all); returns how many partitions
+    /// changed leader.
+    pub async fn elect_leaders(&self, topic: Option<&str>) -> Result<u64, ClientError> {
+        let request = pb::ElectLeadersRequest {
+            topic: topic.unwrap_or_default().to_string(),
+        };
+        let response = self
+            .bootstrap
+            .with_channel(|c| {
+                let request = request.clone();
+                async move { client(c).elect_leaders(request).await }
+            })
+            .await?;
+        Ok(response.into_inner().partitions_elected)
+    }
 }

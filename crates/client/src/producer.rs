@@ -350,6 +350,11 @@ fn record_is_keyless_sticky(sticky: &HashMap<String, u32>, tp: &TopicPartition) 
     sticky.get(&tp.0) == Some(&tp.1)
 }
 
+/// Retry backoff doubles from the minimum up to the maximum (KIP-580); the cap is low so
+/// that a producer finds a new leader within a few hundred ms of its election.
+const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(25);
+const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(250);
+
 /// Sends one batch to the partition's leader, retrying retriable errors (refreshing
 /// metadata) until `deadline`. Returns the base offset.
 pub(crate) async fn send_batch(
@@ -360,7 +365,7 @@ pub(crate) async fn send_batch(
     timeout: Duration,
     deadline: Instant,
 ) -> Result<u64, ClientError> {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = RETRY_BACKOFF_MIN;
     loop {
         let attempt = async {
             let (_, mut client) = metadata.leader(&tp.0, tp.1).await?;
@@ -383,7 +388,7 @@ pub(crate) async fn send_batch(
             Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
                 tracing::debug!(topic = %tp.0, partition = tp.1, "retrying produce: {e}");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
                 let _ = metadata.refresh(&tp.0).await;
             }
             Err(e) => return Err(e),

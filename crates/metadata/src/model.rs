@@ -117,6 +117,11 @@ pub enum MetadataCommand {
     AlterPartition {
         change: PartitionChange,
     },
+    /// Leader changes decided by a (preferred) leader election; stale ones are dropped.
+    /// The outcome is how many were applied.
+    ElectLeaders {
+        changes: Vec<PartitionChange>,
+    },
 }
 
 /// The result of applying one log entry (membership and blank entries give `Ok(None)`).
@@ -257,6 +262,13 @@ impl MetadataState {
                         format!("{}-{} changed concurrently; retry", at.0, at.1),
                     ))
                 }
+            }
+            MetadataCommand::ElectLeaders { changes } => {
+                let applied = changes
+                    .into_iter()
+                    .filter(|c| self.apply_partition_change(c.clone()))
+                    .count();
+                Ok(Some(applied as u64))
             }
             MetadataCommand::AlterConfigs { name, configs } => {
                 let topic = self

@@ -50,6 +50,10 @@ pub enum ControllerRequest {
     },
     /// A partition leader changes its ISR.
     AlterPartition(crate::controller::isr::AlterPartition),
+    /// Hand partitions (of one topic, or all) back to their preferred replicas.
+    ElectPreferredLeaders {
+        topic: Option<String>,
+    },
     /// A node outside the voter set asks to follow the metadata log as a learner.
     AddLearner {
         node_id: NodeId,
@@ -64,6 +68,7 @@ pub enum ControllerReply {
     BrokerRegistered { broker_epoch: u64 },
     Heartbeat { fenced: bool },
     PartitionAltered { partition_epoch: u64 },
+    LeadersElected { partitions: u64 },
 }
 
 /// A reply plus the index of the last log entry the request wrote, so that the node that

@@ -9,16 +9,17 @@ use rill_common::BrokerId;
 
 use crate::model::{MetadataState, PartitionChange, PartitionState};
 
-/// Alive brokers whose last heartbeat is older than `session_timeout` at `now`, with
-/// their epochs. A broker never heard from by this controller counts as heard from at
+/// Alive brokers silent for longer than `silence` at `now`, with their epochs: with the
+/// session timeout, those whose session expired; with a shorter silence, those worth a
+/// liveness probe. A broker never heard from by this controller counts as heard from at
 /// `tracking_since` (when this node became the active controller): deadlines restart on
 /// controller failover.
-pub fn expired_brokers(
+pub fn silent_brokers(
     state: &MetadataState,
     last_heartbeat: &HashMap<BrokerId, Instant>,
     tracking_since: Instant,
     now: Instant,
-    session_timeout: Duration,
+    silence: Duration,
 ) -> Vec<(BrokerId, u64)> {
     state
         .brokers
@@ -30,7 +31,7 @@ pub fn expired_brokers(
                 .copied()
                 .unwrap_or(tracking_since)
                 .max(tracking_since);
-            now.saturating_duration_since(seen) > session_timeout
+            now.saturating_duration_since(seen) > silence
         })
         .map(|b| (b.id, b.epoch))
         .collect()
@@ -107,7 +108,7 @@ fn first_in_replica_order(
         .find(|b| isr.contains(b) && alive(b))
 }
 
-fn change_if_different(
+pub(crate) fn change_if_different(
     topic: &str,
     p: &PartitionState,
     leader: Option<BrokerId>,
@@ -188,8 +189,8 @@ mod tests {
         let timeout = Duration::from_secs(3);
         let beats = HashMap::from([(1, t0 + Duration::from_secs(2)), (2, t0)]);
         // Broker 3 never heartbeated: its deadline counts from t0.
-        assert!(expired_brokers(&s, &beats, t0, t0 + Duration::from_secs(3), timeout).is_empty());
-        let expired = expired_brokers(&s, &beats, t0, t0 + Duration::from_millis(3500), timeout);
+        assert!(silent_brokers(&s, &beats, t0, t0 + Duration::from_secs(3), timeout).is_empty());
+        let expired = silent_brokers(&s, &beats, t0, t0 + Duration::from_millis(3500), timeout);
         assert_eq!(expired, vec![(2, 20), (3, 30)]);
     }
 

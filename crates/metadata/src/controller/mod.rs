@@ -3,6 +3,7 @@
 //! return to the metadata log; tests call them directly.
 
 pub mod config;
+pub mod election;
 pub mod isr;
 pub mod liveness;
 pub mod placement;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::MetadataNode;
-use crate::controller::{isr, liveness, topics};
+use crate::controller::{election, isr, liveness, topics};
 use crate::model::MetadataCommand;
 use crate::types::{ControllerReply, ControllerRequest, ForwardedReply};
 use crate::MetadataError;
@@ -33,6 +33,7 @@ struct Liveness {
     term: Option<u64>,
     since: Option<Instant>,
     last_heartbeat: HashMap<BrokerId, Instant>,
+    last_rebalance: Option<Instant>,
 }
 
 impl MetadataNode {
@@ -68,6 +69,14 @@ impl MetadataNode {
             }
             ControllerRequest::AddLearner { node_id, addr } => {
                 self.add_learner(node_id, addr).await
+            }
+            ControllerRequest::ElectPreferredLeaders { topic } => {
+                let (partitions, log_index) =
+                    self.elect_preferred_leaders(topic.as_deref()).await?;
+                Ok(ForwardedReply {
+                    reply: ControllerReply::LeadersElected { partitions },
+                    log_index,
+                })
             }
             ControllerRequest::RegisterBroker { broker_id, addr } => {
                 self.record_heartbeat(broker_id);
@@ -121,6 +130,7 @@ impl MetadataNode {
                     ControllerRequest::RegisterBroker { .. }
                     | ControllerRequest::BrokerHeartbeat { .. }
                     | ControllerRequest::AlterPartition(_)
+                    | ControllerRequest::ElectPreferredLeaders { .. }
                     | ControllerRequest::AddLearner { .. } => {
                         return Err(MetadataError::rejected(
                             ErrorCode::InvalidRequest,
@@ -254,6 +264,7 @@ impl MetadataNode {
                     term: Some(info.term),
                     since: Some(Instant::now()),
                     last_heartbeat: HashMap::new(),
+                    last_rebalance: Some(Instant::now()),
                 };
                 info!(term = info.term, "became the active controller");
             }
@@ -264,38 +275,141 @@ impl MetadataNode {
             self.write(MetadataCommand::InitCluster { cluster_id })
                 .await?;
         }
-        let expired = {
+        let (expired, suspects) = {
             let liveness = self
                 .leader
                 .liveness
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            liveness::expired_brokers(
-                &self.state(),
-                &liveness.last_heartbeat,
-                since,
-                Instant::now(),
-                self.config.broker_session_timeout,
-            )
+            let silent = |silence| {
+                liveness::silent_brokers(
+                    &self.state(),
+                    &liveness.last_heartbeat,
+                    since,
+                    Instant::now(),
+                    silence,
+                )
+            };
+            let expired = silent(self.config.broker_session_timeout);
+            let suspects: Vec<(BrokerId, u64)> = silent(self.suspect_after())
+                .into_iter()
+                .filter(|b| !expired.contains(b))
+                .collect();
+            (expired, suspects)
         };
         for (broker_id, broker_epoch) in expired {
-            let _guard = self.leader.decisions.lock().await;
-            let changes = liveness::changes_on_fence(&self.state(), broker_id);
-            warn!(
-                broker_id,
-                partitions_changed = changes.len(),
-                "broker session expired; fencing it"
-            );
-            self.write(MetadataCommand::FenceBroker {
+            self.fence(broker_id, broker_epoch, "broker session expired")
+                .await?;
+        }
+        for (broker_id, broker_epoch) in self.dead_by_probe(suspects).await {
+            self.fence(
                 broker_id,
                 broker_epoch,
-                changes,
-            })
+                "broker missed heartbeats and its port refuses connections",
+            )
             .await?;
+        }
+        if self.rebalance_due() {
+            self.elect_preferred_leaders(None).await?;
         }
         Ok(())
     }
 }
+
+impl MetadataNode {
+    /// Moves leadership back to preferred replicas that are alive and in the ISR.
+    /// Returns how many partitions changed leader and the log index written, if any.
+    async fn elect_preferred_leaders(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<(u64, Option<u64>), MetadataError> {
+        let _guard = self.leader.decisions.lock().await;
+        let changes = election::preferred_leader_changes(&self.state(), topic)?;
+        if changes.is_empty() {
+            return Ok((0, None));
+        }
+        let (applied, log_index) = self
+            .write(MetadataCommand::ElectLeaders { changes })
+            .await?;
+        let applied = applied.unwrap_or_default();
+        info!(partitions = applied, "preferred leaders elected");
+        Ok((applied, Some(log_index)))
+    }
+
+    /// Whether the periodic preferred-leader election is due (and marks it done).
+    fn rebalance_due(&self) -> bool {
+        let Some(interval) = self.config.leader_rebalance_interval else {
+            return false;
+        };
+        let mut liveness = self
+            .leader
+            .liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let due = liveness
+            .last_rebalance
+            .is_none_or(|at| at.elapsed() >= interval);
+        if due {
+            liveness.last_rebalance = Some(Instant::now());
+        }
+        due
+    }
+
+    /// Silence after which a broker is probed: two heartbeats missed (at least 500 ms).
+    fn suspect_after(&self) -> Duration {
+        (self.config.broker_heartbeat_interval * 2).max(Duration::from_millis(500))
+    }
+
+    /// Fences one broker incarnation: it leaves every ISR, and the partitions it led get
+    /// a new leader from the ISR.
+    async fn fence(
+        &self,
+        broker_id: BrokerId,
+        broker_epoch: u64,
+        why: &str,
+    ) -> Result<(), MetadataError> {
+        let _guard = self.leader.decisions.lock().await;
+        let changes = liveness::changes_on_fence(&self.state(), broker_id);
+        warn!(
+            broker_id,
+            broker_epoch,
+            partitions_changed = changes.len(),
+            "{why}; fencing it"
+        );
+        self.write(MetadataCommand::FenceBroker {
+            broker_id,
+            broker_epoch,
+            changes,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The suspects whose advertised address refuses connections: no process listens
+    /// there, so the incarnation is dead and need not wait out its session timeout
+    /// (what a SIGKILLed broker looks like). A paused, slow or unreachable broker
+    /// accepts or times out and keeps its session, so a probe never causes flapping.
+    async fn dead_by_probe(&self, suspects: Vec<(BrokerId, u64)>) -> Vec<(BrokerId, u64)> {
+        let state = self.state();
+        let mut probes = tokio::task::JoinSet::new();
+        for (broker_id, epoch) in suspects {
+            let Some(addr) = state.brokers.get(&broker_id).map(|b| b.addr.clone()) else {
+                continue;
+            };
+            probes.spawn(async move {
+                let connect = tokio::net::TcpStream::connect(addr);
+                let refused = matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, connect).await,
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+                );
+                refused.then_some((broker_id, epoch))
+            });
+        }
+        probes.join_all().await.into_iter().flatten().collect()
+    }
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
 fn not_controller_or(message: String, leader: Option<(NodeId, String)>) -> MetadataError {
     if message.contains("forward") || message.contains("leader") {

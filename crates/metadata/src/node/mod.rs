@@ -59,6 +59,10 @@ pub struct MetadataNodeConfig {
     pub broker_heartbeat_interval: Duration,
     /// How long a controller request keeps retrying to find a leader before failing.
     pub request_timeout: Duration,
+    /// How often the active controller moves leadership back to preferred replicas
+    /// (`leader.imbalance.check.interval.seconds`); `None` when
+    /// `auto.leader.rebalance.enable` is false.
+    pub leader_rebalance_interval: Option<Duration>,
 }
 
 /// Who leads the metadata quorum, as this node sees it.
