@@ -38,12 +38,30 @@ peak_rss_kb() { # the largest VmHWM of the running nodes
 echo "bench storage" >&2
 "$RILL" bench storage --records "$RECORDS" --record-size $SIZE --dir "$WORK" >"$WORK/storage.json"
 
+leader_of() { # topic partition
+  "$RILL" topic describe "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['partitions'][$2]['leader'])"
+}
+
 for nodes in 1 3; do
   echo "cluster of $nodes" >&2
   start_cluster $nodes
   "$RILL" topic create bench --partitions 6 --replication-factor 1 >/dev/null
   "$RILL" bench produce --topic bench --records "$RECORDS" --record-size $SIZE --acks 1 >"$WORK/produce-$nodes.json"
   "$RILL" bench consume --topic bench >"$WORK/consume-$nodes.json"
+  if [ "$nodes" = 3 ]; then
+    echo "RF 3, acks=all" >&2
+    "$RILL" bench storage --records "$RECORDS" --record-size $SIZE --dir "$WORK" >"$WORK/storage-rf3.json"
+    "$RILL" topic create replicated --partitions 6 --replication-factor 3 >/dev/null
+    "$RILL" bench produce --topic replicated --records "$RECORDS" --record-size $SIZE --acks all >"$WORK/produce-rf3.json"
+    echo "failover: SIGKILL the leader under a fixed-rate acks=all load" >&2
+    "$RILL" topic create failover --partitions 1 --replication-factor 3 >/dev/null
+    "$RILL" bench produce --topic failover --records 15000 --record-size $SIZE --acks all --rate 1000 >"$WORK/failover.json" &
+    LOAD_PID=$!
+    sleep 5
+    leader=$(leader_of failover 0)
+    pkill -KILL -f "node --node-id $leader --data-dir $WORK/" || true
+    wait "$LOAD_PID"
+  fi
   peak_rss_kb >"$WORK/rss-$nodes"
   stop_cluster
 done
@@ -62,24 +80,37 @@ for nodes in (1, 3):
     rss = int(open(os.path.join(work, f"rss-{nodes}")).read().strip() or 0)
     runs.append({"nodes": nodes, "produce": produce, "consume": consume, "peak_rss_mib": round(rss / 1024, 1),
                  "produce_to_storage_ratio": round(produce["records_per_sec"] / storage["records_per_sec"], 2)})
-results = {"machine": machine, "storage": storage, "runs": runs}
+storage_rf3, produce_rf3, failover = load("storage-rf3.json"), load("produce-rf3.json"), load("failover.json")
+replication = {"storage": storage_rf3, "produce_acks_all": produce_rf3, "failover": failover,
+               "produce_to_storage_ratio": round(produce_rf3["records_per_sec"] / storage_rf3["records_per_sec"], 2),
+               "failover_gap_ms": round(failover["max_ack_gap_ms"], 1)}
+results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication}
 json.dump(results, open("bench/results.json", "w"), indent=2)
 row = lambda name, s: f"| {name} | {s['records']} | {s['records_per_sec']:.0f} | {s['mb_per_sec']:.1f} | {s['latency_ms']['p50']:.1f} | {s['latency_ms']['p99']:.1f} | {s['latency_ms']['max']:.1f} |"
 lines = [
     "# Benchmark report", "",
-    f"Machine: {machine}. Produced by `bench/run.sh` (release build, 1 KiB records, topic of",
-    "6 partitions, RF 1: replication is not in yet, so RF 3 / acks=all figures come with it).", "",
+    f"Machine: {machine}. Produced by `bench/run.sh` (release build, 1 KiB records, topics of",
+    "6 partitions; RF 1 unless the row says RF 3).", "",
     "| workload | records | records/s | MB/s | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|",
     row(f"storage (3 sled logs, flush {storage.get('flush_mode')})", storage),
 ]
 for r in runs:
     lines.append(row(f"produce acks=1, {r['nodes']} node(s)", r["produce"]))
     lines.append(row(f"consume, {r['nodes']} node(s)", r["consume"]))
+lines.append(row("storage, same run as the RF 3 rows", storage_rf3))
+lines.append(row("produce RF 3 acks=all, 3 nodes", produce_rf3))
+lines.append(row("produce RF 3 acks=all at 1000/s, leader SIGKILLed", failover))
+lines += ["", "| replication (3 nodes, RF 3, acks=all, min.insync.replicas 2) | value | target |", "|---|---|---|",
+          f"| produce / storage (same run) | {replication['produce_to_storage_ratio']} | >= 0.5 |",
+          f"| failover gap: last ack before the SIGKILL to the first after | {replication['failover_gap_ms']} ms | < 1500 ms |"]
 lines += ["", "| cluster | produce / storage | peak node RSS (MiB) |", "|---|---|---|"]
 lines += [f"| {r['nodes']} node(s) | {r['produce_to_storage_ratio']} | {r['peak_rss_mib']} |" for r in runs]
 lines += ["", "Produce latency is from the send call (no fixed rate); consume latency is per poll",
           "(one fetch round). `bench storage` writes each batch to three sled Dbs and waits for",
-          "the group-commit fsync of all three: the ceiling for RF 3 produce on this machine."]
+          "the group-commit fsync of all three: the ceiling for RF 3 produce on this machine.",
+          "The failover gap is the longest silence between two acks of the fixed-rate producer",
+          "(`max_ack_gap_ms`): the leader's death is noticed when its heartbeats stop and its port",
+          "refuses a probe, the controller fences it and elects an ISR member, the producer retries."]
 open("bench/REPORT.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
