@@ -31,10 +31,19 @@ pub enum ErrorCode {
     BrokerNotAvailable,
     RequestTimedOut,
     InvalidUpdateVersion,
+    NotCoordinator,
+    CoordinatorNotAvailable,
+    InvalidSessionTimeout,
+    InconsistentGroupProtocol,
+    FencedInstanceId,
+    InvalidGroupId,
+    GroupIdNotFound,
+    NonEmptyGroup,
+    InvalidAssignment,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::UnknownServerError,
         Self::NotController,
         Self::NotLeaderOrFollower,
@@ -60,6 +69,15 @@ impl ErrorCode {
         Self::BrokerNotAvailable,
         Self::RequestTimedOut,
         Self::InvalidUpdateVersion,
+        Self::NotCoordinator,
+        Self::CoordinatorNotAvailable,
+        Self::InvalidSessionTimeout,
+        Self::InconsistentGroupProtocol,
+        Self::FencedInstanceId,
+        Self::InvalidGroupId,
+        Self::GroupIdNotFound,
+        Self::NonEmptyGroup,
+        Self::InvalidAssignment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +107,15 @@ impl ErrorCode {
             Self::BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
             Self::RequestTimedOut => "REQUEST_TIMED_OUT",
             Self::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
+            Self::NotCoordinator => "NOT_COORDINATOR",
+            Self::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            Self::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
+            Self::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            Self::FencedInstanceId => "FENCED_INSTANCE_ID",
+            Self::InvalidGroupId => "INVALID_GROUP_ID",
+            Self::GroupIdNotFound => "GROUP_ID_NOT_FOUND",
+            Self::NonEmptyGroup => "NON_EMPTY_GROUP",
+            Self::InvalidAssignment => "INVALID_ASSIGNMENT",
         }
     }
 
@@ -103,6 +130,8 @@ impl ErrorCode {
                 | Self::RebalanceInProgress
                 | Self::BrokerNotAvailable
                 | Self::RequestTimedOut
+                | Self::NotCoordinator
+                | Self::CoordinatorNotAvailable
         )
     }
 }

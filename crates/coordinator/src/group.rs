@@ -1,0 +1,1109 @@
+//! One consumer group's state machine (Kafka's group coordinator protocol), free of I/O.
+//!
+//! The coordinator feeds it requests (`join`, `sync`, `heartbeat`, `leave`,
+//! `check_commit`) and clock ticks (`tick`) with the time passed in, and acts on the
+//! returned [`Output`]s: answer a JoinGroup or SyncGroup that was waiting, or persist the
+//! group. Every state change happens in this file:
+//!
+//! ```text
+//! Empty ──join──> PreparingRebalance ──all joined / rebalance timeout──> CompletingRebalance
+//!   ^                 ^       │                                                │
+//!   │                 │       └──nobody left──> Empty                          │ leader's sync
+//!   │                 └──join (new member or new subscription), leave,          v
+//!   │                    session expiry, partition count change ─────────── Stable
+//!   └──last member leaves or expires (from any state)
+//! Empty ──delete──> Dead
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rill_common::ErrorCode;
+
+use crate::assignor;
+use crate::types::{
+    Assignment, JoinRequest, JoinResponse, JoinedMember, MemberDescription, Protocol, Subscription,
+    SyncRequest,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+    Dead,
+}
+
+impl GroupState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "Empty",
+            Self::PreparingRebalance => "PreparingRebalance",
+            Self::CompletingRebalance => "CompletingRebalance",
+            Self::Stable => "Stable",
+            Self::Dead => "Dead",
+        }
+    }
+}
+
+/// The coordinator's bounds (`group.min.session.timeout.ms`, `group.max.session.timeout.ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupConfig {
+    pub min_session_timeout: Duration,
+    pub max_session_timeout: Duration,
+}
+
+/// What the coordinator must do after feeding the group an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Answer the JoinGroup that `member_id` is waiting on.
+    Join {
+        member_id: String,
+        result: Result<JoinResponse, ErrorCode>,
+    },
+    /// Answer the SyncGroup that `member_id` is waiting on.
+    Sync {
+        member_id: String,
+        result: Result<Assignment, ErrorCode>,
+    },
+    /// The durable part of the group changed (a generation completed or the group
+    /// emptied): write `Group::describe()` through the metadata log.
+    Persist,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    id: String,
+    instance_id: Option<String>,
+    client_id: String,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+    protocols: Vec<Protocol>,
+    assignment: Assignment,
+    last_heard: Instant,
+    /// A JoinGroup of this member waits for the rebalance to complete.
+    awaiting_join: bool,
+    /// A SyncGroup of this member waits for the leader's assignment.
+    awaiting_sync: bool,
+    /// Join order: the first joiner leads.
+    joined_seq: u64,
+}
+
+impl Member {
+    fn subscription(&self, protocol: &str) -> Subscription {
+        self.protocols
+            .iter()
+            .find(|p| p.name == protocol)
+            .map(|p| p.subscription.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub group_id: String,
+    state: GroupState,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    leader: Option<String>,
+    members: BTreeMap<String, Member>,
+    /// When a PreparingRebalance gives up on members that did not rejoin, or a
+    /// CompletingRebalance on a leader that did not sync.
+    deadline: Option<Instant>,
+    next_seq: u64,
+}
+
+/// A group as it is persisted and described.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: GroupState,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub members: Vec<MemberDescription>,
+}
+
+impl Group {
+    pub fn new(group_id: &str) -> Self {
+        Self {
+            group_id: group_id.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            deadline: None,
+            next_seq: 0,
+        }
+    }
+
+    /// Rebuilds a group from its persisted description on a new coordinator: members
+    /// count as heard from `now` (deadlines restart on failover). A group persisted
+    /// mid-rebalance cannot happen (only stable points are persisted), but anything not
+    /// Stable comes back as a rebalance.
+    pub fn restore(d: &GroupDescription, now: Instant) -> Self {
+        let mut group = Self::new(&d.group_id);
+        group.generation = d.generation;
+        group.protocol_type = d.protocol_type.clone();
+        group.protocol = d.protocol.clone();
+        group.leader = d.leader.clone();
+        for m in &d.members {
+            group.next_seq += 1;
+            group.members.insert(
+                m.member_id.clone(),
+                Member {
+                    id: m.member_id.clone(),
+                    instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    session_timeout: Duration::from_millis(m.session_timeout_ms),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms),
+                    protocols: m.protocols.clone(),
+                    assignment: m.assignment.clone(),
+                    last_heard: now,
+                    awaiting_join: false,
+                    awaiting_sync: false,
+                    joined_seq: group.next_seq,
+                },
+            );
+        }
+        group.state = match d.state {
+            GroupState::Dead => GroupState::Dead,
+            _ if group.members.is_empty() => GroupState::Empty,
+            GroupState::Stable => GroupState::Stable,
+            _ => {
+                let mut outputs = Vec::new();
+                group.prepare_rebalance(now, &mut outputs);
+                GroupState::PreparingRebalance
+            }
+        };
+        group
+    }
+
+    pub fn state(&self) -> GroupState {
+        self.state
+    }
+
+    pub fn generation(&self) -> i32 {
+        self.generation
+    }
+
+    pub fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
+    }
+
+    pub fn member_ids(&self) -> BTreeSet<String> {
+        self.members.keys().cloned().collect()
+    }
+
+    pub fn assignment_of(&self, member_id: &str) -> Option<&Assignment> {
+        self.members.get(member_id).map(|m| &m.assignment)
+    }
+
+    pub fn describe(&self) -> GroupDescription {
+        GroupDescription {
+            group_id: self.group_id.clone(),
+            state: self.state,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    session_timeout_ms: m.session_timeout.as_millis() as u64,
+                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as u64,
+                    protocols: m.protocols.clone(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// JoinGroup. The answer is in the outputs: at once, or when the rebalance completes.
+    pub fn join(&mut self, now: Instant, config: &GroupConfig, req: JoinRequest) -> Vec<Output> {
+        let mut out = Vec::new();
+        let reject = |code| {
+            vec![Output::Join {
+                member_id: if req.member_id.is_empty() {
+                    req.new_member_id.clone()
+                } else {
+                    req.member_id.clone()
+                },
+                result: Err(code),
+            }]
+        };
+        if self.state == GroupState::Dead {
+            return reject(ErrorCode::CoordinatorNotAvailable);
+        }
+        if req.session_timeout < config.min_session_timeout
+            || req.session_timeout > config.max_session_timeout
+        {
+            return reject(ErrorCode::InvalidSessionTimeout);
+        }
+        if req.protocols.is_empty()
+            || req.protocol_type.is_empty()
+            || !self.supports(&req.protocol_type, &req.protocols, &req.member_id)
+        {
+            return reject(ErrorCode::InconsistentGroupProtocol);
+        }
+
+        // Which member this is: a known id, a static member's new incarnation, or new.
+        let static_id = req
+            .group_instance_id
+            .as_ref()
+            .and_then(|i| self.member_by_instance(i));
+        let member_id = if req.member_id.is_empty() {
+            match static_id {
+                Some(old) => return self.rejoin_static(now, old, req),
+                None => req.new_member_id.clone(),
+            }
+        } else {
+            if !self.members.contains_key(&req.member_id) {
+                return reject(ErrorCode::UnknownMemberId);
+            }
+            if static_id.as_ref().is_some_and(|id| *id != req.member_id) {
+                return reject(ErrorCode::FencedInstanceId);
+            }
+            req.member_id.clone()
+        };
+
+        let changed = match self.members.get_mut(&member_id) {
+            Some(m) => {
+                let changed = m.protocols != req.protocols;
+                m.protocols = req.protocols;
+                m.session_timeout = req.session_timeout;
+                m.rebalance_timeout = req.rebalance_timeout;
+                m.last_heard = now;
+                changed
+            }
+            None => {
+                self.next_seq += 1;
+                self.members.insert(
+                    member_id.clone(),
+                    Member {
+                        id: member_id.clone(),
+                        instance_id: req.group_instance_id,
+                        client_id: req.client_id,
+                        session_timeout: req.session_timeout,
+                        rebalance_timeout: req.rebalance_timeout,
+                        protocols: req.protocols,
+                        assignment: Assignment::new(),
+                        last_heard: now,
+                        awaiting_join: false,
+                        awaiting_sync: false,
+                        joined_seq: self.next_seq,
+                    },
+                );
+                true
+            }
+        };
+        self.protocol_type = Some(req.protocol_type);
+
+        match self.state {
+            GroupState::PreparingRebalance => {}
+            // The leader rejoining means it wants a new assignment (it saw a change);
+            // a follower with the same subscription just gets the current generation.
+            GroupState::CompletingRebalance | GroupState::Stable
+                if !changed && self.leader.as_deref() != Some(member_id.as_str()) =>
+            {
+                out.push(Output::Join {
+                    member_id: member_id.clone(),
+                    result: Ok(self.join_response(&member_id)),
+                });
+                return out;
+            }
+            _ => self.prepare_rebalance(now, &mut out),
+        }
+        if let Some(m) = self.members.get_mut(&member_id) {
+            m.awaiting_join = true;
+        }
+        self.maybe_complete_join(now, &mut out);
+        out
+    }
+
+    /// A static member restarted with a new member id: it takes its old place, keeps its
+    /// assignment, and (in a stable group with the same subscription) causes no rebalance.
+    fn rejoin_static(&mut self, now: Instant, old_id: String, req: JoinRequest) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(mut member) = self.members.remove(&old_id) else {
+            return out;
+        };
+        if member.awaiting_sync {
+            out.push(Output::Sync {
+                member_id: old_id.clone(),
+                result: Err(ErrorCode::FencedInstanceId),
+            });
+        }
+        if member.awaiting_join {
+            out.push(Output::Join {
+                member_id: old_id.clone(),
+                result: Err(ErrorCode::FencedInstanceId),
+            });
+        }
+        let new_id = req.new_member_id.clone();
+        let changed = member.protocols != req.protocols;
+        member.id = new_id.clone();
+        member.client_id = req.client_id;
+        member.protocols = req.protocols;
+        member.session_timeout = req.session_timeout;
+        member.rebalance_timeout = req.rebalance_timeout;
+        member.last_heard = now;
+        member.awaiting_join = false;
+        member.awaiting_sync = false;
+        self.members.insert(new_id.clone(), member);
+        if self.leader.as_deref() == Some(old_id.as_str()) {
+            self.leader = Some(new_id.clone());
+        }
+        if self.state == GroupState::Stable && !changed {
+            out.push(Output::Join {
+                member_id: new_id.clone(),
+                result: Ok(self.join_response(&new_id)),
+            });
+            out.push(Output::Persist);
+            return out;
+        }
+        if self.state != GroupState::PreparingRebalance {
+            self.prepare_rebalance(now, &mut out);
+        }
+        if let Some(m) = self.members.get_mut(&new_id) {
+            m.awaiting_join = true;
+        }
+        self.maybe_complete_join(now, &mut out);
+        out
+    }
+
+    /// SyncGroup: the leader's assignment completes the rebalance; the others wait for it.
+    pub fn sync(&mut self, now: Instant, req: SyncRequest) -> Vec<Output> {
+        let reply = |result| {
+            vec![Output::Sync {
+                member_id: req.member_id.clone(),
+                result,
+            }]
+        };
+        if let Err(code) = self.check_member(&req.member_id, req.group_instance_id.as_deref()) {
+            return reply(Err(code));
+        }
+        if req.generation != self.generation {
+            return reply(Err(ErrorCode::IllegalGeneration));
+        }
+        if let Some(m) = self.members.get_mut(&req.member_id) {
+            m.last_heard = now;
+        }
+        match self.state {
+            GroupState::PreparingRebalance => reply(Err(ErrorCode::RebalanceInProgress)),
+            GroupState::Stable => reply(Ok(self
+                .assignment_of(&req.member_id)
+                .cloned()
+                .unwrap_or_default())),
+            GroupState::CompletingRebalance => {
+                if self.leader.as_deref() != Some(req.member_id.as_str()) {
+                    if let Some(m) = self.members.get_mut(&req.member_id) {
+                        m.awaiting_sync = true;
+                    }
+                    return Vec::new();
+                }
+                if let Err(why) = assignor::validate(&self.member_ids(), &req.assignments) {
+                    let _ = why;
+                    return reply(Err(ErrorCode::InvalidAssignment));
+                }
+                let mut out = Vec::new();
+                for (id, m) in self.members.iter_mut() {
+                    m.assignment = req.assignments.get(id).cloned().unwrap_or_default();
+                    if m.awaiting_sync || *id == req.member_id {
+                        m.awaiting_sync = false;
+                        out.push(Output::Sync {
+                            member_id: id.clone(),
+                            result: Ok(m.assignment.clone()),
+                        });
+                    }
+                }
+                self.state = GroupState::Stable;
+                self.deadline = None;
+                out.push(Output::Persist);
+                out
+            }
+            GroupState::Empty | GroupState::Dead => reply(Err(ErrorCode::UnknownMemberId)),
+        }
+    }
+
+    /// Heartbeat: keeps the session alive; during a rebalance it tells the member to
+    /// rejoin.
+    pub fn heartbeat(
+        &mut self,
+        now: Instant,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
+        self.check_member(member_id, instance_id)?;
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.last_heard = now;
+        }
+        match self.state {
+            GroupState::PreparingRebalance => Err(ErrorCode::RebalanceInProgress),
+            _ if generation != self.generation => Err(ErrorCode::IllegalGeneration),
+            _ => Ok(()),
+        }
+    }
+
+    /// LeaveGroup by member id (or, for a static member, by instance id).
+    pub fn leave(
+        &mut self,
+        now: Instant,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<Vec<Output>, ErrorCode> {
+        let id = match (member_id.is_empty(), instance_id) {
+            (true, Some(instance)) => self
+                .member_by_instance(instance)
+                .ok_or(ErrorCode::UnknownMemberId)?,
+            _ => {
+                self.check_member(member_id, instance_id)?;
+                member_id.to_string()
+            }
+        };
+        let mut out = Vec::new();
+        self.remove_members(now, &[id], &mut out);
+        Ok(out)
+    }
+
+    /// Whether `member_id` at `generation` may commit offsets now. A commit without a
+    /// member (generation < 0) is for a group nobody is in (admin tools, assign mode).
+    pub fn check_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
+        if generation < 0 && member_id.is_empty() {
+            return match self.state {
+                GroupState::Empty | GroupState::Dead => Ok(()),
+                _ => Err(ErrorCode::UnknownMemberId),
+            };
+        }
+        self.check_member(member_id, instance_id)?;
+        if generation != self.generation {
+            return Err(ErrorCode::IllegalGeneration);
+        }
+        match self.state {
+            GroupState::Stable => Ok(()),
+            _ => Err(ErrorCode::RebalanceInProgress),
+        }
+    }
+
+    /// The clock moved: expire silent members, give up on members that did not rejoin
+    /// and on a leader that did not sync.
+    pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| {
+                !m.awaiting_join && now.saturating_duration_since(m.last_heard) > m.session_timeout
+            })
+            .map(|m| m.id.clone())
+            .collect();
+        if !expired.is_empty() {
+            self.remove_members(now, &expired, &mut out);
+        }
+        let overdue = self.deadline.is_some_and(|d| now >= d);
+        match self.state {
+            GroupState::PreparingRebalance if overdue => self.complete_join(now, &mut out),
+            GroupState::CompletingRebalance if overdue => {
+                // The leader never sent an assignment: start over without it.
+                let leader: Vec<String> = self.leader.iter().cloned().collect();
+                self.remove_members(now, &leader, &mut out);
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Partition counts of topics changed: members subscribed to one of them need a new
+    /// assignment.
+    pub fn topics_changed(&mut self, now: Instant, topics: &BTreeSet<String>) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(protocol) = self.protocol.clone() else {
+            return out;
+        };
+        let affected = self.members.values().any(|m| {
+            m.subscription(&protocol)
+                .topics
+                .iter()
+                .any(|t| topics.contains(t))
+        });
+        if affected
+            && matches!(
+                self.state,
+                GroupState::Stable | GroupState::CompletingRebalance
+            )
+        {
+            self.prepare_rebalance(now, &mut out);
+        }
+        out
+    }
+
+    /// An empty group can be deleted (its offsets go with it).
+    pub fn delete(&mut self) -> Result<(), ErrorCode> {
+        match self.state {
+            GroupState::Empty | GroupState::Dead => {
+                self.state = GroupState::Dead;
+                Ok(())
+            }
+            _ => Err(ErrorCode::NonEmptyGroup),
+        }
+    }
+
+    fn check_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), ErrorCode> {
+        let Some(member) = self.members.get(member_id) else {
+            return Err(match instance_id.and_then(|i| self.member_by_instance(i)) {
+                Some(_) => ErrorCode::FencedInstanceId,
+                None => ErrorCode::UnknownMemberId,
+            });
+        };
+        if instance_id.is_some() && member.instance_id.as_deref() != instance_id {
+            return Err(ErrorCode::FencedInstanceId);
+        }
+        Ok(())
+    }
+
+    fn member_by_instance(&self, instance_id: &str) -> Option<String> {
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance_id))
+            .map(|m| m.id.clone())
+    }
+
+    /// Whether a joining member's protocols fit the group: same protocol type, and one
+    /// protocol every other member supports too.
+    fn supports(&self, protocol_type: &str, protocols: &[Protocol], member_id: &str) -> bool {
+        let others: Vec<&Member> = self
+            .members
+            .values()
+            .filter(|m| m.id != member_id)
+            .collect();
+        if others.is_empty() {
+            return true;
+        }
+        if self
+            .protocol_type
+            .as_deref()
+            .is_some_and(|t| t != protocol_type)
+        {
+            return false;
+        }
+        protocols.iter().any(|p| {
+            others
+                .iter()
+                .all(|m| m.protocols.iter().any(|q| q.name == p.name))
+        })
+    }
+
+    fn remove_members(&mut self, now: Instant, ids: &[String], out: &mut Vec<Output>) {
+        for id in ids {
+            if let Some(m) = self.members.remove(id) {
+                if m.awaiting_join {
+                    out.push(Output::Join {
+                        member_id: id.clone(),
+                        result: Err(ErrorCode::UnknownMemberId),
+                    });
+                }
+                if m.awaiting_sync {
+                    out.push(Output::Sync {
+                        member_id: id.clone(),
+                        result: Err(ErrorCode::UnknownMemberId),
+                    });
+                }
+            }
+        }
+        if self
+            .leader
+            .as_ref()
+            .is_some_and(|l| !self.members.contains_key(l))
+        {
+            self.leader = None;
+        }
+        if self.members.is_empty() {
+            self.become_empty(out);
+        } else if self.state == GroupState::PreparingRebalance {
+            self.maybe_complete_join(now, out);
+        } else {
+            self.prepare_rebalance(now, out);
+        }
+    }
+
+    fn become_empty(&mut self, out: &mut Vec<Output>) {
+        if self.state != GroupState::Empty {
+            self.state = GroupState::Empty;
+            self.generation += 1;
+            self.protocol = None;
+            self.leader = None;
+            self.deadline = None;
+            out.push(Output::Persist);
+        }
+    }
+
+    fn prepare_rebalance(&mut self, now: Instant, out: &mut Vec<Output>) {
+        for m in self.members.values_mut() {
+            if m.awaiting_sync {
+                m.awaiting_sync = false;
+                out.push(Output::Sync {
+                    member_id: m.id.clone(),
+                    result: Err(ErrorCode::RebalanceInProgress),
+                });
+            }
+        }
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
+        self.state = GroupState::PreparingRebalance;
+        self.deadline = Some(now + timeout);
+    }
+
+    fn maybe_complete_join(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.state == GroupState::PreparingRebalance
+            && self.members.values().all(|m| m.awaiting_join)
+        {
+            self.complete_join(now, out);
+        }
+    }
+
+    /// Ends PreparingRebalance: members that did not rejoin are dropped, the generation
+    /// moves on, a protocol and a leader are chosen, and every waiting join is answered.
+    fn complete_join(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let missing: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| !m.awaiting_join)
+            .map(|m| m.id.clone())
+            .collect();
+        for id in &missing {
+            self.members.remove(id);
+        }
+        if self.members.is_empty() {
+            self.become_empty(out);
+            return;
+        }
+        self.generation += 1;
+        self.protocol = self.select_protocol();
+        if self
+            .leader
+            .as_ref()
+            .is_none_or(|l| !self.members.contains_key(l))
+        {
+            self.leader = self
+                .members
+                .values()
+                .min_by_key(|m| m.joined_seq)
+                .map(|m| m.id.clone());
+        }
+        self.state = GroupState::CompletingRebalance;
+        let sync_timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
+        self.deadline = Some(now + sync_timeout);
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let response = self.join_response(&id);
+            if let Some(m) = self.members.get_mut(&id) {
+                m.awaiting_join = false;
+                m.last_heard = now;
+            }
+            out.push(Output::Join {
+                member_id: id,
+                result: Ok(response),
+            });
+        }
+    }
+
+    /// The protocol most members prefer among those all of them support (Kafka votes:
+    /// each member votes for its most preferred candidate).
+    fn select_protocol(&self) -> Option<String> {
+        let candidates: Vec<String> = self
+            .members
+            .values()
+            .next()?
+            .protocols
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|name| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|p| p.name == *name))
+            })
+            .collect();
+        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in self.members.values() {
+            if let Some(vote) = m.protocols.iter().find(|p| candidates.contains(&p.name)) {
+                *votes.entry(vote.name.as_str()).or_default() += 1;
+            }
+        }
+        candidates
+            .iter()
+            .max_by_key(|c| {
+                (
+                    votes.get(c.as_str()).copied().unwrap_or(0),
+                    std::cmp::Reverse(candidates.iter().position(|x| x == *c)),
+                )
+            })
+            .cloned()
+    }
+
+    fn join_response(&self, member_id: &str) -> JoinResponse {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let leader = self.leader.clone().unwrap_or_default();
+        let members = if leader == member_id {
+            self.members
+                .values()
+                .map(|m| JoinedMember {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    subscription: m.subscription(&protocol),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        JoinResponse {
+            generation: self.generation,
+            protocol,
+            leader,
+            member_id: member_id.to_string(),
+            members,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION: Duration = Duration::from_secs(10);
+    const REBALANCE: Duration = Duration::from_secs(30);
+
+    fn config() -> GroupConfig {
+        GroupConfig {
+            min_session_timeout: Duration::from_secs(1),
+            max_session_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn protocols(names: &[&str], topics: &[&str]) -> Vec<Protocol> {
+        names
+            .iter()
+            .map(|n| Protocol {
+                name: n.to_string(),
+                subscription: Subscription {
+                    topics: topics.iter().map(|t| t.to_string()).collect(),
+                    ..Default::default()
+                },
+            })
+            .collect()
+    }
+
+    fn join_req(member_id: &str, new_id: &str, instance: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            member_id: member_id.to_string(),
+            new_member_id: new_id.to_string(),
+            group_instance_id: instance.map(str::to_string),
+            client_id: "client".into(),
+            session_timeout: SESSION,
+            rebalance_timeout: REBALANCE,
+            protocol_type: "consumer".into(),
+            protocols: protocols(&["range"], &["t"]),
+        }
+    }
+
+    fn joins(out: &[Output]) -> BTreeMap<String, Result<JoinResponse, ErrorCode>> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Join { member_id, result } => Some((member_id.clone(), result.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn syncs(out: &[Output]) -> BTreeMap<String, Result<Assignment, ErrorCode>> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Sync { member_id, result } => Some((member_id.clone(), result.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn assignment(partitions: &[u32]) -> Assignment {
+        BTreeMap::from([("t".to_string(), partitions.to_vec())])
+    }
+
+    /// A Stable group of members a (leader) and b at generation 1 (a: [0], b: [1]).
+    fn stable_group(t0: Instant) -> Group {
+        let mut g = Group::new("g");
+        let out = g.join(t0, &config(), join_req("", "a", None));
+        assert!(
+            joins(&out).contains_key("a"),
+            "a sole member completes at once"
+        );
+        assert_eq!(g.state(), GroupState::CompletingRebalance);
+        let out = g.sync(t0, sync_req("a", 1, &[("a", &[0, 1])]));
+        assert_eq!(g.state(), GroupState::Stable);
+        assert!(out.contains(&Output::Persist));
+        // b joins: rebalance; a must rejoin before anyone gets an answer.
+        let out = g.join(t0, &config(), join_req("", "b", None));
+        assert!(joins(&out).is_empty());
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        assert_eq!(
+            g.heartbeat(t0, "a", None, 1),
+            Err(ErrorCode::RebalanceInProgress)
+        );
+        let out = g.join(t0, &config(), join_req("a", "", None));
+        let answered = joins(&out);
+        assert_eq!(answered.len(), 2);
+        let leader_view = answered["a"].clone().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (leader_view.generation, leader_view.leader.as_str()),
+            (2, "a")
+        );
+        assert_eq!(leader_view.members.len(), 2, "the leader sees every member");
+        let follower_view = answered["b"].clone().unwrap_or_else(|e| panic!("{e}"));
+        assert!(follower_view.members.is_empty());
+        assert!(
+            g.sync(t0, sync_req("b", 2, &[])).is_empty(),
+            "b waits for the leader"
+        );
+        let out = g.sync(t0, sync_req("a", 2, &[("a", &[0]), ("b", &[1])]));
+        let synced = syncs(&out);
+        assert_eq!(synced["a"], Ok(assignment(&[0])));
+        assert_eq!(synced["b"], Ok(assignment(&[1])));
+        assert_eq!(g.state(), GroupState::Stable);
+        g
+    }
+
+    fn sync_req(member: &str, generation: i32, assignments: &[(&str, &[u32])]) -> SyncRequest {
+        SyncRequest {
+            member_id: member.to_string(),
+            group_instance_id: None,
+            generation,
+            assignments: assignments
+                .iter()
+                .map(|(m, ps)| (m.to_string(), assignment(ps)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn joins_and_syncs_reach_a_stable_generation() {
+        let g = stable_group(Instant::now());
+        assert_eq!(g.generation(), 2);
+        assert_eq!(g.assignment_of("b"), Some(&assignment(&[1])));
+    }
+
+    #[test]
+    fn a_silent_member_expires_and_the_rest_rebalance() {
+        let t0 = Instant::now();
+        let mut g = stable_group(t0);
+        let t1 = t0 + Duration::from_secs(6);
+        assert_eq!(g.heartbeat(t1, "a", None, 2), Ok(()));
+        assert!(g.tick(t1).is_empty());
+        let t2 = t0 + SESSION + Duration::from_secs(1);
+        g.tick(t2);
+        assert_eq!(g.member_ids(), BTreeSet::from(["a".to_string()]));
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        let out = g.join(t2, &config(), join_req("a", "", None));
+        assert_eq!(joins(&out)["a"].as_ref().map(|r| r.generation), Ok(3));
+    }
+
+    #[test]
+    fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
+        let t0 = Instant::now();
+        let mut g = stable_group(t0);
+        g.join(t0, &config(), join_req("", "c", None));
+        g.join(t0, &config(), join_req("a", "", None));
+        assert_eq!(
+            g.state(),
+            GroupState::PreparingRebalance,
+            "b has not rejoined"
+        );
+        let out = g.tick(t0 + REBALANCE);
+        let answered = joins(&out);
+        assert_eq!(answered.len(), 2);
+        assert_eq!(g.member_ids().len(), 2);
+        assert!(!g.member_ids().contains("b"));
+    }
+
+    #[test]
+    fn leaving_rebalances_and_the_last_leave_empties_the_group() {
+        let t0 = Instant::now();
+        let mut g = stable_group(t0);
+        let out = g.leave(t0, "b", None).unwrap_or_default();
+        assert!(out.is_empty());
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+        let out = g.leave(t0, "a", None).unwrap_or_default();
+        assert!(out.contains(&Output::Persist));
+        assert_eq!(g.state(), GroupState::Empty);
+        assert_eq!(g.leave(t0, "a", None), Err(ErrorCode::UnknownMemberId));
+        assert_eq!(g.delete(), Ok(()));
+        assert_eq!(g.state(), GroupState::Dead);
+    }
+
+    #[test]
+    fn stale_generations_and_unknown_members_are_refused() {
+        let t0 = Instant::now();
+        let mut g = stable_group(t0);
+        assert_eq!(g.check_commit("a", None, 2), Ok(()));
+        assert_eq!(
+            g.check_commit("a", None, 1),
+            Err(ErrorCode::IllegalGeneration)
+        );
+        assert_eq!(
+            g.check_commit("zz", None, 2),
+            Err(ErrorCode::UnknownMemberId)
+        );
+        assert_eq!(
+            g.check_commit("", None, -1),
+            Err(ErrorCode::UnknownMemberId)
+        );
+        assert_eq!(
+            g.heartbeat(t0, "a", None, 1),
+            Err(ErrorCode::IllegalGeneration)
+        );
+        let out = g.sync(t0, sync_req("b", 1, &[]));
+        assert_eq!(syncs(&out)["b"], Err(ErrorCode::IllegalGeneration));
+        let before = g.describe();
+        let out = g.join(t0, &config(), join_req("zz", "", None));
+        assert_eq!(
+            joins(&out)["zz"].clone().err(),
+            Some(ErrorCode::UnknownMemberId)
+        );
+        assert_eq!(g.describe(), before, "nothing changed");
+    }
+
+    #[test]
+    fn session_timeouts_outside_the_bounds_are_refused() {
+        let mut g = Group::new("g");
+        let mut req = join_req("", "a", None);
+        req.session_timeout = Duration::from_millis(10);
+        let out = g.join(Instant::now(), &config(), req);
+        assert_eq!(
+            joins(&out)["a"].clone().err(),
+            Some(ErrorCode::InvalidSessionTimeout)
+        );
+        assert_eq!(g.state(), GroupState::Empty);
+    }
+
+    #[test]
+    fn a_bad_assignment_is_refused_and_the_group_waits_for_a_good_one() {
+        let t0 = Instant::now();
+        let mut g = stable_group(t0);
+        g.join(t0, &config(), join_req("", "c", None));
+        g.join(t0, &config(), join_req("a", "", None));
+        g.join(t0, &config(), join_req("b", "", None));
+        assert_eq!(g.state(), GroupState::CompletingRebalance);
+        let generation = g.generation();
+        let twice = sync_req("a", generation, &[("a", &[0]), ("b", &[0])]);
+        assert_eq!(
+            syncs(&g.sync(t0, twice))["a"],
+            Err(ErrorCode::InvalidAssignment)
+        );
+        let stranger = sync_req("a", generation, &[("a", &[0]), ("x", &[1])]);
+        assert_eq!(
+            syncs(&g.sync(t0, stranger))["a"],
+            Err(ErrorCode::InvalidAssignment)
+        );
+        assert_eq!(g.state(), GroupState::CompletingRebalance);
+        let good = sync_req("a", generation, &[("a", &[0]), ("b", &[1]), ("c", &[])]);
+        assert!(syncs(&g.sync(t0, good))["a"].is_ok());
+        assert_eq!(g.state(), GroupState::Stable);
+    }
+
+    #[test]
+    fn a_static_member_restarting_within_its_session_keeps_its_assignment() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        g.join(t0, &config(), join_req("", "a1", Some("app-a")));
+        g.sync(t0, sync_req("a1", 1, &[("a1", &[0, 1])]));
+        assert_eq!(g.state(), GroupState::Stable);
+        // The process restarts: a new member id, the same instance id, no LeaveGroup.
+        let t1 = t0 + Duration::from_secs(5);
+        let out = g.join(t1, &config(), join_req("", "a2", Some("app-a")));
+        let answer = joins(&out)["a2"].clone().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer.generation, 1, "no rebalance");
+        assert_eq!(g.state(), GroupState::Stable);
+        let out = g.sync(t1, sync_req("a2", 1, &[]));
+        assert_eq!(syncs(&out)["a2"], Ok(assignment(&[0, 1])));
+        // The old incarnation is fenced.
+        assert_eq!(
+            g.heartbeat(t1, "a1", Some("app-a"), 1),
+            Err(ErrorCode::FencedInstanceId)
+        );
+    }
+
+    #[test]
+    fn a_subscription_change_or_new_partitions_trigger_a_rebalance() {
+        let t0 = Instant::now();
+        let mut g = stable_group(t0);
+        let mut req = join_req("b", "", None);
+        req.protocols = protocols(&["range"], &["t", "u"]);
+        g.join(t0, &config(), req);
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+
+        let mut g = stable_group(t0);
+        g.topics_changed(t0, &BTreeSet::from(["other".to_string()]));
+        assert_eq!(g.state(), GroupState::Stable);
+        g.topics_changed(t0, &BTreeSet::from(["t".to_string()]));
+        assert_eq!(g.state(), GroupState::PreparingRebalance);
+    }
+
+    #[test]
+    fn the_protocol_is_one_every_member_supports() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g");
+        let mut a = join_req("", "a", None);
+        a.protocols = protocols(&["cooperative-sticky", "range"], &["t"]);
+        g.join(t0, &config(), a);
+        g.sync(t0, sync_req("a", 1, &[("a", &[0])]));
+        let mut b = join_req("", "b", None);
+        b.protocols = protocols(&["range"], &["t"]);
+        g.join(t0, &config(), b);
+        let mut a = join_req("a", "", None);
+        a.protocols = protocols(&["cooperative-sticky", "range"], &["t"]);
+        let out = g.join(t0, &config(), a);
+        assert_eq!(
+            joins(&out)["a"].as_ref().map(|r| r.protocol.clone()),
+            Ok("range".into())
+        );
+        let mut c = join_req("", "c", None);
+        c.protocols = protocols(&["roundrobin"], &["t"]);
+        let out = g.join(t0, &config(), c);
+        assert_eq!(
+            joins(&out)["c"].clone().err(),
+            Some(ErrorCode::InconsistentGroupProtocol)
+        );
+    }
+
+    #[test]
+    fn a_restored_group_keeps_its_generation_and_members() {
+        let t0 = Instant::now();
+        let g = stable_group(t0);
+        let restored = Group::restore(&g.describe(), t0 + Duration::from_secs(100));
+        assert_eq!(restored.describe(), g.describe());
+        // Deadlines restart: nobody expires right after a failover.
+        let mut restored = restored;
+        assert!(restored.tick(t0 + Duration::from_secs(101)).is_empty());
+    }
+}
