@@ -1,0 +1,317 @@
+//! The group state machine driven by events and a fake clock.
+
+use super::*;
+
+const SESSION: Duration = Duration::from_secs(10);
+const REBALANCE: Duration = Duration::from_secs(30);
+
+fn config() -> GroupConfig {
+    GroupConfig {
+        min_session_timeout: Duration::from_secs(1),
+        max_session_timeout: Duration::from_secs(60),
+    }
+}
+
+fn protocols(names: &[&str], topics: &[&str]) -> Vec<Protocol> {
+    names
+        .iter()
+        .map(|n| Protocol {
+            name: n.to_string(),
+            subscription: Subscription {
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            },
+        })
+        .collect()
+}
+
+fn join_req(member_id: &str, new_id: &str, instance: Option<&str>) -> JoinRequest {
+    JoinRequest {
+        member_id: member_id.to_string(),
+        new_member_id: new_id.to_string(),
+        group_instance_id: instance.map(str::to_string),
+        client_id: "client".into(),
+        session_timeout: SESSION,
+        rebalance_timeout: REBALANCE,
+        protocol_type: "consumer".into(),
+        protocols: protocols(&["range"], &["t"]),
+    }
+}
+
+fn joins(out: &[Output]) -> BTreeMap<String, Result<JoinResponse, ErrorCode>> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Join { member_id, result } => Some((member_id.clone(), result.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn syncs(out: &[Output]) -> BTreeMap<String, Result<Assignment, ErrorCode>> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Sync { member_id, result } => Some((member_id.clone(), result.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assignment(partitions: &[u32]) -> Assignment {
+    BTreeMap::from([("t".to_string(), partitions.to_vec())])
+}
+
+/// A Stable group of members a (leader) and b at generation 1 (a: [0], b: [1]).
+fn stable_group(t0: Instant) -> Group {
+    let mut g = Group::new("g");
+    let out = g.join(t0, &config(), join_req("", "a", None));
+    assert!(
+        joins(&out).contains_key("a"),
+        "a sole member completes at once"
+    );
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    let out = g.sync(t0, sync_req("a", 1, &[("a", &[0, 1])]));
+    assert_eq!(g.state(), GroupState::Stable);
+    assert!(out.contains(&Output::Persist));
+    // b joins: rebalance; a must rejoin before anyone gets an answer.
+    let out = g.join(t0, &config(), join_req("", "b", None));
+    assert!(joins(&out).is_empty());
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    assert_eq!(
+        g.heartbeat(t0, "a", None, 1),
+        Err(ErrorCode::RebalanceInProgress)
+    );
+    let out = g.join(t0, &config(), join_req("a", "", None));
+    let answered = joins(&out);
+    assert_eq!(answered.len(), 2);
+    let leader_view = answered["a"].clone().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (leader_view.generation, leader_view.leader.as_str()),
+        (2, "a")
+    );
+    assert_eq!(leader_view.members.len(), 2, "the leader sees every member");
+    let follower_view = answered["b"].clone().unwrap_or_else(|e| panic!("{e}"));
+    assert!(follower_view.members.is_empty());
+    assert!(
+        g.sync(t0, sync_req("b", 2, &[])).is_empty(),
+        "b waits for the leader"
+    );
+    let out = g.sync(t0, sync_req("a", 2, &[("a", &[0]), ("b", &[1])]));
+    let synced = syncs(&out);
+    assert_eq!(synced["a"], Ok(assignment(&[0])));
+    assert_eq!(synced["b"], Ok(assignment(&[1])));
+    assert_eq!(g.state(), GroupState::Stable);
+    g
+}
+
+fn sync_req(member: &str, generation: i32, assignments: &[(&str, &[u32])]) -> SyncRequest {
+    SyncRequest {
+        member_id: member.to_string(),
+        group_instance_id: None,
+        generation,
+        assignments: assignments
+            .iter()
+            .map(|(m, ps)| (m.to_string(), assignment(ps)))
+            .collect(),
+    }
+}
+
+#[test]
+fn joins_and_syncs_reach_a_stable_generation() {
+    let g = stable_group(Instant::now());
+    assert_eq!(g.generation(), 2);
+    assert_eq!(g.assignment_of("b"), Some(&assignment(&[1])));
+}
+
+#[test]
+fn a_silent_member_expires_and_the_rest_rebalance() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    let t1 = t0 + Duration::from_secs(6);
+    assert_eq!(g.heartbeat(t1, "a", None, 2), Ok(()));
+    assert!(g.tick(t1).is_empty());
+    let t2 = t0 + SESSION + Duration::from_secs(1);
+    g.tick(t2);
+    assert_eq!(g.member_ids(), BTreeSet::from(["a".to_string()]));
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    let out = g.join(t2, &config(), join_req("a", "", None));
+    assert_eq!(joins(&out)["a"].as_ref().map(|r| r.generation), Ok(3));
+}
+
+#[test]
+fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    g.join(t0, &config(), join_req("", "c", None));
+    g.join(t0, &config(), join_req("a", "", None));
+    assert_eq!(
+        g.state(),
+        GroupState::PreparingRebalance,
+        "b has not rejoined"
+    );
+    let out = g.tick(t0 + REBALANCE);
+    let answered = joins(&out);
+    assert_eq!(answered.len(), 2);
+    assert_eq!(g.member_ids().len(), 2);
+    assert!(!g.member_ids().contains("b"));
+}
+
+#[test]
+fn leaving_rebalances_and_the_last_leave_empties_the_group() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    let out = g.leave(t0, "b", None).unwrap_or_default();
+    assert!(out.is_empty());
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    let out = g.leave(t0, "a", None).unwrap_or_default();
+    assert!(out.contains(&Output::Persist));
+    assert_eq!(g.state(), GroupState::Empty);
+    assert_eq!(g.leave(t0, "a", None), Err(ErrorCode::UnknownMemberId));
+    assert_eq!(g.delete(), Ok(()));
+    assert_eq!(g.state(), GroupState::Dead);
+}
+
+#[test]
+fn stale_generations_and_unknown_members_are_refused() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    assert_eq!(g.check_commit("a", None, 2), Ok(()));
+    assert_eq!(
+        g.check_commit("a", None, 1),
+        Err(ErrorCode::IllegalGeneration)
+    );
+    assert_eq!(
+        g.check_commit("zz", None, 2),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(
+        g.check_commit("", None, -1),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(
+        g.heartbeat(t0, "a", None, 1),
+        Err(ErrorCode::IllegalGeneration)
+    );
+    let out = g.sync(t0, sync_req("b", 1, &[]));
+    assert_eq!(syncs(&out)["b"], Err(ErrorCode::IllegalGeneration));
+    let before = g.describe();
+    let out = g.join(t0, &config(), join_req("zz", "", None));
+    assert_eq!(
+        joins(&out)["zz"].clone().err(),
+        Some(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(g.describe(), before, "nothing changed");
+}
+
+#[test]
+fn session_timeouts_outside_the_bounds_are_refused() {
+    let mut g = Group::new("g");
+    let mut req = join_req("", "a", None);
+    req.session_timeout = Duration::from_millis(10);
+    let out = g.join(Instant::now(), &config(), req);
+    assert_eq!(
+        joins(&out)["a"].clone().err(),
+        Some(ErrorCode::InvalidSessionTimeout)
+    );
+    assert_eq!(g.state(), GroupState::Empty);
+}
+
+#[test]
+fn a_bad_assignment_is_refused_and_the_group_waits_for_a_good_one() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    g.join(t0, &config(), join_req("", "c", None));
+    g.join(t0, &config(), join_req("a", "", None));
+    g.join(t0, &config(), join_req("b", "", None));
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    let generation = g.generation();
+    let twice = sync_req("a", generation, &[("a", &[0]), ("b", &[0])]);
+    assert_eq!(
+        syncs(&g.sync(t0, twice))["a"],
+        Err(ErrorCode::InvalidAssignment)
+    );
+    let stranger = sync_req("a", generation, &[("a", &[0]), ("x", &[1])]);
+    assert_eq!(
+        syncs(&g.sync(t0, stranger))["a"],
+        Err(ErrorCode::InvalidAssignment)
+    );
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    let good = sync_req("a", generation, &[("a", &[0]), ("b", &[1]), ("c", &[])]);
+    assert!(syncs(&g.sync(t0, good))["a"].is_ok());
+    assert_eq!(g.state(), GroupState::Stable);
+}
+
+#[test]
+fn a_static_member_restarting_within_its_session_keeps_its_assignment() {
+    let t0 = Instant::now();
+    let mut g = Group::new("g");
+    g.join(t0, &config(), join_req("", "a1", Some("app-a")));
+    g.sync(t0, sync_req("a1", 1, &[("a1", &[0, 1])]));
+    assert_eq!(g.state(), GroupState::Stable);
+    // The process restarts: a new member id, the same instance id, no LeaveGroup.
+    let t1 = t0 + Duration::from_secs(5);
+    let out = g.join(t1, &config(), join_req("", "a2", Some("app-a")));
+    let answer = joins(&out)["a2"].clone().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.generation, 1, "no rebalance");
+    assert_eq!(g.state(), GroupState::Stable);
+    let out = g.sync(t1, sync_req("a2", 1, &[]));
+    assert_eq!(syncs(&out)["a2"], Ok(assignment(&[0, 1])));
+    // The old incarnation is fenced.
+    assert_eq!(
+        g.heartbeat(t1, "a1", Some("app-a"), 1),
+        Err(ErrorCode::FencedInstanceId)
+    );
+}
+
+#[test]
+fn a_subscription_change_or_new_partitions_trigger_a_rebalance() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    let mut req = join_req("b", "", None);
+    req.protocols = protocols(&["range"], &["t", "u"]);
+    g.join(t0, &config(), req);
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+
+    let mut g = stable_group(t0);
+    g.topics_changed(t0, &BTreeSet::from(["other".to_string()]));
+    assert_eq!(g.state(), GroupState::Stable);
+    g.topics_changed(t0, &BTreeSet::from(["t".to_string()]));
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+}
+
+#[test]
+fn the_protocol_is_one_every_member_supports() {
+    let t0 = Instant::now();
+    let mut g = Group::new("g");
+    let mut a = join_req("", "a", None);
+    a.protocols = protocols(&["cooperative-sticky", "range"], &["t"]);
+    g.join(t0, &config(), a);
+    g.sync(t0, sync_req("a", 1, &[("a", &[0])]));
+    let mut b = join_req("", "b", None);
+    b.protocols = protocols(&["range"], &["t"]);
+    g.join(t0, &config(), b);
+    let mut a = join_req("a", "", None);
+    a.protocols = protocols(&["cooperative-sticky", "range"], &["t"]);
+    let out = g.join(t0, &config(), a);
+    assert_eq!(
+        joins(&out)["a"].as_ref().map(|r| r.protocol.clone()),
+        Ok("range".into())
+    );
+    let mut c = join_req("", "c", None);
+    c.protocols = protocols(&["roundrobin"], &["t"]);
+    let out = g.join(t0, &config(), c);
+    assert_eq!(
+        joins(&out)["c"].clone().err(),
+        Some(ErrorCode::InconsistentGroupProtocol)
+    );
+}
+
+#[test]
+fn a_restored_group_keeps_its_generation_and_members() {
+    let t0 = Instant::now();
+    let g = stable_group(t0);
+    let restored = Group::restore(&g.describe(), t0 + Duration::from_secs(100));
+    assert_eq!(restored.describe(), g.describe());
+    // Deadlines restart: nobody expires right after a failover.
+    let mut restored = restored;
+    assert!(restored.tick(t0 + Duration::from_secs(101)).is_empty());
+}
