@@ -17,7 +17,7 @@ use rill_proto::v1::broker_service_client::BrokerServiceClient;
 use tonic::{Request, Response, Status};
 
 pub struct AdminServiceImpl {
-    metadata: Arc<MetadataNode>,
+    pub(super) metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
     channels: ChannelPool,
 }
@@ -36,7 +36,7 @@ impl AdminServiceImpl {
 
     /// The partition's offsets from its leader: this node's replica when it leads,
     /// else one ListOffsets call to the leader. Zeros when the leader cannot answer.
-    async fn partition_offsets(
+    pub(super) async fn partition_offsets(
         &self,
         state: &MetadataState,
         topic: &str,
@@ -271,5 +271,30 @@ impl AdminService for AdminServiceImpl {
         Ok(Response::new(pb::ElectLeadersResponse {
             partitions_elected,
         }))
+    }
+
+    async fn list_groups(
+        &self,
+        _request: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        Ok(Response::new(pb::ListGroupsResponse {
+            groups: self.group_listings(),
+        }))
+    }
+
+    async fn describe_group(
+        &self,
+        request: Request<pb::DescribeGroupRequest>,
+    ) -> Result<Response<pb::DescribeGroupResponse>, Status> {
+        let group_id = request.into_inner().group_id;
+        Ok(Response::new(self.group_description(&group_id).await?))
+    }
+
+    async fn alter_group_offsets(
+        &self,
+        request: Request<pb::AlterGroupOffsetsRequest>,
+    ) -> Result<Response<pb::AlterGroupOffsetsResponse>, Status> {
+        self.reset_group_offsets(request.into_inner()).await?;
+        Ok(Response::new(pb::AlterGroupOffsetsResponse {}))
     }
 }

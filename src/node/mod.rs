@@ -1,6 +1,7 @@
 //! `rill node`: assemble one node (metadata replica, gRPC services, HTTP endpoints) and
 //! run it until SIGINT or SIGTERM, then shut down cleanly.
 
+mod admin_groups;
 mod admin_service;
 mod broker_tasks;
 pub mod config;
@@ -13,11 +14,14 @@ use anyhow::Context;
 use rill_broker::grpc::BrokerServiceImpl;
 use rill_broker::log::SledStorage;
 use rill_broker::{FlushPolicy, ReplicaManager};
+use rill_coordinator::service::{GroupCoordinator, GroupServiceImpl};
+use rill_coordinator::GroupConfig;
 use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
 use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings};
 use rill_proto::v1::admin_service_server::AdminServiceServer;
 use rill_proto::v1::broker_service_server::BrokerServiceServer;
 use rill_proto::v1::controller_service_server::ControllerServiceServer;
+use rill_proto::v1::group_service_server::GroupServiceServer;
 use rill_proto::v1::raft_service_server::RaftServiceServer;
 use rill_proto::MAX_MESSAGE_BYTES;
 use tokio_util::sync::CancellationToken;
@@ -64,9 +68,17 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding gRPC listener {}", config.listen))?;
+    let groups = Arc::new(GroupCoordinator::new(
+        metadata.clone(),
+        GroupConfig {
+            min_session_timeout: config.group_min_session_timeout,
+            max_session_timeout: config.group_max_session_timeout,
+        },
+    ));
     let grpc = tokio::spawn(serve_grpc(
         metadata.clone(),
         replicas.clone(),
+        groups.clone(),
         listener,
         cancel.clone(),
     ));
@@ -83,6 +95,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         None => None,
     };
     let mut tasks = metadata.spawn_tasks(cancel.clone());
+    tasks.push(tokio::spawn(groups.run(cancel.clone())));
     tasks.extend(broker_tasks::spawn(
         &config,
         metadata.clone(),
@@ -114,6 +127,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
 async fn serve_grpc(
     metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
+    groups: Arc<GroupCoordinator>,
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -141,6 +155,7 @@ async fn serve_grpc(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
+        .add_service(GroupServiceServer::new(GroupServiceImpl::new(groups)))
         .add_service(AdminServiceServer::new(
             admin_service::AdminServiceImpl::new(metadata, replicas),
         ))

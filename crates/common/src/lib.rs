@@ -1,6 +1,7 @@
 //! Domain types shared by every Rill crate. No I/O lives here.
 
 mod error_code;
+pub mod group;
 pub mod record;
 
 pub use error_code::ErrorCode;

@@ -12,7 +12,9 @@ pub mod store;
 mod types;
 
 pub use error::MetadataError;
-pub use model::{Broker, MetadataCommand, MetadataState, PartitionState, Topic};
+pub use model::{
+    Broker, CommittedOffset, MetadataCommand, MetadataState, OffsetCommit, PartitionState, Topic,
+};
 pub use network::ChannelPool;
 pub use node::{ControllerInfo, MetadataNode, MetadataNodeConfig, RaftTimings};
 pub use types::{ControllerReply, ControllerRequest, TypeConfig};

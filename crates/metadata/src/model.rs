@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use rill_common::group::{GroupDescription, GroupState};
 use rill_common::{BrokerId, ErrorCode};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +75,31 @@ pub struct MetadataState {
     pub cluster_id: Option<String>,
     pub brokers: BTreeMap<BrokerId, Broker>,
     pub topics: BTreeMap<String, Topic>,
+    /// Consumer groups as their coordinator last persisted them (stable points: a
+    /// completed generation, or empty).
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupDescription>,
+    /// Committed offsets: group -> topic -> partition -> offset.
+    #[serde(default)]
+    pub offsets: BTreeMap<String, GroupOffsets>,
+}
+
+/// One group's committed offsets: topic -> partition -> offset.
+pub type GroupOffsets = BTreeMap<String, BTreeMap<u32, CommittedOffset>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOffset {
+    pub offset: u64,
+    pub metadata: String,
+}
+
+/// One partition's offset in a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetCommit {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub metadata: String,
 }
 
 /// An entry of the metadata log. Each carries a decision already taken by the controller.
@@ -116,6 +142,16 @@ pub enum MetadataCommand {
     /// An ISR change asked for by the partition leader.
     AlterPartition {
         change: PartitionChange,
+    },
+    /// A group's coordinator persists it; a Dead group is removed with its offsets.
+    PutGroup {
+        group: GroupDescription,
+    },
+    /// Offsets committed by a group member (checked by the coordinator) or reset by an
+    /// admin (checked by the controller: the group is empty).
+    CommitOffsets {
+        group_id: String,
+        offsets: Vec<OffsetCommit>,
     },
     /// Leader changes decided by a (preferred) leader election; stale ones are dropped.
     /// The outcome is how many were applied.
@@ -262,6 +298,28 @@ impl MetadataState {
                         format!("{}-{} changed concurrently; retry", at.0, at.1),
                     ))
                 }
+            }
+            MetadataCommand::PutGroup { group } => {
+                if group.state == GroupState::Dead {
+                    self.groups.remove(&group.group_id);
+                    self.offsets.remove(&group.group_id);
+                } else {
+                    self.groups.insert(group.group_id.clone(), group);
+                }
+                Ok(None)
+            }
+            MetadataCommand::CommitOffsets { group_id, offsets } => {
+                let committed = self.offsets.entry(group_id).or_default();
+                for o in offsets {
+                    committed.entry(o.topic).or_default().insert(
+                        o.partition,
+                        CommittedOffset {
+                            offset: o.offset,
+                            metadata: o.metadata,
+                        },
+                    );
+                }
+                Ok(None)
             }
             MetadataCommand::ElectLeaders { changes } => {
                 let applied = changes

@@ -50,6 +50,20 @@ pub enum ControllerRequest {
     },
     /// A partition leader changes its ISR.
     AlterPartition(crate::controller::isr::AlterPartition),
+    /// The group coordinator (on the active controller) persists a group.
+    PutGroup {
+        group: rill_common::group::GroupDescription,
+    },
+    /// The group coordinator persists offsets it has checked.
+    CommitOffsets {
+        group_id: String,
+        offsets: Vec<crate::model::OffsetCommit>,
+    },
+    /// An admin sets the offsets of a group nobody is in.
+    ResetGroupOffsets {
+        group_id: String,
+        offsets: Vec<crate::model::OffsetCommit>,
+    },
     /// Hand partitions (of one topic, or all) back to their preferred replicas.
     ElectPreferredLeaders {
         topic: Option<String>,

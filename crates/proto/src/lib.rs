@@ -6,6 +6,8 @@ pub mod v1 {
     tonic::include_proto!("rill.v1");
 }
 
+pub mod group;
+
 /// Encoded file descriptor set, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rill_descriptor");
 
@@ -31,8 +33,12 @@ pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
         | ErrorCode::CorruptMessage
         | ErrorCode::OffsetOutOfRange => tonic::Code::InvalidArgument,
         ErrorCode::TopicAlreadyExists => tonic::Code::AlreadyExists,
-        ErrorCode::UnknownTopicOrPartition | ErrorCode::UnknownMemberId => tonic::Code::NotFound,
+        ErrorCode::UnknownTopicOrPartition
+        | ErrorCode::UnknownMemberId
+        | ErrorCode::GroupIdNotFound => tonic::Code::NotFound,
         ErrorCode::NotController
+        | ErrorCode::NotCoordinator
+        | ErrorCode::CoordinatorNotAvailable
         | ErrorCode::NotLeaderOrFollower
         | ErrorCode::BrokerNotAvailable
         | ErrorCode::NotEnoughReplicas => tonic::Code::Unavailable,

@@ -22,30 +22,9 @@ use rill_common::ErrorCode;
 
 use crate::assignor;
 use crate::types::{
-    Assignment, JoinRequest, JoinResponse, JoinedMember, MemberDescription, Protocol, Subscription,
-    SyncRequest,
+    Assignment, GroupDescription, GroupState, JoinRequest, JoinResponse, JoinedMember,
+    MemberDescription, Protocol, Subscription, SyncRequest,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum GroupState {
-    Empty,
-    PreparingRebalance,
-    CompletingRebalance,
-    Stable,
-    Dead,
-}
-
-impl GroupState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Empty => "Empty",
-            Self::PreparingRebalance => "PreparingRebalance",
-            Self::CompletingRebalance => "CompletingRebalance",
-            Self::Stable => "Stable",
-            Self::Dead => "Dead",
-        }
-    }
-}
 
 /// The coordinator's bounds (`group.min.session.timeout.ms`, `group.max.session.timeout.ms`).
 #[derive(Debug, Clone, Copy)]
@@ -113,18 +92,6 @@ pub struct Group {
     /// CompletingRebalance on a leader that did not sync.
     deadline: Option<Instant>,
     next_seq: u64,
-}
-
-/// A group as it is persisted and described.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct GroupDescription {
-    pub group_id: String,
-    pub state: GroupState,
-    pub generation: i32,
-    pub protocol_type: Option<String>,
-    pub protocol: Option<String>,
-    pub leader: Option<String>,
-    pub members: Vec<MemberDescription>,
 }
 
 impl Group {

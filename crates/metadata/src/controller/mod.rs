@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod election;
+pub mod groups;
 pub mod isr;
 pub mod liveness;
 pub mod placement;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::MetadataNode;
-use crate::controller::{election, isr, liveness, topics};
+use crate::controller::{election, groups, isr, liveness, topics};
 use crate::model::MetadataCommand;
 use crate::types::{ControllerReply, ControllerRequest, ForwardedReply};
 use crate::MetadataError;
@@ -69,6 +69,21 @@ impl MetadataNode {
             }
             ControllerRequest::AddLearner { node_id, addr } => {
                 self.add_learner(node_id, addr).await
+            }
+            ControllerRequest::PutGroup { group } => {
+                let (_, log_index) = self.write(MetadataCommand::PutGroup { group }).await?;
+                Ok(ForwardedReply {
+                    reply: ControllerReply::Done,
+                    log_index: Some(log_index),
+                })
+            }
+            ControllerRequest::CommitOffsets { group_id, offsets } => {
+                let command = MetadataCommand::CommitOffsets { group_id, offsets };
+                let (_, log_index) = self.write(command).await?;
+                Ok(ForwardedReply {
+                    reply: ControllerReply::Done,
+                    log_index: Some(log_index),
+                })
             }
             ControllerRequest::ElectPreferredLeaders { topic } => {
                 let (partitions, log_index) =
@@ -127,10 +142,15 @@ impl MetadataNode {
                     ControllerRequest::AlterConfigs { name, configs } => {
                         topics::plan_alter_configs(&state, &name, &configs)?
                     }
+                    ControllerRequest::ResetGroupOffsets { group_id, offsets } => {
+                        groups::plan_reset_offsets(&state, &group_id, offsets)?
+                    }
                     ControllerRequest::RegisterBroker { .. }
                     | ControllerRequest::BrokerHeartbeat { .. }
                     | ControllerRequest::AlterPartition(_)
                     | ControllerRequest::ElectPreferredLeaders { .. }
+                    | ControllerRequest::PutGroup { .. }
+                    | ControllerRequest::CommitOffsets { .. }
                     | ControllerRequest::AddLearner { .. } => {
                         return Err(MetadataError::rejected(
                             ErrorCode::InvalidRequest,

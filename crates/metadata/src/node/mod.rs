@@ -231,8 +231,20 @@ impl MetadataNode {
             && self.broker_epoch().is_some()
     }
 
+    /// The metadata with every entry committed before this call applied (a linearizable
+    /// read; only the leader can serve it).
+    pub async fn linearizable_state(&self) -> Result<SharedState, MetadataError> {
+        self.raft.ensure_linearizable().await.map_err(|e| {
+            tracing::debug!("linearizable read refused: {e}");
+            MetadataError::NotController {
+                leader: self.known_leader().filter(|(id, _)| *id != self.node_id()),
+            }
+        })?;
+        Ok(self.state())
+    }
+
     /// The leader's id and address, if this node knows them.
-    fn known_leader(&self) -> Option<(NodeId, String)> {
+    pub fn known_leader(&self) -> Option<(NodeId, String)> {
         let metrics = self.raft.metrics().borrow().clone();
         let leader = metrics.current_leader?;
         let node = metrics

@@ -1,0 +1,363 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rill_common::ErrorCode;
+use rill_metadata::{ControllerRequest, MetadataNode, MetadataState, OffsetCommit};
+use tokio::sync::{oneshot, Mutex};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::error::CoordinatorError;
+use crate::group::{Group, GroupConfig, Output};
+use crate::types::{Assignment, GroupState, JoinRequest, JoinResponse, SyncRequest};
+
+/// How long a SyncGroup waits for the leader's assignment at most.
+const SYNC_WAIT: Duration = Duration::from_secs(60);
+const TICK: Duration = Duration::from_millis(100);
+
+type Waiters<T> = HashMap<(String, String), oneshot::Sender<Result<T, ErrorCode>>>;
+
+pub struct GroupCoordinator {
+    metadata: Arc<MetadataNode>,
+    config: GroupConfig,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The controller term the groups were loaded in; `None` until loaded.
+    term: Option<u64>,
+    groups: HashMap<String, Group>,
+    joins: Waiters<JoinResponse>,
+    syncs: Waiters<Assignment>,
+    partition_counts: BTreeMap<String, u32>,
+}
+
+fn partition_counts(state: &MetadataState) -> BTreeMap<String, u32> {
+    state
+        .topics
+        .values()
+        .map(|t| (t.name.clone(), t.partitions.len() as u32))
+        .collect()
+}
+
+impl GroupCoordinator {
+    pub fn new(metadata: Arc<MetadataNode>, config: GroupConfig) -> Self {
+        Self {
+            metadata,
+            config,
+            inner: Mutex::default(),
+        }
+    }
+
+    /// The coordinator's node id and address (the active controller).
+    pub fn find(&self) -> Result<(u64, String), CoordinatorError> {
+        self.metadata.known_leader().ok_or_else(|| {
+            CoordinatorError::new(
+                ErrorCode::CoordinatorNotAvailable,
+                "no active controller is known",
+            )
+        })
+    }
+
+    /// Fails unless this node is the active controller; on the first request of a new
+    /// term, reloads every group from the metadata log.
+    async fn ensure_coordinator(&self, inner: &mut Inner) -> Result<(), CoordinatorError> {
+        let info = self.metadata.controller_info();
+        if !info.is_leader {
+            if inner.term.is_some() {
+                abandon(inner);
+            }
+            return Err(ErrorCode::NotCoordinator.into());
+        }
+        if inner.term == Some(info.term) {
+            return Ok(());
+        }
+        abandon(inner);
+        let state = self
+            .metadata
+            .linearizable_state()
+            .await
+            .map_err(|_| CoordinatorError::from(ErrorCode::NotCoordinator))?;
+        let now = Instant::now();
+        inner.groups = state
+            .groups
+            .values()
+            .map(|d| (d.group_id.clone(), Group::restore(d, now)))
+            .collect();
+        inner.partition_counts = partition_counts(&state);
+        inner.term = Some(info.term);
+        info!(
+            term = info.term,
+            groups = inner.groups.len(),
+            "group coordinator loaded its groups"
+        );
+        Ok(())
+    }
+
+    pub async fn join(
+        &self,
+        group_id: &str,
+        req: JoinRequest,
+    ) -> Result<JoinResponse, CoordinatorError> {
+        check_group_id(group_id)?;
+        let wait = req.rebalance_timeout + Duration::from_secs(5);
+        let waiter = if req.member_id.is_empty() {
+            req.new_member_id.clone()
+        } else {
+            req.member_id.clone()
+        };
+        let rx = {
+            let mut inner = self.inner.lock().await;
+            self.ensure_coordinator(&mut inner).await?;
+            let (tx, rx) = oneshot::channel();
+            inner.joins.insert((group_id.to_string(), waiter), tx);
+            let group = inner
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id));
+            if group.state() == GroupState::Dead {
+                *group = Group::new(group_id);
+            }
+            let outputs = group.join(Instant::now(), &self.config, req);
+            self.dispatch(&mut inner, group_id, outputs).await;
+            rx
+        };
+        await_answer(rx, wait).await
+    }
+
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        req: SyncRequest,
+    ) -> Result<Assignment, CoordinatorError> {
+        check_group_id(group_id)?;
+        let rx = {
+            let mut inner = self.inner.lock().await;
+            self.ensure_coordinator(&mut inner).await?;
+            let (tx, rx) = oneshot::channel();
+            inner
+                .syncs
+                .insert((group_id.to_string(), req.member_id.clone()), tx);
+            let Some(group) = inner.groups.get_mut(group_id) else {
+                inner.syncs.remove(&(group_id.to_string(), req.member_id));
+                return Err(ErrorCode::UnknownMemberId.into());
+            };
+            let outputs = group.sync(Instant::now(), req);
+            self.dispatch(&mut inner, group_id, outputs).await;
+            rx
+        };
+        await_answer(rx, SYNC_WAIT).await
+    }
+
+    pub async fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), CoordinatorError> {
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        let group = inner
+            .groups
+            .get_mut(group_id)
+            .ok_or(ErrorCode::UnknownMemberId)?;
+        Ok(group.heartbeat(Instant::now(), member_id, instance_id, generation)?)
+    }
+
+    pub async fn leave(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), CoordinatorError> {
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        let group = inner
+            .groups
+            .get_mut(group_id)
+            .ok_or(ErrorCode::UnknownMemberId)?;
+        let outputs = group.leave(Instant::now(), member_id, instance_id)?;
+        self.dispatch(&mut inner, group_id, outputs).await;
+        Ok(())
+    }
+
+    /// Checks the member and generation, then writes the offsets through the log.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        offsets: Vec<OffsetCommit>,
+    ) -> Result<(), CoordinatorError> {
+        check_group_id(group_id)?;
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        match inner.groups.get(group_id) {
+            Some(group) => group.check_commit(member_id, instance_id, generation)?,
+            None if generation < 0 && member_id.is_empty() => {}
+            None => return Err(ErrorCode::UnknownMemberId.into()),
+        }
+        let state = self.metadata.state();
+        if let Some(o) = offsets
+            .iter()
+            .find(|o| state.partition(&o.topic, o.partition).is_none())
+        {
+            return Err(CoordinatorError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("{}-{} does not exist", o.topic, o.partition),
+            ));
+        }
+        let request = ControllerRequest::CommitOffsets {
+            group_id: group_id.to_string(),
+            offsets,
+        };
+        self.metadata
+            .execute_as_leader(request)
+            .await
+            .map_err(|e| CoordinatorError::new(ErrorCode::NotCoordinator, e.to_string()))?;
+        Ok(())
+    }
+
+    /// Committed offsets of the group (of `partitions`, or all).
+    pub async fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, u32)],
+    ) -> Result<Vec<OffsetCommit>, CoordinatorError> {
+        {
+            let mut inner = self.inner.lock().await;
+            self.ensure_coordinator(&mut inner).await?;
+        }
+        let state = self.metadata.state();
+        let Some(committed) = state.offsets.get(group_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(committed
+            .iter()
+            .flat_map(|(topic, ps)| ps.iter().map(move |(p, c)| (topic, *p, c)))
+            .filter(|(topic, p, _)| {
+                partitions.is_empty() || partitions.iter().any(|(t, q)| t == *topic && q == p)
+            })
+            .map(|(topic, partition, c)| OffsetCommit {
+                topic: topic.clone(),
+                partition,
+                offset: c.offset,
+                metadata: c.metadata.clone(),
+            })
+            .collect())
+    }
+
+    /// Ticks every group's clock and tells groups about partition count changes, until
+    /// cancelled.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            let mut inner = self.inner.lock().await;
+            if !self.metadata.controller_info().is_leader || inner.term.is_none() {
+                if inner.term.is_some() {
+                    abandon(&mut inner);
+                }
+                continue;
+            }
+            let counts = partition_counts(&self.metadata.state());
+            let changed: BTreeSet<String> = counts
+                .iter()
+                .filter(|(t, n)| inner.partition_counts.get(*t).is_some_and(|old| old != *n))
+                .map(|(t, _)| t.clone())
+                .collect();
+            inner.partition_counts = counts;
+            let now = Instant::now();
+            let ids: Vec<String> = inner.groups.keys().cloned().collect();
+            for id in ids {
+                let Some(group) = inner.groups.get_mut(&id) else {
+                    continue;
+                };
+                let mut outputs = group.tick(now);
+                if !changed.is_empty() {
+                    outputs.extend(group.topics_changed(now, &changed));
+                }
+                if !outputs.is_empty() {
+                    self.dispatch(&mut inner, &id, outputs).await;
+                }
+            }
+        }
+        let mut inner = self.inner.lock().await;
+        abandon(&mut inner);
+    }
+
+    /// Acts on a group's outputs: persists first (so an answered generation survives a
+    /// coordinator failover), then answers the waiting calls.
+    async fn dispatch(&self, inner: &mut Inner, group_id: &str, outputs: Vec<Output>) {
+        if outputs.contains(&Output::Persist) {
+            if let Some(group) = inner.groups.get(group_id) {
+                let request = ControllerRequest::PutGroup {
+                    group: group.describe(),
+                };
+                if let Err(e) = self.metadata.execute_as_leader(request).await {
+                    warn!(
+                        group_id,
+                        "cannot persist the group, giving up coordination: {e}"
+                    );
+                    abandon(inner);
+                    return;
+                }
+            }
+        }
+        for output in outputs {
+            match output {
+                Output::Join { member_id, result } => {
+                    if let Some(tx) = inner.joins.remove(&(group_id.to_string(), member_id)) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::Sync { member_id, result } => {
+                    if let Some(tx) = inner.syncs.remove(&(group_id.to_string(), member_id)) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Output::Persist => {}
+            }
+        }
+    }
+}
+
+/// Drops the in-memory groups (another node coordinates now, or will): waiting calls
+/// learn NOT_COORDINATOR and find the new coordinator.
+fn abandon(inner: &mut Inner) {
+    for (_, tx) in inner.joins.drain() {
+        let _ = tx.send(Err(ErrorCode::NotCoordinator));
+    }
+    for (_, tx) in inner.syncs.drain() {
+        let _ = tx.send(Err(ErrorCode::NotCoordinator));
+    }
+    inner.groups.clear();
+    inner.term = None;
+}
+
+fn check_group_id(group_id: &str) -> Result<(), CoordinatorError> {
+    if group_id.is_empty() || group_id.len() > 255 {
+        return Err(CoordinatorError::new(
+            ErrorCode::InvalidGroupId,
+            "a group id is 1 to 255 characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn await_answer<T>(
+    rx: oneshot::Receiver<Result<T, ErrorCode>>,
+    wait: Duration,
+) -> Result<T, CoordinatorError> {
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(result)) => result.map_err(CoordinatorError::from),
+        // Replaced by a newer call of the same member, or the coordinator moved.
+        Ok(Err(_)) | Err(_) => Err(ErrorCode::RebalanceInProgress.into()),
+    }
+}

@@ -1,0 +1,209 @@
+//! GroupService: protobuf in, domain types to the coordinator, protobuf out. The one
+//! place group requests are converted and `CoordinatorError` becomes a gRPC status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rill_metadata::OffsetCommit;
+use rill_proto::group::{
+    assignment_from_pb, assignment_to_pb, subscription_from_pb, subscription_to_pb,
+};
+use rill_proto::v1 as pb;
+use rill_proto::v1::group_service_server::GroupService;
+use tonic::{Request, Response, Status};
+
+use super::GroupCoordinator;
+use crate::error::CoordinatorError;
+use crate::types::{JoinRequest, Protocol, SyncRequest};
+
+pub struct GroupServiceImpl {
+    coordinator: Arc<GroupCoordinator>,
+}
+
+impl GroupServiceImpl {
+    pub fn new(coordinator: Arc<GroupCoordinator>) -> Self {
+        Self { coordinator }
+    }
+}
+
+fn status(e: CoordinatorError) -> Status {
+    rill_proto::error_status(e.code(), e.message())
+}
+
+#[tonic::async_trait]
+impl GroupService for GroupServiceImpl {
+    async fn find_coordinator(
+        &self,
+        _request: Request<pb::FindCoordinatorRequest>,
+    ) -> Result<Response<pb::FindCoordinatorResponse>, Status> {
+        let (node_id, addr) = self.coordinator.find().map_err(status)?;
+        Ok(Response::new(pb::FindCoordinatorResponse { node_id, addr }))
+    }
+
+    async fn join_group(
+        &self,
+        request: Request<pb::JoinGroupRequest>,
+    ) -> Result<Response<pb::JoinGroupResponse>, Status> {
+        let r = request.into_inner();
+        let new_member_id = format!(
+            "{}-{}",
+            if r.client_id.is_empty() {
+                "rill"
+            } else {
+                &r.client_id
+            },
+            uuid::Uuid::new_v4()
+        );
+        let join = JoinRequest {
+            member_id: r.member_id,
+            new_member_id,
+            group_instance_id: r.group_instance_id.filter(|i| !i.is_empty()),
+            client_id: r.client_id,
+            session_timeout: Duration::from_millis(r.session_timeout_ms.into()),
+            rebalance_timeout: Duration::from_millis(r.rebalance_timeout_ms.into()),
+            protocol_type: r.protocol_type,
+            protocols: r
+                .protocols
+                .into_iter()
+                .map(|p| Protocol {
+                    name: p.name,
+                    subscription: subscription_from_pb(p.subscription),
+                })
+                .collect(),
+        };
+        let joined = self
+            .coordinator
+            .join(&r.group_id, join)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::JoinGroupResponse {
+            generation: joined.generation,
+            protocol: joined.protocol,
+            leader: joined.leader,
+            member_id: joined.member_id,
+            members: joined
+                .members
+                .into_iter()
+                .map(|m| pb::JoinedGroupMember {
+                    member_id: m.member_id,
+                    group_instance_id: m.group_instance_id,
+                    subscription: Some(subscription_to_pb(&m.subscription)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn sync_group(
+        &self,
+        request: Request<pb::SyncGroupRequest>,
+    ) -> Result<Response<pb::SyncGroupResponse>, Status> {
+        let r = request.into_inner();
+        let sync = SyncRequest {
+            member_id: r.member_id,
+            group_instance_id: r.group_instance_id.filter(|i| !i.is_empty()),
+            generation: r.generation,
+            assignments: r
+                .assignments
+                .into_iter()
+                .map(|a| (a.member_id, assignment_from_pb(a.topics)))
+                .collect(),
+        };
+        let assignment = self
+            .coordinator
+            .sync(&r.group_id, sync)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SyncGroupResponse {
+            assignment: assignment_to_pb(&assignment),
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        self.coordinator
+            .heartbeat(
+                &r.group_id,
+                &r.member_id,
+                r.group_instance_id.as_deref().filter(|i| !i.is_empty()),
+                r.generation,
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::HeartbeatResponse {}))
+    }
+
+    async fn leave_group(
+        &self,
+        request: Request<pb::LeaveGroupRequest>,
+    ) -> Result<Response<pb::LeaveGroupResponse>, Status> {
+        let r = request.into_inner();
+        self.coordinator
+            .leave(
+                &r.group_id,
+                &r.member_id,
+                r.group_instance_id.as_deref().filter(|i| !i.is_empty()),
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::LeaveGroupResponse {}))
+    }
+
+    async fn offset_commit(
+        &self,
+        request: Request<pb::OffsetCommitRequest>,
+    ) -> Result<Response<pb::OffsetCommitResponse>, Status> {
+        let r = request.into_inner();
+        let offsets = r
+            .offsets
+            .into_iter()
+            .map(|o| OffsetCommit {
+                topic: o.topic,
+                partition: o.partition,
+                offset: o.offset,
+                metadata: o.metadata,
+            })
+            .collect();
+        self.coordinator
+            .commit(
+                &r.group_id,
+                &r.member_id,
+                r.group_instance_id.as_deref().filter(|i| !i.is_empty()),
+                r.generation,
+                offsets,
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::OffsetCommitResponse {}))
+    }
+
+    async fn offset_fetch(
+        &self,
+        request: Request<pb::OffsetFetchRequest>,
+    ) -> Result<Response<pb::OffsetFetchResponse>, Status> {
+        let r = request.into_inner();
+        let partitions: Vec<(String, u32)> = r
+            .partitions
+            .into_iter()
+            .map(|p| (p.topic, p.partition))
+            .collect();
+        let offsets = self
+            .coordinator
+            .fetch_offsets(&r.group_id, &partitions)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::OffsetFetchResponse {
+            offsets: offsets
+                .into_iter()
+                .map(|o| pb::PartitionOffset {
+                    topic: o.topic,
+                    partition: o.partition,
+                    offset: o.offset,
+                    metadata: o.metadata,
+                })
+                .collect(),
+        }))
+    }
+}
