@@ -34,6 +34,8 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print records of a topic.
     Consume(cli::consume::ConsumeArgs),
+    /// Consumer groups: list, describe, reset offsets.
+    Group(cli::group::GroupArgs),
     /// Every replica's offsets, epoch and a checksum of the range they should agree on.
     Replicas(cli::replicas::ReplicasArgs),
     /// Produce unique values, read everything back, print a JSON verdict.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
             Command::Consume(args) => cli::consume::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Replicas(args) => cli::replicas::run(args).await,
+            Command::Group(args) => cli::group::run(args).await,
             Command::Verify(args) => cli::verify::run(args).await,
         }
     });

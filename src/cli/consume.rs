@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use bytes::Bytes;
-use rill_client::{Bootstrap, Consumer, ConsumerConfig, OffsetReset};
+use rill_client::{
+    Bootstrap, Consumer, ConsumerConfig, ConsumerRecord, GroupConsumer, GroupConsumerConfig,
+    OffsetReset,
+};
 use rill_common::ErrorCode;
 use serde_json::json;
 
@@ -17,9 +20,19 @@ pub struct ConsumeArgs {
     #[command(flatten)]
     client: ClientArgs,
     topic: String,
-    /// Consume as a member of this group (not available yet).
+    /// Consume as a member of this group: partitions are shared with its other members,
+    /// and the offset after each printed record is committed.
     #[arg(long)]
     group: Option<String>,
+    /// With --group: a static member id (group.instance.id).
+    #[arg(long, requires = "group")]
+    instance_id: Option<String>,
+    /// With --group: the assignor (range, roundrobin, sticky, cooperative-sticky).
+    #[arg(long, default_value = "cooperative-sticky", requires = "group")]
+    assignor: String,
+    /// With --group: the session timeout.
+    #[arg(long, default_value_t = 10_000, requires = "group")]
+    session_timeout_ms: u64,
     /// Start at the earliest offset instead of the end.
     #[arg(long)]
     from_beginning: bool,
@@ -38,24 +51,51 @@ fn text(b: &Option<Bytes>) -> Option<String> {
     b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
-pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    if args.group.is_some() {
-        bail!(
-            "{}: consumer groups are not available yet",
-            ErrorCode::InvalidRequest
-        );
-    }
-    let mut consumer = Consumer::new(
-        Bootstrap::new(&args.client.bootstrap)?,
-        ConsumerConfig {
-            auto_offset_reset: if args.from_beginning {
-                OffsetReset::Earliest
-            } else {
-                OffsetReset::Latest
-            },
-            ..Default::default()
+fn fetch_config(args: &ConsumeArgs) -> ConsumerConfig {
+    ConsumerConfig {
+        auto_offset_reset: if args.from_beginning {
+            OffsetReset::Earliest
+        } else {
+            OffsetReset::Latest
         },
-    );
+        ..Default::default()
+    }
+}
+
+/// Prints records until `max_messages`; returns how many were printed.
+fn print_records(
+    args: &ConsumeArgs,
+    records: &[ConsumerRecord],
+    count: &mut u64,
+) -> anyhow::Result<usize> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut printed = 0;
+    for r in records {
+        if args.max_messages.is_some_and(|max| *count >= max) {
+            break;
+        }
+        *count += 1;
+        printed += 1;
+        if args.client.json {
+            let line = json!({
+                "partition": r.partition, "offset": r.offset, "key": text(&r.key),
+                "value": text(&r.value), "timestamp_ms": r.timestamp_ms,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{}", text(&r.value).unwrap_or_default())?;
+        }
+    }
+    out.flush()?;
+    Ok(printed)
+}
+
+pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+    if let Some(group) = args.group.clone() {
+        return run_group(args, group).await;
+    }
+    let mut consumer = Consumer::new(Bootstrap::new(&args.client.bootstrap)?, fetch_config(&args));
     let mut partitions = consumer.partitions_of(&args.topic).await?;
     if let Some(p) = args.partition {
         partitions.retain(|tp| tp.1 == p);
@@ -71,26 +111,9 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let idle_limit = args.timeout_ms.map(Duration::from_millis);
     let mut last_record = Instant::now();
     let mut count = 0u64;
-    let stdout = std::io::stdout();
     loop {
         let records = consumer.poll().await?;
-        let mut out = stdout.lock();
-        for r in &records {
-            if args.max_messages.is_some_and(|max| count >= max) {
-                break;
-            }
-            count += 1;
-            if args.client.json {
-                let line = json!({
-                    "partition": r.partition, "offset": r.offset, "key": text(&r.key),
-                    "value": text(&r.value), "timestamp_ms": r.timestamp_ms,
-                });
-                writeln!(out, "{line}")?;
-            } else {
-                writeln!(out, "{}", text(&r.value).unwrap_or_default())?;
-            }
-        }
-        out.flush()?;
+        print_records(&args, &records, &mut count)?;
         if !records.is_empty() {
             last_record = Instant::now();
         }
@@ -98,6 +121,62 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if idle_limit.is_some_and(|limit| last_record.elapsed() >= limit) {
+            return Ok(());
+        }
+    }
+}
+
+/// `--group`: a group member that commits the offset after each record it printed, so
+/// a record is printed by some member at least once across rebalances and crashes.
+async fn run_group(args: ConsumeArgs, group_id: String) -> anyhow::Result<()> {
+    if args.partition.is_some() {
+        bail!(
+            "{}: --partition and --group exclude each other (the group assigns partitions)",
+            ErrorCode::InvalidRequest
+        );
+    }
+    let mut consumer = GroupConsumer::new(
+        Bootstrap::new(&args.client.bootstrap)?,
+        GroupConsumerConfig {
+            group_id,
+            group_instance_id: args.instance_id.clone(),
+            client_id: "rill-consume".into(),
+            session_timeout: Duration::from_millis(args.session_timeout_ms),
+            heartbeat_interval: Duration::from_millis((args.session_timeout_ms / 5).max(100)),
+            assignors: vec![args.assignor.clone()],
+            auto_commit_interval: None,
+            fetch: fetch_config(&args),
+            ..Default::default()
+        },
+    )?;
+    consumer.subscribe(&[&args.topic], None);
+    let idle_limit = args.timeout_ms.map(Duration::from_millis);
+    let mut last_record = Instant::now();
+    let mut count = 0u64;
+    loop {
+        let records = consumer.poll().await?;
+        let printed = print_records(&args, &records, &mut count)?;
+        let mut next: std::collections::BTreeMap<(String, u32), u64> = Default::default();
+        for r in &records[..printed] {
+            next.insert((r.topic.clone(), r.partition), r.offset + 1);
+        }
+        let offsets: Vec<((String, u32), u64)> = next.into_iter().collect();
+        match consumer.commit_offsets(&offsets).await {
+            Ok(()) => {}
+            // Printed but not committed: another member may print these again (at least
+            // once), nothing is skipped.
+            Err(e) if e.is_retriable() || e.code() == ErrorCode::IllegalGeneration => {
+                tracing::warn!("commit failed, records may be delivered again: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !records.is_empty() {
+            last_record = Instant::now();
+        }
+        let done = args.max_messages.is_some_and(|max| count >= max)
+            || idle_limit.is_some_and(|limit| last_record.elapsed() >= limit);
+        if done {
+            consumer.close().await?;
             return Ok(());
         }
     }

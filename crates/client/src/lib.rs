@@ -2,9 +2,11 @@
 //! types (serializable in the JSON shapes of DESIGN.md section 3); prost types stay inside.
 
 mod admin;
+mod admin_groups;
 mod connection;
 mod consumer;
 mod error;
+mod group;
 mod metadata;
 pub mod partitioner;
 mod producer;
@@ -14,8 +16,10 @@ pub use admin::{
     AdminClient, BrokerDescription, ClusterDescription, ControllerDescription, NewTopic,
     PartitionDescription, TopicDescription,
 };
+pub use admin_groups::{GroupDescription, GroupListing, GroupMember, GroupOffset, TopicPartitions};
 pub use connection::Bootstrap;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 pub use error::ClientError;
+pub use group::{GroupConsumer, GroupConsumerConfig, RebalanceListener};
 pub use producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use replicas::{describe_replicas, ReplicaState, ReplicasDescription};

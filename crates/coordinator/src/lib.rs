@@ -8,6 +8,7 @@
 pub mod assignor;
 mod error;
 pub mod group;
+#[cfg(feature = "service")]
 pub mod service;
 mod types;
 

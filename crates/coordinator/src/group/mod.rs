@@ -443,8 +443,9 @@ impl Group {
         Ok(out)
     }
 
-    /// Whether `member_id` at `generation` may commit offsets now. A commit without a
-    /// member (generation < 0) is for a group nobody is in (admin tools, assign mode).
+    /// Whether `member_id` at `generation` may commit offsets now (Stable, or while the
+    /// next rebalance gathers members). A commit without a member (generation < 0) is for
+    /// a group nobody is in (admin tools, assign mode).
     pub fn check_commit(
         &self,
         member_id: &str,
@@ -461,8 +462,11 @@ impl Group {
         if generation != self.generation {
             return Err(ErrorCode::IllegalGeneration);
         }
+        // Members of the current generation keep their partitions (and so may commit)
+        // until they rejoin; once the next generation is formed but not yet assigned,
+        // nobody may.
         match self.state {
-            GroupState::Stable => Ok(()),
+            GroupState::Stable | GroupState::PreparingRebalance => Ok(()),
             _ => Err(ErrorCode::RebalanceInProgress),
         }
     }

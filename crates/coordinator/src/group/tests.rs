@@ -315,3 +315,24 @@ fn a_restored_group_keeps_its_generation_and_members() {
     let mut restored = restored;
     assert!(restored.tick(t0 + Duration::from_secs(101)).is_empty());
 }
+
+#[test]
+fn the_current_generation_may_commit_until_the_next_one_forms() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    g.join(t0, &config(), join_req("", "c", None));
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    assert_eq!(
+        g.check_commit("a", None, 2),
+        Ok(()),
+        "a still owns its partitions"
+    );
+    g.join(t0, &config(), join_req("a", "", None));
+    g.join(t0, &config(), join_req("b", "", None));
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    assert_eq!(
+        g.check_commit("a", None, 3),
+        Err(ErrorCode::RebalanceInProgress),
+        "no commits until the new assignment is known"
+    );
+}
