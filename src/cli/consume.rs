@@ -153,20 +153,25 @@ async fn run_group(args: ConsumeArgs, group_id: String) -> anyhow::Result<()> {
     let idle_limit = args.timeout_ms.map(Duration::from_millis);
     let mut last_record = Instant::now();
     let mut count = 0u64;
+    // Offsets after printed records that are not committed yet. A failed commit (the
+    // group moved to a new generation) is retried on the next round, for the partitions
+    // this member still owns; it never overwrites a new owner's commit.
+    let mut pending: std::collections::BTreeMap<(String, u32), u64> = Default::default();
     loop {
         let records = consumer.poll().await?;
         let printed = print_records(&args, &records, &mut count)?;
-        let mut next: std::collections::BTreeMap<(String, u32), u64> = Default::default();
         for r in &records[..printed] {
-            next.insert((r.topic.clone(), r.partition), r.offset + 1);
+            pending.insert((r.topic.clone(), r.partition), r.offset + 1);
         }
-        let offsets: Vec<((String, u32), u64)> = next.into_iter().collect();
+        let owned: std::collections::BTreeSet<(String, u32)> =
+            consumer.assignment().into_iter().collect();
+        pending.retain(|tp, _| owned.contains(tp));
+        let offsets: Vec<((String, u32), u64)> =
+            pending.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
         match consumer.commit_offsets(&offsets).await {
-            Ok(()) => {}
-            // Printed but not committed: another member may print these again (at least
-            // once), nothing is skipped.
+            Ok(()) => pending.clear(),
             Err(e) if e.is_retriable() || e.code() == ErrorCode::IllegalGeneration => {
-                tracing::warn!("commit failed, records may be delivered again: {e}");
+                tracing::info!("commit deferred to the next round: {e}");
             }
             Err(e) => return Err(e.into()),
         }
@@ -176,6 +181,12 @@ async fn run_group(args: ConsumeArgs, group_id: String) -> anyhow::Result<()> {
         let done = args.max_messages.is_some_and(|max| count >= max)
             || idle_limit.is_some_and(|limit| last_record.elapsed() >= limit);
         if done {
+            if !pending.is_empty() {
+                let offsets: Vec<((String, u32), u64)> = pending.into_iter().collect();
+                if let Err(e) = consumer.commit_offsets(&offsets).await {
+                    tracing::warn!("last commit failed, records may be delivered again: {e}");
+                }
+            }
             consumer.close().await?;
             return Ok(());
         }

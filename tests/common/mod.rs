@@ -184,6 +184,37 @@ impl Cluster {
         Ok(Background { child: Some(child) })
     }
 
+    /// Starts a CLI command in the background with stdout appended to `out` (a
+    /// long-running consumer would block on a full pipe); it is killed on drop.
+    pub fn spawn_rill_to(
+        &self,
+        args: &[&str],
+        out: &std::path::Path,
+    ) -> anyhow::Result<Background> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)?;
+        let errors = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out.with_extension("stderr"))?;
+        let child = Command::new(RILL)
+            .args(args)
+            .args(["--bootstrap", &self.bootstrap()])
+            .env("RILL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(errors)
+            .spawn()?;
+        Ok(Background { child: Some(child) })
+    }
+
+    /// A scratch file path inside the cluster's temp dir.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// `topic describe --json`.
     pub fn describe(&self, topic: &str) -> anyhow::Result<Value> {
         self.json(&["topic", "describe", topic])
@@ -410,6 +441,14 @@ pub struct Background {
 }
 
 impl Background {
+    /// SIGKILLs the process (a crashed client) and reaps it.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Waits for the process to exit and returns its output.
     pub fn wait(mut self) -> anyhow::Result<Output> {
         let child = self.child.take().ok_or_else(|| anyhow!("already waited"))?;
@@ -433,6 +472,20 @@ impl Drop for Cluster {
             self.kill(id);
         }
         if std::thread::panicking() {
+            let clients = std::fs::read_dir(self.dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "stderr"));
+            for path in clients.collect::<Vec<_>>() {
+                let log = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                eprintln!("---- client {} (last 15 lines) ----", path.display());
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
             for id in self.nodes.keys() {
                 let log = std::fs::read_to_string(self.log_path(*id)).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();

@@ -188,16 +188,22 @@ impl Consumer {
                 Err(e) => return Err(e),
             }
         }
+        let topics_by_leader: Vec<Vec<String>> = by_leader
+            .values()
+            .map(|parts| parts.iter().map(|((t, _), _)| t.clone()).collect())
+            .collect();
         let fetches = by_leader
             .into_iter()
             .map(|(leader, parts)| self.fetch_from(leader, parts, max_wait));
         let responses = futures::future::join_all(fetches).await;
         let mut records = Vec::new();
         let mut refresh = leaderless;
-        for response in responses {
+        for (response, topics) in responses.into_iter().zip(topics_by_leader) {
             let outcome = match response {
                 Ok(r) => r,
+                // The leader is gone or busy: look its partitions' leaders up again.
                 Err(e) if e.is_retriable() => {
+                    refresh.extend(topics);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }

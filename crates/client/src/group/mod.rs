@@ -312,6 +312,7 @@ impl GroupConsumer {
                 self.me.generation,
             ),
         };
+        tracing::info!(group = %self.config.group_id, member = %self.me.member_id, owned = self.owned.len(), "joining the group");
         let (link, metadata) = (self.link.clone(), self.metadata.clone());
         self.rebalance = Some(tokio::spawn(join_and_sync(link, metadata, params)));
     }
@@ -343,6 +344,14 @@ impl GroupConsumer {
             .collect();
         let revoked: BTreeSet<TopicPartition> = self.owned.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&self.owned).cloned().collect();
+        tracing::info!(
+            group = %self.config.group_id,
+            member = %self.me.member_id,
+            generation = self.me.generation,
+            assigned = ?new,
+            revoked = ?revoked,
+            "joined the group"
+        );
         if !revoked.is_empty() {
             self.give_up(&revoked).await;
             // Cooperative: what this member gave up goes to its new owner in the next

@@ -317,7 +317,15 @@ impl Group {
             });
         }
         let new_id = req.new_member_id.clone();
-        let changed = member.protocols != req.protocols;
+        // A new incarnation owns nothing yet and knows no generation; only a change of
+        // protocols or topics asks for a new assignment.
+        let subscribed = |protocols: &[Protocol]| -> Vec<(String, Vec<String>)> {
+            protocols
+                .iter()
+                .map(|p| (p.name.clone(), p.subscription.topics.clone()))
+                .collect()
+        };
+        let changed = subscribed(&member.protocols) != subscribed(&req.protocols);
         member.id = new_id.clone();
         member.client_id = req.client_id;
         member.protocols = req.protocols;

@@ -247,9 +247,12 @@ fn a_static_member_restarting_within_its_session_keeps_its_assignment() {
     g.join(t0, &config(), join_req("", "a1", Some("app-a")));
     g.sync(t0, sync_req("a1", 1, &[("a1", &[0, 1])]));
     assert_eq!(g.state(), GroupState::Stable);
-    // The process restarts: a new member id, the same instance id, no LeaveGroup.
+    // The process restarts: a new member id, the same instance id, no LeaveGroup, and
+    // (unlike its last incarnation) no owned partitions in its subscription.
     let t1 = t0 + Duration::from_secs(5);
-    let out = g.join(t1, &config(), join_req("", "a2", Some("app-a")));
+    let mut restarted = join_req("", "a2", Some("app-a"));
+    restarted.protocols[0].subscription.generation = -1;
+    let out = g.join(t1, &config(), restarted);
     let answer = joins(&out)["a2"].clone().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(answer.generation, 1, "no rebalance");
     assert_eq!(g.state(), GroupState::Stable);
