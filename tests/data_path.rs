@@ -438,3 +438,51 @@ fn retention_trims_old_data_and_a_deleted_topic_leaves_nothing_behind() {
         },
     );
 }
+
+#[test]
+fn a_steady_stream_faster_than_the_linger_is_sent_while_it_flows() {
+    // Records every 2.5 ms with a 5 ms linger: batches must be sealed by time while
+    // records keep coming, not only when the stream pauses or a batch fills up.
+    use rill_client::{Bootstrap, Producer, ProducerConfig, ProducerRecord};
+    with_cluster(3, &[], |cluster| {
+        cluster.wait_ready(READY)?;
+        cluster.create_topic("stream", 4, 1, &[])?;
+        let bootstrap = cluster.bootstrap();
+        runtime()?.block_on(async {
+            let producer = Producer::new(
+                Bootstrap::new(&bootstrap)?,
+                ProducerConfig {
+                    acks: 1,
+                    linger: Duration::from_millis(5),
+                    ..Default::default()
+                },
+            );
+            let acked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let mut acked_before_end = 0;
+            for i in 0..1000u32 {
+                let delivery = producer
+                    .send(ProducerRecord {
+                        topic: "stream".into(),
+                        partition: Some(i % 4),
+                        value: Some(format!("r{i}").into()),
+                        ..Default::default()
+                    })
+                    .await;
+                let counter = acked.clone();
+                tokio::spawn(async move {
+                    if delivery.await.is_ok() {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+                tokio::time::sleep(Duration::from_micros(2500)).await;
+                acked_before_end = acked.load(std::sync::atomic::Ordering::SeqCst);
+            }
+            producer.close().await;
+            assert!(
+                acked_before_end > 500,
+                "only {acked_before_end} of 1000 records were acknowledged while the stream flowed"
+            );
+            anyhow::Ok(())
+        })
+    });
+}

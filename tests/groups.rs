@@ -487,3 +487,195 @@ fn reset_offsets_moves_an_empty_group() {
         Ok(())
     });
 }
+
+/// What one member task saw: its current assignment and when each record arrived.
+#[derive(Default)]
+struct Probe {
+    assignment: std::sync::Mutex<BTreeSet<(String, u32)>>,
+    received: std::sync::Mutex<Vec<(Instant, (String, u32))>>,
+    /// Every assignment the member held, in order (for failure messages).
+    history: std::sync::Mutex<Vec<BTreeSet<(String, u32)>>>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// Runs a member in its own task (as an application thread would), polling until
+/// `stop`, then closing it.
+fn run_member(
+    mut member: rill_client::GroupConsumer,
+    probe: std::sync::Arc<Probe>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        while !probe.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let records = member.poll().await?;
+            let now = Instant::now();
+            if let Ok(mut received) = probe.received.lock() {
+                received.extend(records.into_iter().map(|r| (now, (r.topic, r.partition))));
+            }
+            let now_owned: BTreeSet<(String, u32)> = member.assignment().into_iter().collect();
+            if let Ok(mut history) = probe.history.lock() {
+                if history.last() != Some(&now_owned) {
+                    history.push(now_owned.clone());
+                }
+            }
+            if let Ok(mut a) = probe.assignment.lock() {
+                *a = now_owned;
+            }
+        }
+        member.close().await?;
+        Ok(())
+    })
+}
+
+fn assignments(probes: &[std::sync::Arc<Probe>]) -> Vec<BTreeSet<(String, u32)>> {
+    probes
+        .iter()
+        .map(|p| p.assignment.lock().map(|a| a.clone()).unwrap_or_default())
+        .collect()
+}
+
+/// Every partition owned exactly once, `per_member` each (at most one more).
+fn settled(owned: &[BTreeSet<(String, u32)>], partitions: usize) -> bool {
+    let total: usize = owned.iter().map(BTreeSet::len).sum();
+    let unique: BTreeSet<_> = owned.iter().flatten().collect();
+    let (min, max) = (
+        owned.iter().map(BTreeSet::len).min().unwrap_or(0),
+        owned.iter().map(BTreeSet::len).max().unwrap_or(0),
+    );
+    total == partitions && unique.len() == partitions && max - min <= 1 && min > 0
+}
+
+#[test]
+fn cooperative_members_keep_fetching_what_they_keep_during_a_rebalance() {
+    use std::sync::Arc;
+
+    use rill_client::{
+        Bootstrap, ConsumerConfig, GroupConsumer, GroupConsumerConfig, OffsetReset, Producer,
+        ProducerConfig, ProducerRecord,
+    };
+    with_cluster(3, &[], |cluster| {
+        cluster.wait_ready(READY)?;
+        cluster.create_topic("coop", 8, 1, &[])?;
+        let bootstrap = cluster.bootstrap();
+        let config = move |name: &str| GroupConsumerConfig {
+            group_id: "coop".into(),
+            client_id: name.into(),
+            heartbeat_interval: Duration::from_millis(500),
+            assignors: vec!["cooperative-sticky".into()],
+            auto_commit_interval: None,
+            fetch: ConsumerConfig {
+                auto_offset_reset: OffsetReset::Earliest,
+                max_wait: Duration::from_millis(100),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async {
+            // A steady stream on every partition: 50 records per second each.
+            let producer = Arc::new(Producer::new(Bootstrap::new(&bootstrap)?, ProducerConfig { acks: 1, ..Default::default() }));
+            let producing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let (p, flag) = (producer.clone(), producing.clone());
+            let stream = tokio::spawn(async move {
+                let mut i = 0u32;
+                while flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    let record = ProducerRecord {
+                        topic: "coop".into(),
+                        partition: Some(i % 8),
+                        value: Some(format!("r{i}").into()),
+                        ..Default::default()
+                    };
+                    drop(p.send(record).await);
+                    i += 1;
+                    tokio::time::sleep(Duration::from_micros(2500)).await;
+                }
+            });
+
+            let mut probes = Vec::new();
+            let mut tasks = Vec::new();
+            for i in 0..4 {
+                let mut m = GroupConsumer::new(Bootstrap::new(&bootstrap)?, config(&format!("m{i}")))?;
+                m.subscribe(&["coop"], None);
+                let probe = Arc::new(Probe::default());
+                tasks.push(run_member(m, probe.clone()));
+                probes.push(probe);
+            }
+            let deadline = Instant::now() + SETTLE;
+            while !settled(&assignments(&probes), 8) {
+                if Instant::now() > deadline {
+                    bail!("four members never settled: {:?}", assignments(&probes));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Records flow on every partition before the newcomer comes.
+            let flowing = |probes: &[Arc<Probe>]| {
+                let since = Instant::now() - Duration::from_millis(300);
+                let partitions: BTreeSet<u32> = probes
+                    .iter()
+                    .flat_map(|p| p.received.lock().map(|r| r.clone()).unwrap_or_default())
+                    .filter(|(at, _)| *at > since)
+                    .map(|(_, tp)| tp.1)
+                    .collect();
+                partitions.len() == 8
+            };
+            while !flowing(&probes) {
+                if Instant::now() > deadline {
+                    bail!("records never flowed on every partition");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let initial = assignments(&probes);
+
+            // A fifth member joins; the window ends when it holds partitions.
+            let mut newcomer = GroupConsumer::new(Bootstrap::new(&bootstrap)?, config("m4"))?;
+            newcomer.subscribe(&["coop"], None);
+            let newcomer_probe = Arc::new(Probe::default());
+            let window_start = Instant::now();
+            tasks.push(run_member(newcomer, newcomer_probe.clone()));
+            probes.push(newcomer_probe.clone());
+            while assignments(std::slice::from_ref(&newcomer_probe))[0].is_empty() {
+                if Instant::now() > deadline + SETTLE {
+                    bail!("the newcomer never got partitions");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let window_end = Instant::now();
+            eprintln!("the joining member got its partitions after {:?}", window_end - window_start);
+            while !settled(&assignments(&probes), 8) {
+                if Instant::now() > deadline + SETTLE * 2 {
+                    bail!("five members never settled: {:?}", assignments(&probes));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let last = assignments(&probes);
+            for i in 0..4 {
+                let kept: BTreeSet<_> = initial[i].intersection(&last[i]).cloned().collect();
+                let during: BTreeSet<(String, u32)> = probes[i]
+                    .received
+                    .lock()
+                    .map(|r| {
+                        r.iter()
+                            .filter(|(at, _)| *at > window_start && *at < window_end)
+                            .map(|(_, tp)| tp.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let idle: Vec<_> = kept.difference(&during).collect();
+                let history = probes[i].history.lock().map(|h| h.clone()).unwrap_or_default();
+                assert!(
+                    idle.is_empty(),
+                    "member {i} stopped fetching kept partitions {idle:?} during the rebalance ({:?}); assignments: {history:?}",
+                    window_end - window_start
+                );
+            }
+            producing.store(false, std::sync::atomic::Ordering::SeqCst);
+            stream.await?;
+            for p in &probes {
+                p.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            for t in tasks {
+                t.await??;
+            }
+            anyhow::Ok(())
+        })
+    });
+}

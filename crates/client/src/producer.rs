@@ -178,6 +178,11 @@ impl Actor {
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let tick = self.config.linger.max(Duration::from_millis(1));
+        // One ticker for the whole run: a sleep created anew in every select would be
+        // reset by each incoming record, and under a steady stream faster than the
+        // linger no batch would ever be sealed by time.
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut closed = false;
         loop {
             if closed && self.idle() {
@@ -198,8 +203,9 @@ impl Actor {
                 Some(tp) = self.done_rx.recv() => {
                     self.in_flight.remove(&tp);
                 }
-                _ = tokio::time::sleep(tick) => self.seal_lingered(),
+                _ = ticker.tick() => {}
             }
+            self.seal_lingered();
             self.dispatch();
             if self.idle() {
                 for waiter in self.flush_waiters.drain(..) {

@@ -53,7 +53,9 @@ impl Default for GroupConsumerConfig {
             group_instance_id: None,
             client_id: "rill".into(),
             session_timeout: Duration::from_secs(10),
-            heartbeat_interval: Duration::from_secs(1),
+            // Members learn of a rebalance from their heartbeat, so its interval bounds
+            // how fast a joining member gets partitions (two of them, cooperatively).
+            heartbeat_interval: Duration::from_millis(250),
             max_poll_interval: Duration::from_secs(60),
             assignors: vec!["cooperative-sticky".into(), "range".into()],
             auto_commit_interval: Some(Duration::from_secs(5)),

@@ -1,6 +1,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// An fsync slower than this is logged: acknowledgements wait for it.
+const SLOW_FSYNC: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Group commit for one sled `Db`, and the only place that fsyncs it: sled 0.34.7
 /// deadlocks on concurrent flushes (sled issue 1308).
 ///
@@ -47,7 +50,12 @@ impl Flusher {
         // Every write whose ticket is at most `covered` happened before this load.
         let covered = inner.tickets.load(Ordering::SeqCst);
         let db = inner.db.clone();
-        match tokio::task::spawn_blocking(move || db.flush()).await {
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || db.flush()).await;
+        if started.elapsed() > SLOW_FSYNC {
+            tracing::warn!(took = ?started.elapsed(), "slow fsync");
+        }
+        match result {
             Ok(Ok(_)) => {
                 inner.durable.fetch_max(covered, Ordering::SeqCst);
                 inner.flushes.fetch_add(1, Ordering::Relaxed);
