@@ -44,6 +44,8 @@ leader_of() { # topic partition
 
 for nodes in 1 3; do
   echo "cluster of $nodes" >&2
+  RILL_BOOTSTRAP=$(seq 1 "$nodes" | sed 's/^/127.0.0.1:1929/' | paste -sd, -)
+  export RILL_BOOTSTRAP
   start_cluster $nodes
   "$RILL" topic create bench --partitions 6 --replication-factor 1 >/dev/null
   "$RILL" bench produce --topic bench --records "$RECORDS" --record-size $SIZE --acks 1 >"$WORK/produce-$nodes.json"
@@ -53,6 +55,9 @@ for nodes in 1 3; do
     "$RILL" bench storage --records "$RECORDS" --record-size $SIZE --dir "$WORK" >"$WORK/storage-rf3.json"
     "$RILL" topic create replicated --partitions 6 --replication-factor 3 >/dev/null
     "$RILL" bench produce --topic replicated --records "$RECORDS" --record-size $SIZE --acks all >"$WORK/produce-rf3.json"
+    echo "rebalance: members join a stable group" >&2
+    "$RILL" topic create grouped --partitions 12 --replication-factor 3 >/dev/null
+    "$RILL" bench rebalance --topic grouped --members 4 --joins 5 >"$WORK/rebalance.json"
     echo "failover: SIGKILL the leader under a fixed-rate acks=all load" >&2
     "$RILL" topic create failover --partitions 1 --replication-factor 3 >/dev/null
     "$RILL" bench produce --topic failover --records 15000 --record-size $SIZE --acks all --rate 1000 >"$WORK/failover.json" &
@@ -81,10 +86,11 @@ for nodes in (1, 3):
     runs.append({"nodes": nodes, "produce": produce, "consume": consume, "peak_rss_mib": round(rss / 1024, 1),
                  "produce_to_storage_ratio": round(produce["records_per_sec"] / storage["records_per_sec"], 2)})
 storage_rf3, produce_rf3, failover = load("storage-rf3.json"), load("produce-rf3.json"), load("failover.json")
+rebalance = load("rebalance.json")
 replication = {"storage": storage_rf3, "produce_acks_all": produce_rf3, "failover": failover,
                "produce_to_storage_ratio": round(produce_rf3["records_per_sec"] / storage_rf3["records_per_sec"], 2),
                "failover_gap_ms": round(failover["max_ack_gap_ms"], 1)}
-results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication}
+results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication, "rebalance": rebalance}
 json.dump(results, open("bench/results.json", "w"), indent=2)
 row = lambda name, s: f"| {name} | {s['records']} | {s['records_per_sec']:.0f} | {s['mb_per_sec']:.1f} | {s['latency_ms']['p50']:.1f} | {s['latency_ms']['p99']:.1f} | {s['latency_ms']['max']:.1f} |"
 lines = [
@@ -103,6 +109,8 @@ lines.append(row("produce RF 3 acks=all at 1000/s, leader SIGKILLed", failover))
 lines += ["", "| replication (3 nodes, RF 3, acks=all, min.insync.replicas 2) | value | target |", "|---|---|---|",
           f"| produce / storage (same run) | {replication['produce_to_storage_ratio']} | >= 0.5 |",
           f"| failover gap: last ack before the SIGKILL to the first after | {replication['failover_gap_ms']} ms | < 1500 ms |"]
+lines += ["", "| consumer group (3 nodes, 12 partitions, cooperative-sticky) | value | target |", "|---|---|---|",
+          f"| a member joins a stable group of 4 to 8: until every member holds its new assignment, p50 / max of {rebalance['records']} joins | {rebalance['latency_ms']['p50']:.0f} / {rebalance['latency_ms']['max']:.0f} ms | < 1000 ms |"]
 lines += ["", "| cluster | produce / storage | peak node RSS (MiB) |", "|---|---|---|"]
 lines += [f"| {r['nodes']} node(s) | {r['produce_to_storage_ratio']} | {r['peak_rss_mib']} |" for r in runs]
 lines += ["", "Produce latency is from the send call (no fixed rate); consume latency is per poll",
@@ -110,7 +118,9 @@ lines += ["", "Produce latency is from the send call (no fixed rate); consume la
           "the group-commit fsync of all three: the ceiling for RF 3 produce on this machine.",
           "The failover gap is the longest silence between two acks of the fixed-rate producer",
           "(`max_ack_gap_ms`): the leader's death is noticed when its heartbeats stop and its port",
-          "refuses a probe, the controller fences it and elects an ISR member, the producer retries."]
+          "refuses a probe, the controller fences it and elects an ISR member, the producer retries.",
+          "A joining member's time runs from its creation (JoinGroup) until every member polled its",
+          "new assignment: two cooperative rebalances, each noticed through a heartbeat (250 ms)."]
 open("bench/REPORT.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

@@ -679,3 +679,51 @@ fn cooperative_members_keep_fetching_what_they_keep_during_a_rebalance() {
         })
     });
 }
+
+#[test]
+fn a_member_that_stops_polling_leaves_after_max_poll_interval() {
+    use std::sync::Arc;
+
+    use rill_client::{Bootstrap, GroupConsumer, GroupConsumerConfig};
+    with_cluster(3, &[], |cluster| {
+        cluster.wait_ready(READY)?;
+        cluster.create_topic("stuck", 4, 1, &[])?;
+        let bootstrap = cluster.bootstrap();
+        let config = |name: &str| GroupConsumerConfig {
+            group_id: "stuck".into(),
+            client_id: name.into(),
+            max_poll_interval: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async {
+            let mut healthy = GroupConsumer::new(Bootstrap::new(&bootstrap)?, config("healthy"))?;
+            healthy.subscribe(&["stuck"], None);
+            let probe = Arc::new(Probe::default());
+            let task = run_member(healthy, probe.clone());
+            let mut stuck = GroupConsumer::new(Bootstrap::new(&bootstrap)?, config("stuck"))?;
+            stuck.subscribe(&["stuck"], None);
+            let deadline = Instant::now() + SETTLE;
+            while stuck.assignment().is_empty()
+                || assignments(std::slice::from_ref(&probe))[0].len() + stuck.assignment().len()
+                    != 4
+            {
+                if Instant::now() > deadline {
+                    bail!("the two members never shared the partitions");
+                }
+                stuck.poll().await?;
+            }
+            // The application hangs: no more polls. Its partitions go to the other member.
+            while assignments(std::slice::from_ref(&probe))[0].len() != 4 {
+                if Instant::now() > deadline + SETTLE {
+                    bail!("the stuck member's partitions never moved");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            probe.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            task.await??;
+            drop(stuck);
+            anyhow::Ok(())
+        })
+    });
+}

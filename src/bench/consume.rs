@@ -1,6 +1,7 @@
-use anyhow::bail;
 use bytes::Bytes;
-use rill_client::{Bootstrap, Consumer, ConsumerConfig, OffsetReset};
+use rill_client::{
+    Bootstrap, Consumer, ConsumerConfig, GroupConsumer, GroupConsumerConfig, OffsetReset,
+};
 use tokio::time::Instant;
 
 use super::{histogram, progress, Summary};
@@ -12,7 +13,8 @@ pub struct ConsumeBench {
     client: ClientArgs,
     #[arg(long)]
     topic: String,
-    /// Consume as a group member (not available yet).
+    /// Consume as the only member of this group (joining, assignment and committed
+    /// offsets included; the group starts from the earliest offsets).
     #[arg(long)]
     group: Option<String>,
 }
@@ -20,9 +22,6 @@ pub struct ConsumeBench {
 /// Reads every partition from its log start to the high watermark it had at the start;
 /// the latency is that of each poll (one fetch round).
 pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
-    if args.group.is_some() {
-        bail!("INVALID_REQUEST: consumer groups are not available yet");
-    }
     let mut consumer = Consumer::new(
         Bootstrap::new(&args.client.bootstrap)?,
         ConsumerConfig {
@@ -37,13 +36,35 @@ pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
             - consumer.list_offset(tp, OffsetReset::Earliest).await?;
     }
     consumer.assign(partitions);
+    let mut member = match &args.group {
+        Some(group) => {
+            let mut m = GroupConsumer::new(
+                Bootstrap::new(&args.client.bootstrap)?,
+                GroupConsumerConfig {
+                    group_id: group.clone(),
+                    client_id: "rill-bench".into(),
+                    fetch: ConsumerConfig {
+                        auto_offset_reset: OffsetReset::Earliest,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )?;
+            m.subscribe(&[&args.topic], None);
+            Some(m)
+        }
+        None => None,
+    };
     let bar = progress(target, "consume");
     let mut latency = histogram()?;
     let (mut records, mut bytes) = (0u64, 0u64);
     let start = Instant::now();
     while records < target {
         let poll_start = Instant::now();
-        let batch = consumer.poll().await?;
+        let batch = match member.as_mut() {
+            Some(m) => m.poll().await?,
+            None => consumer.poll().await?,
+        };
         latency.saturating_record(poll_start.elapsed().as_micros().max(1) as u64);
         records += batch.len() as u64;
         bytes += batch
@@ -53,6 +74,9 @@ pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
         bar.set_position(records);
     }
     bar.finish_and_clear();
+    if let Some(m) = member {
+        m.close().await?;
+    }
     Ok(Summary {
         workload: "consume".into(),
         records,

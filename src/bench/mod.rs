@@ -1,9 +1,10 @@
-//! `rill bench`: produce, consume and storage workloads. Progress on stderr, one JSON
+//! `rill bench`: produce, consume, storage and rebalance workloads. Progress on stderr, one JSON
 //! summary on stdout (DESIGN.md section 7). With a fixed `--rate`, latency counts from
 //! each record's intended send time, so a stall is not hidden (no coordinated omission).
 
 mod consume;
 mod produce;
+mod rebalance;
 mod storage;
 
 use std::time::Duration;
@@ -24,6 +25,9 @@ enum Workload {
     Produce(produce::ProduceBench),
     /// Consume a topic from the beginning to its end.
     Consume(consume::ConsumeBench),
+    /// A member joining a stable group: time until every member holds its new
+    /// assignment.
+    Rebalance(rebalance::RebalanceBench),
     /// The raw write path: three sled logs on this machine, as three replicas would be.
     Storage(storage::StorageBench),
 }
@@ -33,6 +37,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Workload::Produce(a) => produce::run(a).await?,
         Workload::Consume(a) => consume::run(a).await?,
         Workload::Storage(a) => storage::run(a).await?,
+        Workload::Rebalance(a) => rebalance::run(a).await?,
     };
     println!("{}", serde_json::to_string(&summary.to_json())?);
     Ok(())

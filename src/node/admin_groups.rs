@@ -103,12 +103,7 @@ impl AdminServiceImpl {
         let offsets = request
             .offsets
             .into_iter()
-            .map(|o| OffsetCommit {
-                topic: o.topic,
-                partition: o.partition,
-                offset: o.offset,
-                metadata: o.metadata,
-            })
+            .map(OffsetCommit::from)
             .collect();
         self.metadata
             .submit(ControllerRequest::ResetGroupOffsets {

@@ -74,11 +74,34 @@ pub trait RebalanceListener: Send {
     fn on_lost(&mut self, _partitions: &[TopicPartition]) {}
 }
 
-/// Flags the heartbeat task raises for `poll`.
-#[derive(Default)]
+/// Flags the heartbeat task raises for `poll`, and when `poll` last ran.
 struct Signals {
     rejoin: AtomicBool,
     lost: AtomicBool,
+    last_poll: std::sync::Mutex<Instant>,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self {
+            rejoin: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
+            last_poll: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl Signals {
+    fn polled(&self) {
+        *self.last_poll.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn since_poll(&self) -> Duration {
+        self.last_poll
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
 }
 
 pub struct GroupConsumer {
@@ -168,6 +191,7 @@ impl GroupConsumer {
     /// Takes part in the group as needed, then returns the next records of the owned
     /// partitions (possibly none).
     pub async fn poll(&mut self) -> Result<Vec<ConsumerRecord>, ClientError> {
+        self.signals.polled();
         self.maybe_rebalance().await?;
         self.maybe_auto_commit().await;
         if self.owned.is_empty() {
@@ -391,8 +415,17 @@ impl GroupConsumer {
         self.stop_heartbeat();
         let cancel = CancellationToken::new();
         let (link, me, signals) = (self.link.clone(), self.me.clone(), self.signals.clone());
-        let interval = self.config.heartbeat_interval;
-        let task = tokio::spawn(heartbeat_loop(link, me, signals, interval, cancel.clone()));
+        let (interval, max_poll) = (
+            self.config.heartbeat_interval,
+            self.config.max_poll_interval,
+        );
+        let task = tokio::spawn(heartbeat_loop(
+            link,
+            me,
+            signals,
+            (interval, max_poll),
+            cancel.clone(),
+        ));
         self.heartbeat = Some((cancel, task));
     }
 }
@@ -407,18 +440,32 @@ impl Drop for GroupConsumer {
 }
 
 /// Heartbeats until cancelled; raises `rejoin` when the group rebalances and `lost` when
-/// the coordinator no longer knows this member's generation.
+/// the coordinator no longer knows this member's generation. An application that stops
+/// calling `poll` for `max.poll.interval.ms` is stuck: the member leaves the group so
+/// its partitions go to others (and rejoins when `poll` runs again).
 async fn heartbeat_loop(
     link: Arc<CoordinatorLink>,
     me: MemberIdentity,
     signals: Arc<Signals>,
-    interval: Duration,
+    (interval, max_poll_interval): (Duration, Duration),
     cancel: CancellationToken,
 ) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
+        }
+        if signals.since_poll() > max_poll_interval {
+            tracing::warn!(
+                member = %me.member_id,
+                "poll not called for longer than max.poll.interval.ms ({max_poll_interval:?}); leaving the group"
+            );
+            if let Err(e) = link.leave(&me).await {
+                tracing::debug!("leaving after a poll timeout failed: {e}");
+            }
+            signals.lost.store(true, Ordering::SeqCst);
+            signals.rejoin.store(true, Ordering::SeqCst);
+            return;
         }
         match link.heartbeat(&me).await {
             Ok(()) => {}

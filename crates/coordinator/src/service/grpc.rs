@@ -156,16 +156,7 @@ impl GroupService for GroupServiceImpl {
         request: Request<pb::OffsetCommitRequest>,
     ) -> Result<Response<pb::OffsetCommitResponse>, Status> {
         let r = request.into_inner();
-        let offsets = r
-            .offsets
-            .into_iter()
-            .map(|o| OffsetCommit {
-                topic: o.topic,
-                partition: o.partition,
-                offset: o.offset,
-                metadata: o.metadata,
-            })
-            .collect();
+        let offsets = r.offsets.into_iter().map(OffsetCommit::from).collect();
         self.coordinator
             .commit(
                 &r.group_id,
@@ -195,15 +186,7 @@ impl GroupService for GroupServiceImpl {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::OffsetFetchResponse {
-            offsets: offsets
-                .into_iter()
-                .map(|o| pb::PartitionOffset {
-                    topic: o.topic,
-                    partition: o.partition,
-                    offset: o.offset,
-                    metadata: o.metadata,
-                })
-                .collect(),
+            offsets: offsets.into_iter().map(pb::PartitionOffset::from).collect(),
         }))
     }
 }
