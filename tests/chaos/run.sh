@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The chaos suite. A three-node cluster from deploy/docker-compose.yml runs in network
+# namespaces (rill-netns: root and iproute2 needed, no Docker); a workload runs against it
+# (`rill verify` at acks=all, and a consumer group that commits); a seeded fault schedule
+# kills, pauses and partitions nodes; after healing, the invariants of DESIGN.md section 6
+# are checked and a JSON report is written. The same seed replays the same schedule.
+#
+#   tests/chaos/run.sh --duration-s 1200 --seed 42 --report tests/chaos/report.json
+#
+# RILL and RILL_NETNS name the binaries (default: the release builds); RILL_NETNS_PREFIX
+# names the namespaces (default rillnet-), so two runs can share a machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION=120
+SEED=$(( $(date +%s) % 100000 ))
+REPORT=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration-s) DURATION=$2; shift 2 ;;
+    --seed) SEED=$2; shift 2 ;;
+    --report) REPORT=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+RILL=$(realpath "${RILL:-target/release/rill}")
+NETNS=$(realpath "${RILL_NETNS:-target/release/rill-netns}")
+PREFIX=${RILL_NETNS_PREFIX:-rillnet-}
+STATE=$(mktemp -d /tmp/rill-chaos.XXXXXX)
+BOOTSTRAP=node1:19291,node2:19291,node3:19291
+PIDS=()
+
+N() { "$NETNS" --rill "$RILL" --state "$STATE" --prefix "$PREFIX" "$@"; }
+# A client command in the client namespace (on the majority side of every partition).
+C() { ip netns exec "${PREFIX}client" "$RILL" "$@" --bootstrap "$BOOTSTRAP"; }
+log() { echo "[chaos $(date +%T)] $*" >&2; }
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  N down >/dev/null 2>&1 || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+log "seed $SEED, duration ${DURATION}s (replay with --seed $SEED)"
+RANDOM=$SEED
+N down >/dev/null 2>&1 || true
+N up >&2
+
+wait_for() { # seconds description command...
+  local limit=$1 what=$2; shift 2
+  local deadline=$(( SECONDS + limit ))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $what"; return 1; fi
+    sleep 0.5
+  done
+}
+all_alive() {
+  C cluster describe --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if sum(b["state"]=="alive" for b in d["brokers"])==3 else 1)'
+}
+all_led() {
+  C topic describe chaos --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if all(p["leader"] is not None for p in d["partitions"]) else 1)'
+}
+leader_of() { # partition
+  C topic describe chaos --json | python3 -c "import json,sys; print(json.load(sys.stdin)['partitions'][$1]['leader'] or '')"
+}
+follower_of() { # partition
+  C topic describe chaos --json | python3 -c "import json,sys; p=json.load(sys.stdin)['partitions'][$1]; print(next((r for r in p['replicas'] if r!=p['leader']), ''))"
+}
+controller() {
+  C cluster describe --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["controller"]["leader_id"] or "")'
+}
+
+wait_for 60 "three alive brokers" all_alive
+C topic create chaos --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >&2
+wait_for 30 "partition leaders" all_led
+
+log "workload: rill verify (acks=all) and two group consumers"
+ip netns exec "${PREFIX}client" "$RILL" verify --topic chaos --duration-s "$DURATION" --rate 100 \
+  --acks all --read-timeout-s 180 --bootstrap "$BOOTSTRAP" >"$STATE/verify.json" 2>"$STATE/verify.log" &
+VERIFY=$!
+for i in 1 2; do
+  ip netns exec "${PREFIX}client" "$RILL" consume chaos --group chaos-readers --from-beginning --json \
+    --session-timeout-ms 6000 --bootstrap "$BOOTSTRAP" >"$STATE/consumer-$i.jsonl" 2>"$STATE/consumer-$i.log" &
+  PIDS+=($!)
+done
+
+FAULTS=()
+record() { FAULTS+=("{\"at_s\": $SECONDS, \"fault\": \"$1\", \"node\": \"$2\"}"); log "fault: $1 $2"; }
+START=$SECONDS
+while [ $(( SECONDS - START )) -lt $(( DURATION - 10 )) ]; do
+  node=$(( RANDOM % 3 + 1 ))
+  case $(( RANDOM % 6 )) in
+    0) record kill-restart "node$node"; N kill "node$node" || true; sleep 2; N start "node$node" || true ;;
+    1) record pause-resume "node$node"; N pause "node$node" || true; sleep 4; N resume "node$node" || true ;;
+    2) l=$(leader_of $(( RANDOM % 6 )) || true); l=${l:-$node}
+       record partition-leader "node$l"; N partition "node$l" || true; sleep 5; N heal ;;
+    3) f=$(follower_of $(( RANDOM % 6 )) || true); f=${f:-$node}
+       record partition-follower "node$f"; N partition "node$f" || true; sleep 5; N heal ;;
+    4) c=$(controller || true); c=${c:-$node}
+       record partition-controller "node$c"; N partition "node$c" || true; sleep 5; N heal ;;
+    5) record kill-all all; for n in 1 2 3; do N kill "node$n" || true; done; sleep 1
+       for n in 1 2 3; do N start "node$n" || true; done ;;
+  esac
+  sleep $(( 2 + RANDOM % 3 ))
+done
+N heal
+for n in 1 2 3; do
+  if N status | grep -q "^node$n.*stopped"; then N start "node$n"; fi
+done
+HEALED=$SECONDS
+LED=true
+wait_for 10 "every partition led within 10 s of healing" all_led || LED=false
+LEADERS_AFTER_S=$(( SECONDS - HEALED ))
+wait_for 60 "three alive brokers" all_alive || true
+
+log "waiting for verify to read everything back"
+VERIFY_OK=true
+wait "$VERIFY" || VERIFY_OK=false
+
+# Replicas agree below the high watermark (guarantee 2).
+checksums_agree() {
+  for p in 0 1 2 3 4 5; do
+    C replicas chaos "$p" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+r = d["replicas"]
+ok = all("error" not in x for x in r) and len({(x["checksum"], x["checked_up_to"], x["log_end_offset"]) for x in r}) == 1
+sys.exit(0 if ok else 1)' || return 1
+  done
+}
+CHECKSUMS=true
+wait_for 60 "replica checksums to agree" checksums_agree || CHECKSUMS=false
+
+# The group: let the consumers catch up, stop them, then check committed offsets against
+# what they printed (nothing below a committed offset was skipped) and the high watermark.
+caught_up() {
+  C group describe chaos-readers --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+o = d["offsets"]
+sys.exit(0 if len(o) == 6 and all(x["lag"] == 0 for x in o) else 1)'
+}
+GROUP_CAUGHT_UP=true
+wait_for 60 "the group to commit everything" caught_up || GROUP_CAUGHT_UP=false
+for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+sleep 1
+C group describe chaos-readers --json >"$STATE/group.json" || echo '{}' >"$STATE/group.json"
+
+FAULTS_JSON=$(IFS=,; echo "[${FAULTS[*]:-}]")
+python3 - "$STATE" "$SEED" "$DURATION" "$FAULTS_JSON" "$VERIFY_OK" "$CHECKSUMS" "$LED" \
+  "$LEADERS_AFTER_S" "$GROUP_CAUGHT_UP" "${REPORT:-}" <<'PY'
+import glob, json, os, sys
+state, seed, duration, faults, verify_ok, checksums, led, led_s, caught_up, report = sys.argv[1:]
+try:
+    verdict = json.load(open(os.path.join(state, "verify.json")))
+except Exception:
+    verdict = {"ok": False, "error": open(os.path.join(state, "verify.log")).read()[-2000:]}
+group = json.load(open(os.path.join(state, "group.json")))
+printed = {}
+for f in glob.glob(os.path.join(state, "consumer-*.jsonl")):
+    for line in open(f):
+        if line.strip():
+            r = json.loads(line)
+            printed.setdefault(r["partition"], set()).add(r["offset"])
+skipped = []
+for o in group.get("offsets", []):
+    seen = printed.get(o["partition"], set())
+    start = min(seen) if seen else 0
+    missing = [x for x in range(start, o["committed"]) if x not in seen]
+    if missing or (o["log_end_offset"] >= 0 and o["committed"] > o["log_end_offset"]):
+        skipped.append({"partition": o["partition"], "committed": o["committed"], "missing": missing[:10]})
+faults = json.loads(faults)
+result = {
+    "seed": int(seed), "duration_s": int(duration), "faults_injected": len(faults), "faults": faults,
+    "acked": verdict.get("acked"), "failed": verdict.get("failed"), "unknown": verdict.get("unknown"),
+    "lost": len(verdict.get("lost", [])) if "lost" in verdict else None,
+    "duplicates": len(verdict.get("duplicates", [])) if "duplicates" in verdict else None,
+    "inconsistent_offsets": len(verdict.get("inconsistent_offsets", [])) if "inconsistent_offsets" in verdict else None,
+    "verify_ok": verdict.get("ok") is True and verify_ok == "true",
+    "checksums_agree": checksums == "true",
+    "all_partitions_led_within_10s_of_healing": led == "true", "leaders_after_heal_s": int(led_s),
+    "group_caught_up": caught_up == "true", "group_committed_without_skips": not skipped, "group_problems": skipped,
+}
+result["ok"] = all([result["verify_ok"], result["checksums_agree"], result["all_partitions_led_within_10s_of_healing"],
+                    result["group_caught_up"], result["group_committed_without_skips"]])
+text = json.dumps(result, indent=2)
+print(text)
+if report:
+    open(report, "w").write(text + "\n")
+sys.exit(0 if result["ok"] else 1)
+PY
