@@ -31,6 +31,9 @@ pub struct ProduceBench {
     linger_ms: u64,
     #[arg(long, default_value_t = 65536)]
     batch_size: usize,
+    /// The idempotent producer (with --acks all).
+    #[arg(long)]
+    idempotent: bool,
 }
 
 /// Records awaiting their ack per producer, at most.
@@ -54,6 +57,7 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
             Bootstrap::new(&args.client.bootstrap)?,
             ProducerConfig {
                 acks: args.acks.wire(),
+                enable_idempotence: args.idempotent,
                 linger: Duration::from_millis(args.linger_ms),
                 batch_size: args.batch_size,
                 buffer_records: WINDOW,
@@ -126,6 +130,7 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
     extra.insert("record_size".into(), serde_json::json!(args.record_size));
     extra.insert("producers".into(), serde_json::json!(args.producers));
     extra.insert("rate".into(), serde_json::json!(args.rate));
+    extra.insert("idempotent".into(), serde_json::json!(args.idempotent));
     // At a fixed rate, the longest silence between two acks of one producer: with a
     // leader killed mid-run, the failover gap as a client sees it.
     extra.insert(

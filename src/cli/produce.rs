@@ -7,7 +7,6 @@ use std::io::Write;
 use anyhow::bail;
 use bytes::Bytes;
 use rill_client::{Bootstrap, Producer, ProducerConfig, ProducerRecord};
-use rill_common::ErrorCode;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
@@ -45,7 +44,7 @@ pub struct ProduceArgs {
     /// Send every record to this partition.
     #[arg(long)]
     partition: Option<u32>,
-    /// The idempotent producer (not available yet).
+    /// The idempotent producer: a retried batch is stored once (needs --acks all).
     #[arg(long)]
     idempotent: bool,
     #[arg(long, default_value_t = 5)]
@@ -58,16 +57,14 @@ pub struct ProduceArgs {
 const MAX_PENDING: usize = 20_000;
 
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
-    if args.idempotent {
-        bail!(
-            "{}: the idempotent producer is not available yet",
-            ErrorCode::InvalidRequest
-        );
+    if args.idempotent && args.acks.wire() != -1 {
+        bail!("INVALID_REQUEST: --idempotent needs --acks all");
     }
     let producer = Producer::new(
         Bootstrap::new(&args.client.bootstrap)?,
         ProducerConfig {
             acks: args.acks.wire(),
+            enable_idempotence: args.idempotent,
             linger: std::time::Duration::from_millis(args.linger_ms),
             batch_size: args.batch_size,
             ..Default::default()

@@ -30,7 +30,7 @@ pub struct VerifyArgs {
     rate: f64,
     #[arg(long, value_enum, default_value = "all")]
     acks: AcksArg,
-    /// The idempotent producer (not available yet).
+    /// The idempotent producer: a retried batch is stored once (needs --acks all).
     #[arg(long)]
     idempotent: bool,
     /// How long reading everything back may take.
@@ -45,8 +45,8 @@ enum Outcome {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    if args.idempotent {
-        bail!("INVALID_REQUEST: the idempotent producer is not available yet");
+    if args.idempotent && args.acks.wire() != -1 {
+        bail!("INVALID_REQUEST: --idempotent needs --acks all");
     }
     if args.rate <= 0.0 {
         bail!("INVALID_REQUEST: --rate must be positive");
@@ -59,6 +59,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         bootstrap.clone(),
         ProducerConfig {
             acks: args.acks.wire(),
+            enable_idempotence: args.idempotent,
             linger: Duration::from_millis(2),
             delivery_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),

@@ -6,6 +6,7 @@ mod admin_service;
 mod broker_tasks;
 pub mod config;
 mod http;
+mod producer_ids;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,9 +152,12 @@ async fn serve_grpc(
             metadata.clone(),
         )))
         .add_service(
-            BrokerServiceServer::new(BrokerServiceImpl::new(replicas.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            BrokerServiceServer::new(BrokerServiceImpl::new(
+                replicas.clone(),
+                Arc::new(producer_ids::ProducerIds::new(metadata.clone())),
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(GroupServiceServer::new(GroupServiceImpl::new(groups)))
         .add_service(AdminServiceServer::new(

@@ -36,12 +36,21 @@ pub enum BrokerError {
     Timeout(String),
     #[error("UNKNOWN_SERVER_ERROR: storage: {0}")]
     Storage(String),
+    #[error("OUT_OF_ORDER_SEQUENCE: {0}")]
+    OutOfOrderSequence(String),
+    #[error("INVALID_PRODUCER_EPOCH: {0}")]
+    InvalidProducerEpoch(String),
+    #[error("UNKNOWN_PRODUCER_ID: {0}")]
+    UnknownProducerId(String),
 }
 
 impl BrokerError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Record(_) => ErrorCode::CorruptMessage,
+            Self::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequence,
+            Self::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
+            Self::UnknownProducerId(_) => ErrorCode::UnknownProducerId,
             Self::CorruptStoredBatch { .. } | Self::Storage(_) => ErrorCode::UnknownServerError,
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::UnknownTopicOrPartition(_) => ErrorCode::UnknownTopicOrPartition,

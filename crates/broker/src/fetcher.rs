@@ -166,7 +166,7 @@ async fn fetch_once(
                 p.require_truncation();
                 break;
             }
-            p.log().append_replicated(&batch)?;
+            p.append_replicated(&batch)?;
             appended = true;
         }
         high_watermarks.push((p, r.high_watermark));
@@ -218,8 +218,7 @@ async fn truncate(
     let log_end = p.log().log_end_offset();
     if target < log_end {
         info!(topic = %p.topic, partition = p.key.partition, from = log_end, to = target, "truncating divergent suffix");
-        p.log().truncate_to(target)?;
-        p.clamp_high_watermark();
+        p.truncate_to(target)?;
     }
     Ok(())
 }

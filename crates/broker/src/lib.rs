@@ -7,6 +7,7 @@ pub mod fetcher;
 pub mod grpc;
 pub mod log;
 pub mod partition;
+pub mod producer_state;
 pub mod replica_manager;
 
 pub use error::BrokerError;

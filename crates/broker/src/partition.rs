@@ -11,7 +11,17 @@ use rill_common::record::BatchHeader;
 use rill_common::BrokerId;
 
 use crate::log::{PartitionKey, PartitionLog};
+use crate::producer_state::{ProducerStateTable, SequenceCheck};
 use crate::BrokerError;
+
+/// Where a producer's batch is in the log: just appended, or (a retry of an
+/// idempotent producer's batch) where it was stored the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: u64,
+    pub next_offset: u64,
+    pub duplicate: bool,
+}
 
 /// The topic configs a partition enforces (Kafka's names and meanings).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +65,28 @@ pub struct Partition {
     needs_truncation: AtomicBool,
     /// The partition epoch an ISR change was proposed at, until the metadata moves on.
     isr_change_pending: Mutex<Option<(u64, Instant)>>,
+    /// Idempotent producers' sequences; the lock also makes check-then-append atomic.
+    producers: Mutex<ProducerStateTable>,
+}
+
+/// How far back (in offsets) producer state is rebuilt from: a producer silent for
+/// longer is forgotten (UNKNOWN_PRODUCER_ID makes its client start a new id), as Kafka
+/// expires producer ids, and opening a partition never reads a whole large log.
+const PRODUCER_STATE_WINDOW: u64 = 100_000;
+
+/// The producer table of a log, from the batch headers of its recent tail.
+fn producers_of(log: &PartitionLog) -> ProducerStateTable {
+    let from = log
+        .log_end_offset()
+        .saturating_sub(PRODUCER_STATE_WINDOW)
+        .max(log.log_start_offset());
+    match log.headers(from, usize::MAX) {
+        Ok(headers) => ProducerStateTable::rebuild(&headers),
+        Err(e) => {
+            tracing::warn!("cannot rebuild producer state from the log: {e}");
+            ProducerStateTable::default()
+        }
+    }
 }
 
 /// Offsets of a partition replica.
@@ -75,6 +107,7 @@ impl Partition {
     ) -> Self {
         let log_end = log.log_end_offset();
         let checkpoint = log.high_watermark_checkpoint().unwrap_or(0);
+        let producers = Mutex::new(producers_of(&log));
         let partition = Self {
             topic,
             key,
@@ -86,6 +119,7 @@ impl Partition {
             followers: Mutex::default(),
             needs_truncation: AtomicBool::new(false),
             isr_change_pending: Mutex::default(),
+            producers,
         };
         partition.on_role_change(None, &role);
         partition
@@ -302,12 +336,36 @@ impl Partition {
         ))
     }
 
-    /// Validates and appends a producer's batch as the leader.
+    fn producers(&self) -> std::sync::MutexGuard<'_, ProducerStateTable> {
+        self.producers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follower: appends a batch copied from the leader (producer state follows, so
+    /// this replica can lead without rescanning its log).
+    pub fn append_replicated(&self, batch: &[u8]) -> Result<BatchHeader, BrokerError> {
+        let mut producers = self.producers();
+        let header = self.log.append_replicated(batch)?;
+        producers.record(&header);
+        Ok(header)
+    }
+
+    /// Follower: cuts the log at `offset` and rebuilds the producer state from what is left.
+    pub fn truncate_to(&self, offset: u64) -> Result<(), BrokerError> {
+        let mut producers = self.producers();
+        self.log.truncate_to(offset)?;
+        *producers = producers_of(&self.log);
+        drop(producers);
+        self.clamp_high_watermark();
+        Ok(())
+    }
+
+    /// Validates and appends a producer's batch as the leader. An idempotent producer's
+    /// retry of a stored batch is not appended again: its original offsets come back.
     pub fn append_as_leader(
         &self,
         batch: &mut [u8],
         acks_all: bool,
-    ) -> Result<BatchHeader, BrokerError> {
+    ) -> Result<Appended, BrokerError> {
         let role = self.role().clone();
         if role.leader != Some(self.broker_id) {
             return Err(self.not_leader());
@@ -325,7 +383,26 @@ impl Partition {
                 role.isr, role.config.min_insync_replicas
             )));
         }
-        self.log.append_as_leader(batch, role.leader_epoch)
+        let sent = BatchHeader::validate(batch)?;
+        let mut producers = self.producers();
+        if let SequenceCheck::Duplicate {
+            base_offset,
+            next_offset,
+        } = producers.check(&sent)?
+        {
+            return Ok(Appended {
+                base_offset,
+                next_offset,
+                duplicate: true,
+            });
+        }
+        let header = self.log.append_as_leader(batch, role.leader_epoch)?;
+        producers.record(&header);
+        Ok(Appended {
+            base_offset: header.base_offset,
+            next_offset: header.next_offset(),
+            duplicate: false,
+        })
     }
 
     /// Batches a consumer may read from `offset`: only below the high watermark.
@@ -515,7 +592,7 @@ mod lookup_tests {
         let p = leader_partition();
         let mut big = RecordBatchBuilder::new();
         big.push(None, Some(&vec![0u8; 2 << 20]), 1);
-        let code = |r: Result<BatchHeader, BrokerError>| r.err().map(|e| e.code());
+        let code = |r: Result<Appended, BrokerError>| r.err().map(|e| e.code());
         assert_eq!(
             code(p.append_as_leader(&mut big.build(), false)),
             Some(rill_common::ErrorCode::MessageTooLarge)

@@ -352,10 +352,12 @@ impl ReplicaManager {
     ) -> Result<(u64, u64), BrokerError> {
         let p = self.leader_partition(topic, partition)?;
         let mut batch = records.to_vec();
-        let header = p.append_as_leader(&mut batch, acks == Acks::All)?;
-        let next = header.next_offset();
-        // Wake followers long-polling for new data.
-        self.data_changed.send_modify(|n| *n += 1);
+        let appended = p.append_as_leader(&mut batch, acks == Acks::All)?;
+        let next = appended.next_offset;
+        if !appended.duplicate {
+            // Wake followers long-polling for new data.
+            self.data_changed.send_modify(|n| *n += 1);
+        }
         let durable = self.make_durable(p.clone(), next);
         match acks {
             Acks::None => {
@@ -367,7 +369,7 @@ impl ReplicaManager {
                 self.wait_for_high_watermark(&p, next, timeout).await?;
             }
         }
-        Ok((header.base_offset, p.log().log_start_offset()))
+        Ok((appended.base_offset, p.log().log_start_offset()))
     }
 
     /// Makes everything up to `next` durable per the flush policy, then lets the high

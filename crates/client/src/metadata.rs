@@ -67,6 +67,21 @@ impl ClusterMetadata {
             })
     }
 
+    /// A producer id (and epoch) for an idempotent producer, from any node.
+    pub async fn init_producer_id(&self) -> Result<(i64, i16), ClientError> {
+        let r = self
+            .admin
+            .bootstrap()
+            .with_channel(|c| async move {
+                rill_proto::v1::broker_service_client::BrokerServiceClient::new(c)
+                    .init_producer_id(rill_proto::v1::InitProducerIdRequest {})
+                    .await
+            })
+            .await?
+            .into_inner();
+        Ok((r.producer_id, r.producer_epoch as i16))
+    }
+
     /// Fetches the topic's partitions and the brokers again (rate-limited).
     pub async fn refresh(&self, topic: &str) -> Result<(), ClientError> {
         let _guard = self.refresh.lock().await;

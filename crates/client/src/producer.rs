@@ -31,6 +31,9 @@ pub struct ProducerConfig {
     pub request_timeout: Duration,
     /// Records queued before `send` waits (the producer's buffer).
     pub buffer_records: usize,
+    /// The idempotent producer (with acks=all only): a producer id and per-partition
+    /// sequence numbers let the leader store a retried batch once.
+    pub enable_idempotence: bool,
 }
 
 impl Default for ProducerConfig {
@@ -42,6 +45,7 @@ impl Default for ProducerConfig {
             delivery_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             buffer_records: 10_000,
+            enable_idempotence: true,
         }
     }
 }
@@ -156,8 +160,13 @@ struct Actor {
     in_flight: HashSet<TopicPartition>,
     sticky: HashMap<String, u32>,
     flush_waiters: Vec<oneshot::Sender<()>>,
-    done_tx: mpsc::UnboundedSender<TopicPartition>,
-    done_rx: mpsc::UnboundedReceiver<TopicPartition>,
+    done_tx: mpsc::UnboundedSender<(TopicPartition, bool)>,
+    done_rx: mpsc::UnboundedReceiver<(TopicPartition, bool)>,
+    /// The idempotent producer's id and epoch, once known; `None` also after a batch
+    /// failed for good (its sequence is lost, so the next batch starts a new id).
+    producer_id: Option<(i64, i16)>,
+    /// The next sequence number per partition, under `producer_id`.
+    sequences: HashMap<TopicPartition, i32>,
 }
 
 impl Actor {
@@ -173,7 +182,13 @@ impl Actor {
             flush_waiters: Vec::new(),
             done_tx,
             done_rx,
+            producer_id: None,
+            sequences: HashMap::new(),
         }
+    }
+
+    fn idempotent(&self) -> bool {
+        self.config.enable_idempotence && self.config.acks == -1
     }
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -200,8 +215,12 @@ impl Actor {
                         self.seal_all();
                     }
                 },
-                Some(tp) = self.done_rx.recv() => {
+                Some((tp, ok)) = self.done_rx.recv() => {
                     self.in_flight.remove(&tp);
+                    if !ok && self.idempotent() {
+                        // A failed batch leaves a gap in this id's sequence.
+                        self.producer_id = None;
+                    }
                 }
                 _ = ticker.tick() => {}
             }
@@ -246,6 +265,18 @@ impl Actor {
     }
 
     async fn add(&mut self, record: ProducerRecord, delivery: Delivery) {
+        if self.idempotent() && self.producer_id.is_none() {
+            match self.metadata.init_producer_id().await {
+                Ok(id) => {
+                    self.producer_id = Some(id);
+                    self.sequences.clear();
+                }
+                Err(e) => {
+                    let _ = delivery.send(Err(e));
+                    return;
+                }
+            }
+        }
         let partition = match self.choose_partition(&record).await {
             Ok(p) => p,
             Err(e) => {
@@ -280,9 +311,16 @@ impl Actor {
     }
 
     fn seal(&mut self, tp: &TopicPartition) {
-        let Some(pending) = self.open.remove(tp) else {
+        let Some(mut pending) = self.open.remove(tp) else {
             return;
         };
+        if let (true, Some((id, epoch))) = (self.idempotent(), self.producer_id) {
+            let sequence = self.sequences.entry(tp.clone()).or_insert(0);
+            pending.builder.producer_id = id;
+            pending.builder.producer_epoch = epoch;
+            pending.builder.base_sequence = *sequence;
+            *sequence = sequence.wrapping_add(pending.builder.len() as i32);
+        }
         if record_is_keyless_sticky(&self.sticky, tp) {
             // Kafka's sticky partitioner moves on once a batch is complete.
             self.sticky.remove(&tp.0);
@@ -346,7 +384,7 @@ impl Actor {
                     };
                     let _ = delivery.send(outcome);
                 }
-                let _ = done.send(tp);
+                let _ = done.send((tp, result.is_ok()));
             });
         }
     }

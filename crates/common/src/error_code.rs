@@ -40,10 +40,12 @@ pub enum ErrorCode {
     GroupIdNotFound,
     NonEmptyGroup,
     InvalidAssignment,
+    InvalidProducerEpoch,
+    UnknownProducerId,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::UnknownServerError,
         Self::NotController,
         Self::NotLeaderOrFollower,
@@ -78,6 +80,8 @@ impl ErrorCode {
         Self::GroupIdNotFound,
         Self::NonEmptyGroup,
         Self::InvalidAssignment,
+        Self::InvalidProducerEpoch,
+        Self::UnknownProducerId,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +120,8 @@ impl ErrorCode {
             Self::GroupIdNotFound => "GROUP_ID_NOT_FOUND",
             Self::NonEmptyGroup => "NON_EMPTY_GROUP",
             Self::InvalidAssignment => "INVALID_ASSIGNMENT",
+            Self::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+            Self::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
         }
     }
 

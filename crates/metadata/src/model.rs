@@ -82,6 +82,9 @@ pub struct MetadataState {
     /// Committed offsets: group -> topic -> partition -> offset.
     #[serde(default)]
     pub offsets: BTreeMap<String, GroupOffsets>,
+    /// The first producer id not yet handed out in a block.
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 /// One group's committed offsets: topic -> partition -> offset.
@@ -152,6 +155,10 @@ pub enum MetadataCommand {
     CommitOffsets {
         group_id: String,
         offsets: Vec<OffsetCommit>,
+    },
+    /// A block of `count` producer ids for one node; the outcome is its first id.
+    AllocateProducerIds {
+        count: u64,
     },
     /// Leader changes decided by a (preferred) leader election; stale ones are dropped.
     /// The outcome is how many were applied.
@@ -320,6 +327,11 @@ impl MetadataState {
                     );
                 }
                 Ok(None)
+            }
+            MetadataCommand::AllocateProducerIds { count } => {
+                let start = self.next_producer_id;
+                self.next_producer_id = start.saturating_add(count.min(i64::MAX as u64) as i64);
+                Ok(Some(start as u64))
             }
             MetadataCommand::ElectLeaders { changes } => {
                 let applied = changes

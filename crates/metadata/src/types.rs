@@ -64,6 +64,10 @@ pub enum ControllerRequest {
         group_id: String,
         offsets: Vec<crate::model::OffsetCommit>,
     },
+    /// A block of producer ids for the asking node.
+    AllocateProducerIds {
+        count: u64,
+    },
     /// Hand partitions (of one topic, or all) back to their preferred replicas.
     ElectPreferredLeaders {
         topic: Option<String>,
@@ -83,6 +87,7 @@ pub enum ControllerReply {
     Heartbeat { fenced: bool },
     PartitionAltered { partition_epoch: u64 },
     LeadersElected { partitions: u64 },
+    ProducerIds { start: i64, count: u64 },
 }
 
 /// A reply plus the index of the last log entry the request wrote, so that the node that

@@ -8,24 +8,50 @@ use tonic::{Request, Response, Status};
 
 use super::status;
 use crate::replica_manager::{Acks, FetchPartitionRequest};
-use crate::ReplicaManager;
+use crate::{BrokerError, ReplicaManager};
 
 /// Upper bounds that keep one request from holding a handler for long.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where producer ids come from (the node hands them out of blocks the controller
+/// allocates; the broker never talks to the metadata quorum itself).
+#[tonic::async_trait]
+pub trait ProducerIdSource: Send + Sync {
+    async fn next_producer_id(&self) -> Result<i64, BrokerError>;
+}
+
 pub struct BrokerServiceImpl {
     replicas: Arc<ReplicaManager>,
+    producer_ids: Arc<dyn ProducerIdSource>,
 }
 
 impl BrokerServiceImpl {
-    pub fn new(replicas: Arc<ReplicaManager>) -> Self {
-        Self { replicas }
+    pub fn new(replicas: Arc<ReplicaManager>, producer_ids: Arc<dyn ProducerIdSource>) -> Self {
+        Self {
+            replicas,
+            producer_ids,
+        }
     }
 }
 
 #[tonic::async_trait]
 impl BrokerService for BrokerServiceImpl {
+    async fn init_producer_id(
+        &self,
+        _request: Request<pb::InitProducerIdRequest>,
+    ) -> Result<Response<pb::InitProducerIdResponse>, Status> {
+        let producer_id = self
+            .producer_ids
+            .next_producer_id()
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::InitProducerIdResponse {
+            producer_id,
+            producer_epoch: 0,
+        }))
+    }
+
     async fn produce(
         &self,
         request: Request<pb::ProduceRequest>,

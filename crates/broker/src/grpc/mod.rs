@@ -2,7 +2,7 @@
 
 mod broker_service;
 
-pub use broker_service::BrokerServiceImpl;
+pub use broker_service::{BrokerServiceImpl, ProducerIdSource};
 
 use crate::BrokerError;
 

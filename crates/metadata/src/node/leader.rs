@@ -85,6 +85,18 @@ impl MetadataNode {
                     log_index: Some(log_index),
                 })
             }
+            ControllerRequest::AllocateProducerIds { count } => {
+                let (start, log_index) = self
+                    .write(MetadataCommand::AllocateProducerIds { count })
+                    .await?;
+                Ok(ForwardedReply {
+                    reply: ControllerReply::ProducerIds {
+                        start: start.unwrap_or_default() as i64,
+                        count,
+                    },
+                    log_index: Some(log_index),
+                })
+            }
             ControllerRequest::ElectPreferredLeaders { topic } => {
                 let (partitions, log_index) =
                     self.elect_preferred_leaders(topic.as_deref()).await?;
@@ -149,6 +161,7 @@ impl MetadataNode {
                     | ControllerRequest::BrokerHeartbeat { .. }
                     | ControllerRequest::AlterPartition(_)
                     | ControllerRequest::ElectPreferredLeaders { .. }
+                    | ControllerRequest::AllocateProducerIds { .. }
                     | ControllerRequest::PutGroup { .. }
                     | ControllerRequest::CommitOffsets { .. }
                     | ControllerRequest::AddLearner { .. } => {
