@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The chaos suite. A three-node cluster from deploy/docker-compose.yml runs in network
 # namespaces (rill-netns: root and iproute2 needed, no Docker); a workload runs against it
-# (`rill verify` at acks=all, and a consumer group that commits); a seeded fault schedule
+# (`rill verify` at acks=all with the idempotent producer, and a consumer group that
+# commits); a seeded fault schedule
 # kills, pauses and partitions nodes; after healing, the invariants of DESIGN.md section 6
 # are checked and a JSON report is written. The same seed replays the same schedule.
 #
@@ -75,9 +76,9 @@ wait_for 60 "three alive brokers" all_alive
 C topic create chaos --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >&2
 wait_for 30 "partition leaders" all_led
 
-log "workload: rill verify (acks=all) and two group consumers"
+log "workload: rill verify (acks=all, idempotent) and two group consumers"
 ip netns exec "${PREFIX}client" "$RILL" verify --topic chaos --duration-s "$DURATION" --rate 100 \
-  --acks all --read-timeout-s 180 --bootstrap "$BOOTSTRAP" >"$STATE/verify.json" 2>"$STATE/verify.log" &
+  --acks all --idempotent --read-timeout-s 180 --bootstrap "$BOOTSTRAP" >"$STATE/verify.json" 2>"$STATE/verify.log" &
 VERIFY=$!
 for i in 1 2; do
   ip netns exec "${PREFIX}client" "$RILL" consume chaos --group chaos-readers --from-beginning --json \
@@ -182,7 +183,8 @@ result = {
     "all_partitions_led_within_10s_of_healing": led == "true", "leaders_after_heal_s": int(led_s),
     "group_caught_up": caught_up == "true", "group_committed_without_skips": not skipped, "group_problems": skipped,
 }
-result["ok"] = all([result["verify_ok"], result["checksums_agree"], result["all_partitions_led_within_10s_of_healing"],
+result["ok"] = all([result["verify_ok"], result["duplicates"] == 0, result["checksums_agree"],
+                    result["all_partitions_led_within_10s_of_healing"],
                     result["group_caught_up"], result["group_committed_without_skips"]])
 text = json.dumps(result, indent=2)
 print(text)
