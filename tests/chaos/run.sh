@@ -8,7 +8,8 @@
 #
 #   tests/chaos/run.sh --duration-s 1200 --seed 42 --report tests/chaos/report.json
 #
-# RILL and RILL_NETNS name the binaries (default: the release builds); RILL_NETNS_PREFIX
+# RILL and RILL_NETNS name the binaries (default: the release builds), RILL_COMPOSE the
+# compose file; RILL_NETNS_PREFIX
 # names the namespaces (default rillnet-), so two runs can share a machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,19 +26,20 @@ while [ $# -gt 0 ]; do
   esac
 done
 RILL=$(realpath "${RILL:-target/release/rill}")
+COMPOSE=$(realpath "${RILL_COMPOSE:-deploy/docker-compose.yml}")
 NETNS=$(realpath "${RILL_NETNS:-target/release/rill-netns}")
 PREFIX=${RILL_NETNS_PREFIX:-rillnet-}
 STATE=$(mktemp -d /tmp/rill-chaos.XXXXXX)
 BOOTSTRAP=node1:19291,node2:19291,node3:19291
 PIDS=()
 
-N() { "$NETNS" --rill "$RILL" --state "$STATE" --prefix "$PREFIX" "$@"; }
+N() { "$NETNS" --compose "$COMPOSE" --rill "$RILL" --state "$STATE" --prefix "$PREFIX" "$@"; }
 # A client command in the client namespace (on the majority side of every partition).
 C() { ip netns exec "${PREFIX}client" "$RILL" "$@" --bootstrap "$BOOTSTRAP"; }
 log() { echo "[chaos $(date +%T)] $*" >&2; }
 
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}" ${VERIFY:-}; do kill -9 "$pid" 2>/dev/null || true; done
   N down >/dev/null 2>&1 || true
   rm -rf "$STATE"
 }
