@@ -170,7 +170,15 @@ async fn run_group(args: ConsumeArgs, group_id: String) -> anyhow::Result<()> {
             pending.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
         match consumer.commit_offsets(&offsets).await {
             Ok(()) => pending.clear(),
-            Err(e) if e.is_retriable() || e.code() == ErrorCode::IllegalGeneration => {
+            // A new generation, or this member was expired (the coordinator restarted
+            // while it could not be reached): the next poll rejoins.
+            Err(e)
+                if e.is_retriable()
+                    || matches!(
+                        e.code(),
+                        ErrorCode::IllegalGeneration | ErrorCode::UnknownMemberId
+                    ) =>
+            {
                 tracing::info!("commit deferred to the next round: {e}");
             }
             Err(e) => return Err(e.into()),

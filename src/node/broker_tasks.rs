@@ -89,7 +89,7 @@ pub fn spawn(
     ));
     tasks.push(every(Duration::from_secs(1), cancel.clone(), {
         let r = replicas.clone();
-        move || r.checkpoint_high_watermarks()
+        move || r.checkpoint_partitions()
     }));
 
     if let FlushPolicy::Interval(interval) = replicas.flush_policy() {

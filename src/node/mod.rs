@@ -112,7 +112,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         let _ = task.await;
     }
     // Whatever the flush policy, what was written is on disk before the process exits.
-    replicas.checkpoint_high_watermarks();
+    replicas.checkpoint_partitions();
     if let Err(e) = replicas.flush().await {
         tracing::error!("final flush of the partition store failed: {e}");
     }

@@ -39,9 +39,11 @@ C() { ip netns exec "${PREFIX}client" "$RILL" "$@" --bootstrap "$BOOTSTRAP"; }
 log() { echo "[chaos $(date +%T)] $*" >&2; }
 
 cleanup() {
+  local status=$?
   for pid in "${PIDS[@]}" ${VERIFY:-}; do kill -9 "$pid" 2>/dev/null || true; done
   N down >/dev/null 2>&1 || true
-  rm -rf "$STATE"
+  # A failed run keeps its logs (workload, consumers, nodes) for the post-mortem.
+  if [ "$status" -eq 0 ]; then rm -rf "$STATE"; else log "failed: logs kept in $STATE"; fi
 }
 trap cleanup EXIT
 

@@ -67,26 +67,51 @@ pub struct Partition {
     isr_change_pending: Mutex<Option<(u64, Instant)>>,
     /// Idempotent producers' sequences; the lock also makes check-then-append atomic.
     producers: Mutex<ProducerStateTable>,
+    /// The log end the last stored producer snapshot covers.
+    producer_snapshot_at: AtomicU64,
 }
 
-/// How far back (in offsets) producer state is rebuilt from: a producer silent for
-/// longer is forgotten (UNKNOWN_PRODUCER_ID makes its client start a new id), as Kafka
-/// expires producer ids, and opening a partition never reads a whole large log.
+/// Without a usable snapshot, how far back (in offsets) producer state is rebuilt from:
+/// a producer silent for longer is forgotten (UNKNOWN_PRODUCER_ID makes its client start
+/// a new id), and opening a partition never reads a whole large log.
 const PRODUCER_STATE_WINDOW: u64 = 100_000;
 
-/// The producer table of a log, from the batch headers of its recent tail.
+/// Kafka's `producer.id.expiration.ms` default: a producer silent for a day is forgotten
+/// when the next snapshot is taken.
+pub const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The producer table of a log: its snapshot plus the batches after it, or (no usable
+/// snapshot) the batch headers of its recent tail.
 fn producers_of(log: &PartitionLog) -> ProducerStateTable {
-    let from = log
-        .log_end_offset()
-        .saturating_sub(PRODUCER_STATE_WINDOW)
-        .max(log.log_start_offset());
+    let window = || {
+        let from = log
+            .log_end_offset()
+            .saturating_sub(PRODUCER_STATE_WINDOW)
+            .max(log.log_start_offset());
+        (from, ProducerStateTable::default())
+    };
+    let (from, mut table) = match log.producer_snapshot() {
+        Ok(Some((at, bytes))) => match ProducerStateTable::decode(&bytes) {
+            Ok(table) => (at, table),
+            Err(e) => {
+                tracing::warn!("ignoring the producer snapshot, rebuilding from the log: {e}");
+                window()
+            }
+        },
+        Ok(None) => window(),
+        Err(e) => {
+            tracing::warn!("cannot read the producer snapshot, rebuilding from the log: {e}");
+            window()
+        }
+    };
     match log.headers(from, usize::MAX) {
-        Ok(headers) => ProducerStateTable::rebuild(&headers),
+        Ok(headers) => headers.iter().for_each(|h| table.record(h)),
         Err(e) => {
             tracing::warn!("cannot rebuild producer state from the log: {e}");
-            ProducerStateTable::default()
+            return ProducerStateTable::default();
         }
     }
+    table
 }
 
 /// Offsets of a partition replica.
@@ -120,6 +145,7 @@ impl Partition {
             needs_truncation: AtomicBool::new(false),
             isr_change_pending: Mutex::default(),
             producers,
+            producer_snapshot_at: AtomicU64::new(u64::MAX),
         };
         partition.on_role_change(None, &role);
         partition
@@ -353,6 +379,8 @@ impl Partition {
     pub fn truncate_to(&self, offset: u64) -> Result<(), BrokerError> {
         let mut producers = self.producers();
         self.log.truncate_to(offset)?;
+        // The log dropped a snapshot past the cut; write the next one whatever the end.
+        self.producer_snapshot_at.store(u64::MAX, Ordering::SeqCst);
         *producers = producers_of(&self.log);
         drop(producers);
         self.clamp_high_watermark();
@@ -376,14 +404,13 @@ impl Partition {
                 max: role.config.max_message_bytes,
             });
         }
-        BatchHeader::validate(batch)?;
+        let sent = BatchHeader::validate(batch)?;
         if acks_all && role.isr.len() < role.config.min_insync_replicas {
             return Err(BrokerError::NotEnoughReplicas(format!(
                 "ISR {:?} is smaller than min.insync.replicas {}",
                 role.isr, role.config.min_insync_replicas
             )));
         }
-        let sent = BatchHeader::validate(batch)?;
         let mut producers = self.producers();
         if let SequenceCheck::Duplicate {
             base_offset,
@@ -442,6 +469,21 @@ impl Partition {
 
     pub fn checkpoint_high_watermark(&self) -> Result<(), BrokerError> {
         self.log.checkpoint_high_watermark(self.high_watermark())
+    }
+
+    /// Stores the producer table (after expiring producers silent since before
+    /// `now_ms - PRODUCER_ID_EXPIRATION_MS`) if the log moved since the last snapshot.
+    pub fn snapshot_producers(&self, now_ms: i64) -> Result<(), BrokerError> {
+        let mut producers = self.producers();
+        // Appends of idempotent batches hold this lock, so the table matches this end.
+        let at = self.log.log_end_offset();
+        if self.producer_snapshot_at.load(Ordering::SeqCst) == at {
+            return Ok(());
+        }
+        producers.expire_older_than(now_ms.saturating_sub(PRODUCER_ID_EXPIRATION_MS));
+        self.log.put_producer_snapshot(at, &producers.encode())?;
+        self.producer_snapshot_at.store(at, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -538,15 +580,19 @@ mod lookup_tests {
 
     use super::*;
     use crate::log::{LogStorage, MemoryStorage};
+    use crate::replica_manager::now_ms;
 
     fn leader_partition() -> Partition {
+        leader_partition_in(&MemoryStorage::default())
+    }
+
+    /// A leader of partition t-0 over `storage` (opening it again reopens the same log).
+    fn leader_partition_in(storage: &MemoryStorage) -> Partition {
         let key = PartitionKey {
             topic_id: "t".into(),
             partition: 0,
         };
-        let (log, _) = MemoryStorage::default()
-            .open(&key)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (log, _) = storage.open(&key).unwrap_or_else(|e| panic!("{e}"));
         let role = Role {
             leader: Some(1),
             leader_epoch: 0,
@@ -621,5 +667,74 @@ mod lookup_tests {
             1,
             "rejected batches were not stored"
         );
+    }
+
+    fn idempotent_batch(producer_id: i64, base_sequence: i32, records: usize) -> Vec<u8> {
+        let mut b = RecordBatchBuilder::new();
+        b.producer_id = producer_id;
+        b.producer_epoch = 0;
+        b.base_sequence = base_sequence;
+        for _ in 0..records {
+            b.push(None, Some(b"v"), now_ms());
+        }
+        b.build()
+    }
+
+    fn append(p: &Partition, producer_id: i64, base_sequence: i32) -> Option<Appended> {
+        p.append_as_leader(&mut idempotent_batch(producer_id, base_sequence, 2), false)
+            .ok()
+    }
+
+    #[test]
+    fn reopening_loads_the_producer_snapshot_and_replays_only_what_follows_it() {
+        let storage = MemoryStorage::default();
+        let p = leader_partition_in(&storage);
+        for sequence in [0, 2] {
+            assert!(append(&p, 7, sequence).is_some_and(|a| !a.duplicate));
+        }
+        assert!(p.snapshot_producers(now_ms()).is_ok());
+        // A producer only the snapshot knows proves it is read on reopening.
+        let mut table = ProducerStateTable::decode(
+            &p.log()
+                .producer_snapshot()
+                .ok()
+                .flatten()
+                .map(|(_, t)| t)
+                .unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut only_in_snapshot =
+            BatchHeader::validate(&idempotent_batch(99, 0, 1)).unwrap_or_else(|e| panic!("{e}"));
+        only_in_snapshot.max_timestamp = now_ms();
+        table.record(&only_in_snapshot);
+        assert!(p.log().put_producer_snapshot(4, &table.encode()).is_ok());
+        assert!(append(&p, 7, 4).is_some_and(|a| a.base_offset == 4 && !a.duplicate));
+        drop(p);
+
+        let p = leader_partition_in(&storage);
+        let retry = |pid, sequence| append(&p, pid, sequence).map(|a| (a.base_offset, a.duplicate));
+        assert_eq!(retry(7, 0), Some((0, true)), "from the snapshot");
+        assert_eq!(retry(7, 4), Some((4, true)), "replayed after the snapshot");
+        let only = p.append_as_leader(&mut idempotent_batch(99, 0, 1), false);
+        assert!(only.is_ok_and(|a| a.duplicate), "the snapshot was loaded");
+        assert_eq!(p.log().log_end_offset(), 6);
+
+        // Cutting the log below the snapshot drops it: the table comes from the log.
+        assert!(p.truncate_to(2).is_ok());
+        assert!(p.log().producer_snapshot().is_ok_and(|s| s.is_none()));
+        let again = p.append_as_leader(&mut idempotent_batch(99, 0, 1), false);
+        assert!(again.is_ok_and(|a| !a.duplicate && a.base_offset == 2));
+        assert_eq!(retry(7, 0), Some((0, true)));
+    }
+
+    #[test]
+    fn a_damaged_producer_snapshot_falls_back_to_the_log() {
+        let storage = MemoryStorage::default();
+        let p = leader_partition_in(&storage);
+        assert!(append(&p, 7, 0).is_some());
+        assert!(p.log().put_producer_snapshot(2, b"not a snapshot").is_ok());
+        drop(p);
+        let p = leader_partition_in(&storage);
+        assert_eq!(append(&p, 7, 0).map(|a| a.duplicate), Some(true));
     }
 }

@@ -3,7 +3,9 @@
 //! them is a retry and gets the original offsets; a gap in the sequence is
 //! OUT_OF_ORDER_SEQUENCE; an older epoch is a fenced producer. The table is rebuilt
 //! from the batch headers in the log (they carry producer id, epoch and sequence), so
-//! every replica that holds the same log holds the same table.
+//! every replica that holds the same log holds the same table, and snapshotted (encoded
+//! here, stored by the log) so that opening a partition replays only the batches after
+//! the snapshot.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -22,9 +24,11 @@ struct BatchRange {
     next_offset: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ProducerEntry {
     epoch: i16,
+    /// The newest batch's max timestamp: what expiry goes by.
+    last_timestamp: i64,
     batches: VecDeque<BatchRange>,
 }
 
@@ -37,7 +41,7 @@ pub enum SequenceCheck {
     Duplicate { base_offset: u64, next_offset: u64 },
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
 }
@@ -122,6 +126,7 @@ impl ProducerStateTable {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = entry.last_timestamp.max(h.max_timestamp);
         entry.batches.push_back(BatchRange {
             first_sequence: h.base_sequence,
             last_sequence: last_sequence(h),
@@ -131,6 +136,107 @@ impl ProducerStateTable {
         while entry.batches.len() > REMEMBERED_BATCHES {
             entry.batches.pop_front();
         }
+    }
+
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// Forgets producers whose newest batch is older than `cutoff_ms` (Kafka's
+    /// `producer.id.expiration.ms`): such a producer's next batch gets
+    /// UNKNOWN_PRODUCER_ID and its client starts over with a new id.
+    pub fn expire_older_than(&mut self, cutoff_ms: i64) {
+        self.producers.retain(|_, e| e.last_timestamp >= cutoff_ms);
+    }
+
+    /// The snapshot format: version, producer count, per producer its id, epoch, last
+    /// timestamp and batches, then a CRC32C of everything before it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(5 + self.producers.len() * (19 + 24 * REMEMBERED_BATCHES) + 4);
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
+        let mut ids: Vec<&i64> = self.producers.keys().collect();
+        ids.sort();
+        for id in ids {
+            let e = &self.producers[id];
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&e.epoch.to_be_bytes());
+            out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            out.push(e.batches.len() as u8);
+            for b in &e.batches {
+                out.extend_from_slice(&b.first_sequence.to_be_bytes());
+                out.extend_from_slice(&b.last_sequence.to_be_bytes());
+                out.extend_from_slice(&b.base_offset.to_be_bytes());
+                out.extend_from_slice(&b.next_offset.to_be_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    /// Reads a snapshot written by [`encode`](Self::encode); a damaged one is an error
+    /// (the caller rebuilds from the log instead).
+    pub fn decode(bytes: &[u8]) -> Result<Self, BrokerError> {
+        let bad = |why: &str| BrokerError::Storage(format!("producer snapshot: {why}"));
+        let (body, crc) = bytes
+            .split_last_chunk::<4>()
+            .ok_or_else(|| bad("too short"))?;
+        if crc32c::crc32c(body) != u32::from_be_bytes(*crc) {
+            return Err(bad("checksum mismatch"));
+        }
+        let mut r = Reader(body);
+        if r.take::<1>()? != [SNAPSHOT_VERSION] {
+            return Err(bad("unknown version"));
+        }
+        let count = u32::from_be_bytes(r.take()?);
+        let mut table = Self::default();
+        for _ in 0..count {
+            let id = i64::from_be_bytes(r.take()?);
+            let epoch = i16::from_be_bytes(r.take()?);
+            let last_timestamp = i64::from_be_bytes(r.take()?);
+            let [n] = r.take::<1>()?;
+            let mut batches = VecDeque::with_capacity(n as usize);
+            for _ in 0..n {
+                batches.push_back(BatchRange {
+                    first_sequence: i32::from_be_bytes(r.take()?),
+                    last_sequence: i32::from_be_bytes(r.take()?),
+                    base_offset: u64::from_be_bytes(r.take()?),
+                    next_offset: u64::from_be_bytes(r.take()?),
+                });
+            }
+            let entry = ProducerEntry {
+                epoch,
+                last_timestamp,
+                batches,
+            };
+            table.producers.insert(id, entry);
+        }
+        if !r.0.is_empty() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(table)
+    }
+}
+
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// Fixed-size fields off the front of a snapshot.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], BrokerError> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or_else(|| BrokerError::Storage("producer snapshot: truncated".into()))?;
+        self.0 = rest;
+        Ok(*head)
     }
 }
 
@@ -211,6 +317,55 @@ mod tests {
         // Producers without an id are not tracked.
         assert_eq!(
             t.check(&batch(NO_PRODUCER_ID, -1, -1, 1, 0)).ok(),
+            Some(SequenceCheck::Append)
+        );
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_and_a_damaged_one_is_refused() {
+        let mut headers: Vec<BatchHeader> = (0..7)
+            .map(|i| batch(9, 0, 2 * i, 2, 2 * i as u64))
+            .collect();
+        headers.push(batch(4, 3, 0, 1, 14));
+        let table = ProducerStateTable::rebuild(&headers);
+        let bytes = table.encode();
+        let decoded = ProducerStateTable::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(decoded, table);
+        assert_eq!(decoded.len(), 2);
+        assert_eq!(
+            decoded.check(&batch(9, 0, 12, 2, 0)).ok(),
+            Some(SequenceCheck::Duplicate {
+                base_offset: 12,
+                next_offset: 14
+            })
+        );
+        for damaged in [&bytes[..bytes.len() - 1], &bytes[1..], &[][..]] {
+            assert!(ProducerStateTable::decode(damaged).is_err());
+        }
+        let mut flipped = bytes.clone();
+        flipped[7] ^= 1;
+        assert!(ProducerStateTable::decode(&flipped).is_err());
+        assert_eq!(
+            ProducerStateTable::decode(&ProducerStateTable::default().encode()).ok(),
+            Some(ProducerStateTable::default())
+        );
+    }
+
+    #[test]
+    fn producers_silent_past_the_expiration_are_forgotten() {
+        let mut old = batch(1, 0, 0, 1, 0);
+        old.max_timestamp = 1_000;
+        let mut recent = batch(2, 0, 0, 1, 1);
+        recent.max_timestamp = 5_000;
+        let mut t = ProducerStateTable::rebuild([&old, &recent]);
+        t.expire_older_than(2_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            code(t.check(&batch(1, 0, 1, 1, 0))),
+            Some(rill_common::ErrorCode::UnknownProducerId)
+        );
+        assert_eq!(
+            t.check(&batch(2, 0, 1, 1, 0)).ok(),
             Some(SequenceCheck::Append)
         );
     }

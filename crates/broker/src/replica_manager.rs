@@ -684,10 +684,16 @@ impl ReplicaManager {
         }
     }
 
-    pub fn checkpoint_high_watermarks(&self) {
+    /// Stores every partition's high watermark and producer-state snapshot (each second,
+    /// and at shutdown), so a restart neither re-exposes nor rescans much.
+    pub fn checkpoint_partitions(&self) {
+        let now_ms = now_ms();
         for p in self.all_partitions() {
             if let Err(e) = p.checkpoint_high_watermark() {
                 warn!(topic = %p.topic, partition = p.key.partition, "cannot checkpoint the high watermark: {e}");
+            }
+            if let Err(e) = p.snapshot_producers(now_ms) {
+                warn!(topic = %p.topic, partition = p.key.partition, "cannot snapshot producer state: {e}");
             }
         }
     }

@@ -226,6 +226,43 @@ fn deleting_a_partition_forgets_it(storage: &dyn LogStorage) {
     assert_eq!(log.log_end_offset(), 0);
 }
 
+fn a_producer_snapshot_survives_reopening_and_goes_when_it_no_longer_fits(
+    storage: &dyn LogStorage,
+) {
+    {
+        let log = open(storage, 10);
+        append(&log, &["a", "b"], 1);
+        append(&log, &["c"], 1);
+        assert!(log.put_producer_snapshot(3, b"table at 3").is_ok());
+    }
+    let log = open(storage, 10);
+    assert_eq!(
+        log.producer_snapshot().ok().flatten(),
+        Some((3, b"table at 3".to_vec()))
+    );
+    assert!(log.truncate_to(5).is_ok());
+    assert!(
+        log.producer_snapshot().is_ok_and(|s| s.is_some()),
+        "nothing cut"
+    );
+    assert!(log.truncate_to(2).is_ok());
+    assert!(
+        log.producer_snapshot().is_ok_and(|s| s.is_none()),
+        "a snapshot past the cut goes"
+    );
+    append(&log, &["x", "y"], 2);
+    assert!(
+        log.producer_snapshot().is_ok_and(|s| s.is_none()),
+        "and does not come back when the log grows past it again"
+    );
+    assert!(log.put_producer_snapshot(1, b"old").is_ok());
+    assert!(log.delete_before(2).is_ok());
+    assert!(
+        log.producer_snapshot().is_ok_and(|s| s.is_none()),
+        "retention deleted batches the snapshot has not seen"
+    );
+}
+
 fn run_suite(storage: &dyn LogStorage) {
     appends_assign_dense_offsets_and_stamp_the_epoch(storage);
     reads_start_at_the_batch_holding_the_offset_and_respect_limits(storage);
@@ -236,6 +273,7 @@ fn run_suite(storage: &dyn LogStorage) {
     recovery_cuts_a_corrupt_or_torn_tail(storage);
     replicated_appends_keep_offsets_and_must_be_contiguous(storage);
     deleting_a_partition_forgets_it(storage);
+    a_producer_snapshot_survives_reopening_and_goes_when_it_no_longer_fits(storage);
 }
 
 #[test]

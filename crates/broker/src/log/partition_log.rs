@@ -16,6 +16,8 @@ use crate::BrokerError;
 const LOG_START: &[u8] = b"log_start";
 const HW_CHECKPOINT: &[u8] = b"hw";
 const EPOCH_PREFIX: &[u8] = b"epoch/";
+/// The producer-state snapshot: the log end it covers (8 bytes) then the encoded table.
+const PRODUCER_SNAPSHOT: &[u8] = b"producer_snapshot";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct LogState {
@@ -309,6 +311,10 @@ impl PartitionLog {
             removed += stored.len() as u64;
             ControlFlow::Continue(())
         })?;
+        // A producer snapshot past the cut describes batches that are about to go.
+        if self.producer_snapshot_offset()?.is_some_and(|at| at > cut) {
+            self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
+        }
         self.backend.remove_from(cut)?;
         state.log_end = cut.max(state.log_start);
         state.size_bytes = state.size_bytes.saturating_sub(removed);
@@ -400,5 +406,40 @@ impl PartitionLog {
 
     pub fn checkpoint_high_watermark(&self, hw: u64) -> Result<(), BrokerError> {
         self.backend.meta_put(HW_CHECKPOINT, &hw.to_be_bytes())
+    }
+
+    fn producer_snapshot_offset(&self) -> Result<Option<u64>, BrokerError> {
+        self.backend
+            .meta_get(PRODUCER_SNAPSHOT)?
+            .map(|v| u64_value(v.get(..8).unwrap_or(&v)))
+            .transpose()
+    }
+
+    /// The stored producer-state snapshot and the log end it covers, if it still fits
+    /// this log: one past the end (recovery cut the tail) or below the start (retention
+    /// deleted batches it has not seen) is dropped.
+    pub fn producer_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, BrokerError> {
+        let state = self.state();
+        let Some(stored) = self.backend.meta_get(PRODUCER_SNAPSHOT)? else {
+            return Ok(None);
+        };
+        let Some((at, table)) = stored.split_first_chunk::<8>() else {
+            self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
+            return Ok(None);
+        };
+        let at = u64::from_be_bytes(*at);
+        if at > state.log_end || at < state.log_start {
+            self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
+            return Ok(None);
+        }
+        Ok(Some((at, table.to_vec())))
+    }
+
+    /// Stores the producer table as it is at log end `at`.
+    pub fn put_producer_snapshot(&self, at: u64, table: &[u8]) -> Result<(), BrokerError> {
+        let mut value = Vec::with_capacity(8 + table.len());
+        value.extend_from_slice(&at.to_be_bytes());
+        value.extend_from_slice(table);
+        self.backend.meta_put(PRODUCER_SNAPSHOT, &value)
     }
 }

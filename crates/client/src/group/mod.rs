@@ -312,8 +312,18 @@ impl GroupConsumer {
         let rebalanced = task.await.map_err(|e| ClientError::Server {
             code: ErrorCode::UnknownServerError,
             message: format!("rebalance task failed: {e}"),
-        })??;
-        self.apply(rebalanced).await
+        })?;
+        match rebalanced {
+            Ok(rebalanced) => self.apply(rebalanced).await,
+            // The coordinator was away for longer than a rebalance may take (a whole
+            // cluster restarting): try again on the next poll, as Kafka's consumer does.
+            Err(e) if e.is_retriable() => {
+                tracing::warn!(group = %self.config.group_id, "rebalance did not complete, retrying: {e}");
+                self.needs_join = true;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn start_rebalance(&mut self) {

@@ -34,6 +34,16 @@ struct Inner {
     partition_counts: BTreeMap<String, u32>,
 }
 
+impl Inner {
+    /// The group a member names in a heartbeat or leave: an unknown group means the
+    /// member is unknown too (Kafka answers UNKNOWN_MEMBER_ID).
+    fn member_group(&mut self, group_id: &str) -> Result<&mut Group, ErrorCode> {
+        self.groups
+            .get_mut(group_id)
+            .ok_or(ErrorCode::UnknownMemberId)
+    }
+}
+
 fn partition_counts(state: &MetadataState) -> BTreeMap<String, u32> {
     state
         .topics
@@ -160,10 +170,7 @@ impl GroupCoordinator {
     ) -> Result<(), CoordinatorError> {
         let mut inner = self.inner.lock().await;
         self.ensure_coordinator(&mut inner).await?;
-        let group = inner
-            .groups
-            .get_mut(group_id)
-            .ok_or(ErrorCode::UnknownMemberId)?;
+        let group = inner.member_group(group_id)?;
         Ok(group.heartbeat(Instant::now(), member_id, instance_id, generation)?)
     }
 
@@ -175,10 +182,7 @@ impl GroupCoordinator {
     ) -> Result<(), CoordinatorError> {
         let mut inner = self.inner.lock().await;
         self.ensure_coordinator(&mut inner).await?;
-        let group = inner
-            .groups
-            .get_mut(group_id)
-            .ok_or(ErrorCode::UnknownMemberId)?;
+        let group = inner.member_group(group_id)?;
         let outputs = group.leave(Instant::now(), member_id, instance_id)?;
         self.dispatch(&mut inner, group_id, outputs).await;
         Ok(())
