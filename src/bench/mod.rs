@@ -1,8 +1,9 @@
-//! `rill bench`: produce, consume, storage and rebalance workloads. Progress on stderr, one JSON
+//! `rill bench`: produce, consume, e2e, storage and rebalance workloads. Progress on stderr, one JSON
 //! summary on stdout (DESIGN.md section 7). With a fixed `--rate`, latency counts from
 //! each record's intended send time, so a stall is not hidden (no coordinated omission).
 
 mod consume;
+mod e2e;
 mod produce;
 mod rebalance;
 mod storage;
@@ -25,6 +26,8 @@ enum Workload {
     Produce(produce::ProduceBench),
     /// Consume a topic from the beginning to its end.
     Consume(consume::ConsumeBench),
+    /// Produce at a fixed rate and consume the same records: produce-to-consume latency.
+    E2e(e2e::E2eBench),
     /// A member joining a stable group: time until every member holds its new
     /// assignment.
     Rebalance(rebalance::RebalanceBench),
@@ -36,6 +39,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let summary = match args.workload {
         Workload::Produce(a) => produce::run(a).await?,
         Workload::Consume(a) => consume::run(a).await?,
+        Workload::E2e(a) => e2e::run(a).await?,
         Workload::Storage(a) => storage::run(a).await?,
         Workload::Rebalance(a) => rebalance::run(a).await?,
     };
