@@ -55,11 +55,13 @@ for nodes in 1 3; do
     "$RILL" bench storage --records "$RECORDS" --record-size $SIZE --dir "$WORK" >"$WORK/storage-rf3.json"
     "$RILL" topic create replicated --partitions 6 --replication-factor 3 >/dev/null
     "$RILL" bench produce --topic replicated --records "$RECORDS" --record-size $SIZE --acks all >"$WORK/produce-rf3.json"
-    "$RILL" bench produce --topic replicated --records "$RECORDS" --record-size $SIZE --acks all --idempotent >"$WORK/produce-rf3-idempotent.json"
-    echo "e2e at 10% of the acks=all peak" >&2
-    E2E_RATE=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/produce-rf3.json'))['records_per_sec'] / 10)))")
-    "$RILL" topic create e2e --partitions 6 --replication-factor 3 >/dev/null
-    "$RILL" bench e2e --topic e2e --rate "$E2E_RATE" --record-size $SIZE --duration-s 30 --acks all >"$WORK/e2e.json"
+    # Throughput falls as the cluster's data grows, so the idempotent producer is compared
+    # in the order plain, idempotent, idempotent, plain (each half the records).
+    echo "acks=all with and without idempotence" >&2
+    for run in 1-plain 2-idempotent 3-idempotent 4-plain; do
+      flag=; [ "${run#*-}" = idempotent ] && flag=--idempotent
+      "$RILL" bench produce --topic replicated --records $(( RECORDS / 2 )) --record-size $SIZE --acks all $flag >"$WORK/produce-rf3-$run.json"
+    done
     echo "rebalance: members join a stable group" >&2
     "$RILL" topic create grouped --partitions 12 --replication-factor 3 >/dev/null
     "$RILL" bench rebalance --topic grouped --members 4 --joins 5 >"$WORK/rebalance.json"
@@ -75,6 +77,18 @@ for nodes in 1 3; do
   peak_rss_kb >"$WORK/rss-$nodes"
   stop_cluster
 done
+
+# End-to-end latency at 10% of the acks=all peak, on a fresh cluster: the runs above
+# leave gigabytes that sled is still compacting, which is not this workload's cost.
+echo "e2e at 10% of the acks=all peak" >&2
+RILL_BOOTSTRAP=127.0.0.1:19291,127.0.0.1:19292,127.0.0.1:19293
+export RILL_BOOTSTRAP
+rm -rf "$WORK/cluster-3"
+start_cluster 3
+"$RILL" topic create e2e --partitions 6 --replication-factor 3 >/dev/null
+E2E_RATE=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/produce-rf3.json'))['records_per_sec'] / 10)))")
+"$RILL" bench e2e --topic e2e --rate "$E2E_RATE" --record-size $SIZE --duration-s 30 --acks all >"$WORK/e2e.json"
+stop_cluster
 
 python3 - "$WORK" <<'PY'
 import json, os, platform, subprocess, sys
@@ -92,12 +106,18 @@ for nodes in (1, 3):
                  "produce_to_storage_ratio": round(produce["records_per_sec"] / storage["records_per_sec"], 2)})
 storage_rf3, produce_rf3, failover = load("storage-rf3.json"), load("produce-rf3.json"), load("failover.json")
 rebalance = load("rebalance.json")
-idempotent = load("produce-rf3-idempotent.json")
+plain_runs = [load(f"produce-rf3-{run}.json") for run in ("1-plain", "4-plain")]
+idempotent_runs = [load(f"produce-rf3-{run}.json") for run in ("2-idempotent", "3-idempotent")]
+rate = lambda runs: sum(r["records"] for r in runs) / sum(r["seconds"] for r in runs)
+idempotent = dict(idempotent_runs[0], records=sum(r["records"] for r in idempotent_runs),
+                  seconds=sum(r["seconds"] for r in idempotent_runs), records_per_sec=rate(idempotent_runs),
+                  mb_per_sec=sum(r["mb_per_sec"] * r["seconds"] for r in idempotent_runs) / sum(r["seconds"] for r in idempotent_runs))
 replication = {"storage": storage_rf3, "produce_acks_all": produce_rf3, "failover": failover,
                "produce_to_storage_ratio": round(produce_rf3["records_per_sec"] / storage_rf3["records_per_sec"], 2),
                "failover_gap_ms": round(failover["max_ack_gap_ms"], 1)}
-replication["produce_acks_all_idempotent"] = idempotent
-replication["idempotence_overhead_pct"] = round(100 * (1 - idempotent["records_per_sec"] / produce_rf3["records_per_sec"]), 1)
+replication["produce_acks_all_plain_abba"] = plain_runs
+replication["produce_acks_all_idempotent_abba"] = idempotent_runs
+replication["idempotence_overhead_pct"] = round(100 * (1 - rate(idempotent_runs) / rate(plain_runs)), 1)
 e2e = load("e2e.json")
 e2e["p99_over_p50"] = round(e2e["latency_ms"]["p99"] / max(e2e["latency_ms"]["p50"], 1e-9), 2)
 results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication, "rebalance": rebalance,
@@ -116,13 +136,13 @@ for r in runs:
     lines.append(row(f"consume, {r['nodes']} node(s)", r["consume"]))
 lines.append(row("storage, same run as the RF 3 rows", storage_rf3))
 lines.append(row("produce RF 3 acks=all, 3 nodes", produce_rf3))
-lines.append(row("produce RF 3 acks=all idempotent, 3 nodes", idempotent))
+lines.append(row("produce RF 3 acks=all idempotent (runs 2 and 3 of plain, idem, idem, plain; latency of run 2)", idempotent))
 lines.append(row("produce RF 3 acks=all at 1000/s, leader SIGKILLed", failover))
-lines.append(row(f"e2e RF 3 acks=all at {e2e['rate']:.0f}/s (10% of peak), produce to consume", e2e))
+lines.append(row(f"e2e RF 3 acks=all at {e2e['rate']:.0f}/s (10% of peak, fresh cluster), produce to consume", e2e))
 lines += ["", "| replication (3 nodes, RF 3, acks=all, min.insync.replicas 2) | value | target |", "|---|---|---|",
           f"| produce / storage (same run) | {replication['produce_to_storage_ratio']} | >= 0.5 |",
           f"| failover gap: last ack before the SIGKILL to the first after | {replication['failover_gap_ms']} ms | < 1500 ms |",
-          f"| idempotent producer overhead (records/s, same run) | {replication['idempotence_overhead_pct']} % | < 10 % |",
+          f"| idempotent producer overhead (records/s: plain, idem, idem, plain) | {replication['idempotence_overhead_pct']} % | < 10 % |",
           f"| e2e at 10% of peak: p99 / p50 | {e2e['p99_over_p50']} | <= 5 |"]
 lines += ["", "| consumer group (3 nodes, 12 partitions, cooperative-sticky) | value | target |", "|---|---|---|",
           f"| a member joins a stable group of 4 to 8: until every member holds its new assignment, p50 / max of {rebalance['records']} joins | {rebalance['latency_ms']['p50']:.0f} / {rebalance['latency_ms']['max']:.0f} ms | < 1000 ms |"]
