@@ -105,7 +105,7 @@ fn producers_of(log: &PartitionLog) -> ProducerStateTable {
         }
     };
     match log.headers(from, usize::MAX) {
-        Ok(headers) => headers.iter().for_each(|h| table.record(h)),
+        Ok(headers) => table.replay(&headers),
         Err(e) => {
             tracing::warn!("cannot rebuild producer state from the log: {e}");
             return ProducerStateTable::default();

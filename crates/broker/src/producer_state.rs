@@ -54,10 +54,15 @@ impl ProducerStateTable {
     /// Rebuilds the table from a log's batch headers, oldest first.
     pub fn rebuild<'a>(headers: impl IntoIterator<Item = &'a BatchHeader>) -> Self {
         let mut table = Self::default();
-        for h in headers {
-            table.record(h);
-        }
+        table.replay(headers);
         table
+    }
+
+    /// Records stored batches, oldest first (a snapshot's successors, or a whole tail).
+    pub fn replay<'a>(&mut self, headers: impl IntoIterator<Item = &'a BatchHeader>) {
+        for h in headers {
+            self.record(h);
+        }
     }
 
     /// Decides on a batch before it is appended (`header` as the producer sent it).
