@@ -78,7 +78,7 @@ const PRODUCER_STATE_WINDOW: u64 = 100_000;
 
 /// Kafka's `producer.id.expiration.ms` default: a producer silent for a day is forgotten
 /// when the next snapshot is taken.
-pub const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
+const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The producer table of a log: its snapshot plus the batches after it, or (no usable
 /// snapshot) the batch headers of its recent tail.

@@ -143,12 +143,9 @@ impl ProducerStateTable {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.producers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.producers.is_empty()
     }
 
     /// Forgets producers whose newest batch is older than `cutoff_ms` (Kafka's

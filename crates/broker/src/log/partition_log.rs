@@ -52,6 +52,12 @@ fn u64_value(v: &[u8]) -> Result<u64, BrokerError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// A stored producer snapshot: the log end it covers, then the encoded table.
+fn split_snapshot(stored: &[u8]) -> Option<(u64, &[u8])> {
+    let (at, table) = stored.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*at), table))
+}
+
 impl PartitionLog {
     /// Opens the log and recovers it: every stored batch is verified (the envelope CRC
     /// over all of its bytes, its key, contiguity) and the tail from the first bad one is
@@ -312,7 +318,11 @@ impl PartitionLog {
             ControlFlow::Continue(())
         })?;
         // A producer snapshot past the cut describes batches that are about to go.
-        if self.producer_snapshot_offset()?.is_some_and(|at| at > cut) {
+        let stale = self
+            .backend
+            .meta_get(PRODUCER_SNAPSHOT)?
+            .is_some_and(|v| split_snapshot(&v).is_none_or(|(at, _)| at > cut));
+        if stale {
             self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
         }
         self.backend.remove_from(cut)?;
@@ -408,31 +418,23 @@ impl PartitionLog {
         self.backend.meta_put(HW_CHECKPOINT, &hw.to_be_bytes())
     }
 
-    fn producer_snapshot_offset(&self) -> Result<Option<u64>, BrokerError> {
-        self.backend
-            .meta_get(PRODUCER_SNAPSHOT)?
-            .map(|v| u64_value(v.get(..8).unwrap_or(&v)))
-            .transpose()
-    }
-
     /// The stored producer-state snapshot and the log end it covers, if it still fits
-    /// this log: one past the end (recovery cut the tail) or below the start (retention
-    /// deleted batches it has not seen) is dropped.
+    /// this log: one past the end (recovery cut the tail), below the start (retention
+    /// deleted batches it has not seen) or malformed is dropped.
     pub fn producer_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, BrokerError> {
         let state = self.state();
         let Some(stored) = self.backend.meta_get(PRODUCER_SNAPSHOT)? else {
             return Ok(None);
         };
-        let Some((at, table)) = stored.split_first_chunk::<8>() else {
-            self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
-            return Ok(None);
-        };
-        let at = u64::from_be_bytes(*at);
-        if at > state.log_end || at < state.log_start {
-            self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
-            return Ok(None);
+        match split_snapshot(&stored) {
+            Some((at, table)) if (state.log_start..=state.log_end).contains(&at) => {
+                Ok(Some((at, table.to_vec())))
+            }
+            _ => {
+                self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
+                Ok(None)
+            }
         }
-        Ok(Some((at, table.to_vec())))
     }
 
     /// Stores the producer table as it is at log end `at`.
