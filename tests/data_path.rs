@@ -303,6 +303,7 @@ fn bad_input_gets_clear_error_codes_and_stores_nothing() {
                     fetch_offset: offset,
                     partition_max_bytes: 1 << 20,
                     current_leader_epoch: None,
+                    last_fetched_epoch: None,
                 }],
             };
             let r = client.fetch(fetch(5, "small")).await?.into_inner();

@@ -278,6 +278,18 @@ fn a_lone_leader_refuses_acks_all_and_a_dead_isr_stays_offline_until_it_returns(
         })?;
         let refused = produce_raw(&leader_addr, "lonely", partition as u32, "refused");
         assert_eq!(refused, Err("NOT_ENOUGH_REPLICAS".to_string()));
+        // KIP-966: the follower that left the ISR when it fell below min.insync.replicas
+        // holds every committed record and stays eligible; the other may lack some.
+        let state = partitions(&cluster.describe("lonely")?)
+            .into_iter()
+            .find(|p| p["partition"].as_u64() == Some(partition))
+            .ok_or_else(|| anyhow!("no partition {partition}"))?;
+        let eligible = ids(&state["eligible_leader_replicas"]);
+        assert_eq!(eligible.len(), 1, "{state}");
+        let out_of_sync = *followers
+            .iter()
+            .find(|f| !eligible.contains(f))
+            .ok_or_else(|| anyhow!("{state}"))?;
         wait_until(READY, "the leader's metrics to show the shrink", || {
             Ok(
                 cluster.metric(leader, "rill_under_replicated_partitions")? >= 1.0
@@ -297,7 +309,7 @@ fn a_lone_leader_refuses_acks_all_and_a_dead_isr_stays_offline_until_it_returns(
         wait_until(READY, "offline partitions in the metrics", || {
             Ok(cluster.metric(controller, "rill_offline_partitions")? >= 1.0)
         })?;
-        cluster.start_node(followers[0])?;
+        cluster.start_node(out_of_sync)?;
         cluster.wait_ready(READY)?;
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(
@@ -314,7 +326,7 @@ fn a_lone_leader_refuses_acks_all_and_a_dead_isr_stays_offline_until_it_returns(
         wait_until(READY, "the election in the metrics", || {
             Ok(cluster.metric(leader, "rill_leader_elections_won_total")? >= 1.0)
         })?;
-        cluster.start_node(followers[1])?;
+        cluster.start_node(eligible[0])?;
         cluster.wait_replicas_agree("lonely", READY)?;
         let values: BTreeSet<String> = consume_values(cluster, "lonely")?.into_iter().collect();
         assert!(

@@ -12,11 +12,20 @@ pub struct ClusterArgs {
 enum ClusterCommand {
     /// The cluster id, the controller quorum and every broker.
     Describe,
-    /// Hand partitions back to their preferred (first) replica where it is in the ISR.
+    /// Hand partitions back to their preferred (first) replica where it is in the ISR;
+    /// with --unclean, bring one offline partition back with a replica that may lack
+    /// committed records.
     ElectLeaders {
         /// Only this topic's partitions.
         #[arg(long)]
         topic: Option<String>,
+        /// Elect an alive replica of an offline partition even though it may lack
+        /// committed records: those records are lost. Needs --topic and --partition.
+        #[arg(long, requires_all = ["topic", "partition"])]
+        unclean: bool,
+        /// The partition of an unclean election.
+        #[arg(long, requires = "unclean")]
+        partition: Option<u32>,
     },
 }
 
@@ -46,7 +55,22 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 lines.join("\n")
             })
         }
-        ClusterCommand::ElectLeaders { topic } => {
+        ClusterCommand::ElectLeaders {
+            topic: Some(topic),
+            unclean: true,
+            partition: Some(partition),
+        } => {
+            let (leader, leader_epoch) = admin.elect_unclean_leader(&topic, partition).await?;
+            let warning = format!(
+                "{topic}-{partition} is led by broker {leader} (epoch {leader_epoch}) after an \
+                 unclean election: committed records it lacked are lost, and replicas drop \
+                 what it does not have"
+            );
+            let result = serde_json::json!({ "partitions_elected": 1, "unclean": true,
+                "leader": leader, "leader_epoch": leader_epoch, "warning": warning });
+            args.client.print(&result, || warning.clone())
+        }
+        ClusterCommand::ElectLeaders { topic, .. } => {
             let elected = admin.elect_leaders(topic.as_deref()).await?;
             let result = serde_json::json!({ "partitions_elected": elected });
             args.client.print(&result, || {

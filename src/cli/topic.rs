@@ -84,17 +84,22 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                     configs.join(",")
                 )];
                 for p in &topic.partitions {
-                    lines.push(format!(
-                        "\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}\tHW: {}\tLEO: {}\tLogStart: {}",
+                    let mut line = format!(
+                        "\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}\tElr: {}\tHW: {}\tLEO: {}\tLogStart: {}",
                         p.partition,
                         p.leader.map_or("none".to_string(), |l| l.to_string()),
                         p.leader_epoch,
                         join(&p.replicas),
                         join(&p.isr),
+                        join(&p.eligible_leader_replicas),
                         p.high_watermark,
                         p.log_end_offset,
                         p.log_start_offset
-                    ));
+                    );
+                    if let Some(why) = &p.offline_reason {
+                        line.push_str(&format!("\tOffline: {why}"));
+                    }
+                    lines.push(line);
                 }
                 lines.join("\n")
             })

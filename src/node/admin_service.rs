@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rill_broker::ReplicaManager;
-use rill_metadata::controller::config;
+use rill_common::ErrorCode;
+use rill_metadata::controller::{config, liveness};
 use rill_metadata::grpc::status;
 use rill_metadata::{
     ChannelPool, ControllerReply, ControllerRequest, MetadataError, MetadataNode, MetadataState,
@@ -32,6 +33,52 @@ impl AdminServiceImpl {
             replicas,
             channels: ChannelPool::default(),
         }
+    }
+
+    /// The alive replica of a partition with the longest log, asked of each replica
+    /// (KIP-966's unclean recovery: elect the one that loses the least); `None` when
+    /// none answers.
+    async fn longest_alive_replica(
+        &self,
+        state: &MetadataState,
+        topic: &str,
+        partition: u32,
+    ) -> Option<u64> {
+        let p = state.partition(topic, partition)?;
+        let mut longest: Option<(u64, u64)> = None;
+        for replica in &p.replicas {
+            let Some(broker) = state.brokers.get(replica).filter(|b| b.is_alive()) else {
+                continue;
+            };
+            let Ok(channel) = self.channels.get(&broker.addr) else {
+                continue;
+            };
+            let mut request = tonic::Request::new(pb::DescribeReplicaRequest {
+                topic: topic.to_string(),
+                partition,
+                checksum_from: 0,
+                checksum_to: 0,
+            });
+            request.set_timeout(std::time::Duration::from_secs(2));
+            match BrokerServiceClient::new(channel)
+                .describe_replica(request)
+                .await
+            {
+                Ok(r) => {
+                    let log_end = r.into_inner().log_end_offset;
+                    if longest.is_none_or(|(end, _)| log_end > end) {
+                        longest = Some((log_end, *replica));
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    topic,
+                    partition,
+                    replica,
+                    "cannot ask the replica for its log end: {e}"
+                ),
+            }
+        }
+        longest.map(|(_, replica)| replica)
     }
 
     /// The partition's offsets from its leader: this node's replica when it leads,
@@ -77,7 +124,7 @@ impl AdminServiceImpl {
     }
 
     async fn describe_topic(&self, state: &MetadataState, topic: &Topic) -> pb::TopicDescription {
-        let mut description = describe_topic(topic);
+        let mut description = describe_topic(state, topic);
         for p in &mut description.partitions {
             let (log_start, hw, log_end) = self
                 .partition_offsets(state, &topic.name, p.partition)
@@ -110,7 +157,7 @@ impl AdminServiceImpl {
     }
 }
 
-fn describe_topic(topic: &Topic) -> pb::TopicDescription {
+fn describe_topic(state: &MetadataState, topic: &Topic) -> pb::TopicDescription {
     pb::TopicDescription {
         name: topic.name.clone(),
         topic_id: topic.topic_id.clone(),
@@ -127,6 +174,8 @@ fn describe_topic(topic: &Topic) -> pb::TopicDescription {
                 replicas: p.replicas.clone(),
                 isr: p.isr.clone(),
                 partition_epoch: p.partition_epoch,
+                eligible_leader_replicas: p.elr.clone(),
+                offline_reason: liveness::offline_reason(state, p).unwrap_or_default(),
                 ..Default::default()
             })
             .collect(),
@@ -216,7 +265,7 @@ impl AdminService for AdminServiceImpl {
         for name in wanted {
             topics.push(match state.topics.get(&name) {
                 Some(topic) if include_offsets => self.describe_topic(&state, topic).await,
-                Some(topic) => describe_topic(topic),
+                Some(topic) => describe_topic(&state, topic),
                 None => pb::TopicDescription {
                     name,
                     error_code: rill_common::ErrorCode::UnknownTopicOrPartition.to_string(),
@@ -259,17 +308,43 @@ impl AdminService for AdminServiceImpl {
     ) -> Result<Response<pb::ElectLeadersResponse>, Status> {
         let r = request.into_inner();
         let topic = (!r.topic.is_empty()).then_some(r.topic);
+        let request = match (r.unclean, topic, r.partition) {
+            (false, topic, _) => ControllerRequest::ElectPreferredLeaders { topic },
+            (true, Some(topic), Some(partition)) => {
+                let state = self.metadata.state();
+                let candidate = self.longest_alive_replica(&state, &topic, partition).await;
+                ControllerRequest::ElectUncleanLeader {
+                    topic,
+                    partition,
+                    candidate,
+                }
+            }
+            (true, _, _) => {
+                return Err(rill_proto::error_status(
+                    ErrorCode::InvalidRequest,
+                    "an unclean election names one topic and partition",
+                ))
+            }
+        };
         let reply = self
             .metadata
-            .submit(ControllerRequest::ElectPreferredLeaders { topic })
+            .submit(request)
             .await
             .map_err(|e| status(&e))?;
-        let partitions_elected = match reply {
-            ControllerReply::LeadersElected { partitions } => partitions,
-            _ => 0,
-        };
-        Ok(Response::new(pb::ElectLeadersResponse {
-            partitions_elected,
+        Ok(Response::new(match reply {
+            ControllerReply::LeadersElected { partitions } => pb::ElectLeadersResponse {
+                partitions_elected: partitions,
+                ..Default::default()
+            },
+            ControllerReply::UncleanLeaderElected {
+                leader,
+                leader_epoch,
+            } => pb::ElectLeadersResponse {
+                partitions_elected: 1,
+                leader: Some(leader),
+                leader_epoch: Some(leader_epoch),
+            },
+            _ => pb::ElectLeadersResponse::default(),
         }))
     }
 

@@ -21,13 +21,21 @@ pub fn spawn(
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
 
+    // Replicas follow the metadata only once this incarnation has registered: the
+    // registration fenced the previous one (new leader epochs), so nothing is served
+    // under an epoch the previous incarnation led with data it may have lost.
     let mut watch = metadata.watch();
+    let mut registered = metadata.broker_epoch_watch();
     let (r, c) = (replicas.clone(), cancel.clone());
     tasks.push(tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = c.cancelled() => return,
                 changed = watch.changed() => if changed.is_err() { return },
+                changed = registered.changed() => if changed.is_err() { return },
+            }
+            if registered.borrow_and_update().is_none() {
+                continue;
             }
             let state = watch.borrow_and_update().clone();
             r.apply_metadata(state);

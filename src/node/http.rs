@@ -88,13 +88,17 @@ async fn update_gauges(
             .set((state.brokers.len() - state.alive_brokers().len()) as f64);
         metrics::gauge!("rill_topics").set(state.topics.len() as f64);
         metrics::gauge!("rill_node_ready").set(if metadata.is_ready() { 1.0 } else { 0.0 });
-        let offline = state
-            .topics
-            .values()
-            .flat_map(|t| &t.partitions)
-            .filter(|p| p.leader.is_none())
-            .count();
+        let partitions = || state.topics.values().flat_map(|t| &t.partitions);
+        let offline = partitions().filter(|p| p.leader.is_none()).count();
         metrics::gauge!("rill_offline_partitions").set(offline as f64);
+        // Offline with no replica known to hold every committed record: only an
+        // operator's unclean election brings these back.
+        let no_eligible = partitions()
+            .filter(|p| p.leader.is_none() && p.isr.is_empty() && p.elr.is_empty())
+            .count();
+        metrics::gauge!("rill_offline_partitions_without_eligible_replica").set(no_eligible as f64);
+        let eligible: usize = partitions().map(|p| p.elr.len()).sum();
+        metrics::gauge!("rill_eligible_leader_replicas").set(eligible as f64);
 
         let stats = replicas.replication_stats();
         metrics::gauge!("rill_leader_partitions").set(stats.leader_partitions as f64);

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rill_broker::grpc::BrokerServiceImpl;
-use rill_broker::log::SledStorage;
+use rill_broker::log::{LogStorage, SledStorage};
 use rill_broker::{FlushPolicy, ReplicaManager};
 use rill_coordinator::service::{GroupCoordinator, GroupServiceImpl};
 use rill_coordinator::GroupConfig;
 use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
-use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings};
+use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings, StoreInfo};
 use rill_proto::v1::admin_service_server::AdminServiceServer;
 use rill_proto::v1::broker_service_server::BrokerServiceServer;
 use rill_proto::v1::controller_service_server::ControllerServiceServer;
@@ -40,6 +40,14 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let cancel = CancellationToken::new();
+    let storage = SledStorage::open(&config.data_dir.join("partitions"))
+        .context("opening the partition store")?;
+    let identity = storage.identity();
+    info!(store_id = %identity.store_id, clean_shutdown = identity.clean_shutdown, "opened the partition store");
+    let flush = match config.log_flush_mode {
+        config::FlushMode::Group => FlushPolicy::Group,
+        config::FlushMode::Interval => FlushPolicy::Interval(config.log_flush_interval),
+    };
     let metadata = MetadataNode::start(MetadataNodeConfig {
         node_id: config.node_id,
         advertise: config.advertise.clone(),
@@ -50,21 +58,20 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         broker_heartbeat_interval: config.broker_heartbeat_interval,
         request_timeout: Duration::from_secs(10),
         leader_rebalance_interval: config.leader_rebalance_interval,
+        store: StoreInfo {
+            store_id: identity.store_id,
+            clean_shutdown: identity.clean_shutdown,
+            acks_before_fsync: flush != FlushPolicy::Group,
+        },
     })
     .await
     .context("starting the metadata replica")?;
-    let storage = SledStorage::open(&config.data_dir.join("partitions"))
-        .context("opening the partition store")?;
-    let flush = match config.log_flush_mode {
-        config::FlushMode::Group => FlushPolicy::Group,
-        config::FlushMode::Interval => FlushPolicy::Interval(config.log_flush_interval),
-    };
-    let replicas = Arc::new(ReplicaManager::new(
-        config.node_id,
-        Arc::new(storage),
-        flush,
-    ));
-    replicas.apply_metadata(metadata.state());
+    let storage = Arc::new(storage);
+    // Partitions open once this incarnation registered (broker_tasks): the metadata
+    // replayed from disk may name this broker leader at an epoch its previous
+    // incarnation led, and writes accepted under it could differ from what the
+    // followers already hold at the same epoch.
+    let replicas = Arc::new(ReplicaManager::new(config.node_id, storage.clone(), flush));
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -113,8 +120,13 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     }
     // Whatever the flush policy, what was written is on disk before the process exits.
     replicas.checkpoint_partitions();
-    if let Err(e) = replicas.flush().await {
-        tracing::error!("final flush of the partition store failed: {e}");
+    match replicas.flush().await {
+        Ok(()) => {
+            if let Err(e) = storage.mark_clean_shutdown() {
+                tracing::error!("cannot record the clean shutdown of the partition store: {e}");
+            }
+        }
+        Err(e) => tracing::error!("final flush of the partition store failed: {e}"),
     }
     metadata.shutdown().await;
     if let Some(metrics) = metrics {

@@ -109,6 +109,11 @@ impl Cluster {
         self.dir.path().join(format!("node-{id}.log"))
     }
 
+    /// Everything node `id` has logged so far (all its incarnations).
+    pub fn node_log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+
     pub fn start_node(&mut self, id: u64) -> anyhow::Result<()> {
         let spec = self.nodes.get(&id).ok_or_else(|| anyhow!("no node {id}"))?;
         self.starts += 1;
@@ -472,6 +477,15 @@ impl Drop for Cluster {
             self.kill(id);
         }
         if std::thread::panicking() {
+            // RILL_KEEP_FAILED=DIR keeps a failed cluster's data and logs there.
+            if let Some(keep) = std::env::var_os("RILL_KEEP_FAILED") {
+                let status = std::process::Command::new("cp")
+                    .arg("-r")
+                    .arg(self.dir.path())
+                    .arg(&keep)
+                    .status();
+                eprintln!("---- cluster directory copied to {keep:?}: {status:?} ----");
+            }
             let clients = std::fs::read_dir(self.dir.path())
                 .into_iter()
                 .flatten()
@@ -488,6 +502,18 @@ impl Drop for Cluster {
             }
             for id in self.nodes.keys() {
                 let log = std::fs::read_to_string(self.log_path(*id)).unwrap_or_default();
+                // A panic's message is often far above the tail its consequences fill.
+                let lines: Vec<&str> = log.lines().collect();
+                for (at, _) in lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.contains("panicked at"))
+                {
+                    eprintln!("---- node {id} panic ----");
+                    for line in lines.iter().skip(at).take(4) {
+                        eprintln!("{line}");
+                    }
+                }
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();
                 eprintln!("---- node {id} log (last 40 lines) ----");
                 for line in tail.into_iter().rev() {

@@ -42,6 +42,8 @@ pub enum BrokerError {
     InvalidProducerEpoch(String),
     #[error("UNKNOWN_PRODUCER_ID: {0}")]
     UnknownProducerId(String),
+    #[error("UNKNOWN_SERVER_ERROR: refusing to truncate to {target}, below the high watermark {high_watermark}")]
+    TruncationRefused { target: u64, high_watermark: u64 },
 }
 
 impl BrokerError {
@@ -51,7 +53,9 @@ impl BrokerError {
             Self::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequence,
             Self::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
             Self::UnknownProducerId(_) => ErrorCode::UnknownProducerId,
-            Self::CorruptStoredBatch { .. } | Self::Storage(_) => ErrorCode::UnknownServerError,
+            Self::CorruptStoredBatch { .. } | Self::Storage(_) | Self::TruncationRefused { .. } => {
+                ErrorCode::UnknownServerError
+            }
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             Self::UnknownTopicOrPartition(_) => ErrorCode::UnknownTopicOrPartition,
             Self::NotLeader(_) => ErrorCode::NotLeaderOrFollower,

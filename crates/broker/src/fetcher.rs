@@ -2,7 +2,11 @@
 //! from it in one Fetch (Kafka style), appends the batches, makes them durable before the
 //! next fetch reports the new log end, and follows the leader's high watermark. A
 //! partition whose role changed first truncates to where its last epoch ends on the
-//! leader (OffsetForLeaderEpoch, KIP-101/279); the high watermark is the fallback.
+//! leader (OffsetForLeaderEpoch, KIP-101/279; the high watermark is the fallback), and
+//! every fetch carries the epoch of the replica's last batch, so a leader whose log
+//! differs there answers with the diverging epoch and the replica truncates and fetches
+//! again (KIP-595), whatever the fault history. Answers apply only while the leadership
+//! they were asked of lasts: a deposed leader's late answer is dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,9 +20,10 @@ use rill_proto::v1::broker_service_client::BrokerServiceClient;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
-use tracing::{info, warn};
+use tracing::warn;
 
-use crate::partition::Partition;
+use crate::divergence::{truncation_target, EpochEnd};
+use crate::partition::{Leadership, Partition};
 use crate::replica_manager::FlushPolicy;
 use crate::{BrokerError, ReplicaManager};
 
@@ -90,7 +95,7 @@ async fn fetch_from(
             Some(client) => {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    r = fetch_once(&replicas, client, &partitions) => r,
+                    r = fetch_once(&replicas, leader, client, &partitions) => r,
                 }
             }
             None => Err(BrokerError::NotLeader(format!(
@@ -113,30 +118,50 @@ fn grpc_error(status: &tonic::Status) -> BrokerError {
 
 async fn fetch_once(
     replicas: &ReplicaManager,
+    leader: BrokerId,
     mut client: BrokerServiceClient<Channel>,
     partitions: &[Arc<Partition>],
 ) -> Result<(), BrokerError> {
-    for p in partitions {
+    // Each partition is fetched for the leadership it follows now; every answer is
+    // applied only while that leadership lasts (a role change drops late answers).
+    let following: Vec<(&Arc<Partition>, Leadership)> = partitions
+        .iter()
+        .filter_map(|p| Some((p, p.following().filter(|f| f.leader == leader)?)))
+        .filter(|(p, from)| !p.truncation_refused_by(*from))
+        .collect();
+    for (p, from) in &following {
         if p.take_truncation_need() {
-            if let Err(e) = truncate(&mut client, p).await {
+            if let Err(e) = truncate(&mut client, p, *from).await {
                 p.require_truncation();
                 return Err(e);
             }
         }
+    }
+    let following: Vec<(&Arc<Partition>, Leadership)> = following
+        .into_iter()
+        .filter(|(p, from)| !p.truncation_refused_by(*from))
+        .collect();
+    if following.is_empty() {
+        tokio::time::sleep(RETRY_DELAY).await;
+        return Ok(());
     }
     let request = pb::FetchRequest {
         replica_id: replicas.broker_id() as i64,
         max_wait_ms: FETCH_MAX_WAIT_MS,
         min_bytes: 1,
         max_bytes: FETCH_MAX_BYTES,
-        partitions: partitions
+        partitions: following
             .iter()
-            .map(|p| pb::FetchPartition {
-                topic: p.topic.clone(),
-                partition: p.key.partition,
-                fetch_offset: p.log().log_end_offset(),
-                partition_max_bytes: PARTITION_MAX_BYTES,
-                current_leader_epoch: Some(p.role().leader_epoch),
+            .map(|(p, from)| {
+                let (fetch_offset, last_fetched_epoch) = p.log().fetch_position();
+                pb::FetchPartition {
+                    topic: p.topic.clone(),
+                    partition: p.key.partition,
+                    fetch_offset,
+                    partition_max_bytes: PARTITION_MAX_BYTES,
+                    current_leader_epoch: Some(from.leader_epoch),
+                    last_fetched_epoch,
+                }
             })
             .collect(),
     };
@@ -148,12 +173,18 @@ async fn fetch_once(
     let mut appended = false;
     let mut stale = false;
     let mut high_watermarks = Vec::new();
-    for (r, p) in response.partitions.iter().zip(partitions) {
+    for (r, (p, from)) in response.partitions.iter().zip(&following) {
         if !r.error_code.is_empty() {
             match r.error_code.parse::<ErrorCode>() {
                 Ok(ErrorCode::OffsetOutOfRange) => p.require_truncation(),
                 _ => stale = true,
             }
+            continue;
+        }
+        if let Some(d) = &r.diverging_epoch {
+            // KIP-595: the leader's log does not hold our last epoch up to our log end.
+            let leader_end = d.epoch.zip(d.end_offset);
+            truncate_to_leader(p, *from, leader_end)?;
             continue;
         }
         for (header, batch) in split_batches(&r.records)? {
@@ -166,17 +197,19 @@ async fn fetch_once(
                 p.require_truncation();
                 break;
             }
-            p.append_replicated(&batch)?;
+            if !p.append_fetched(*from, &batch)? {
+                break;
+            }
             appended = true;
         }
-        high_watermarks.push((p, r.high_watermark));
+        high_watermarks.push((p, *from, r.high_watermark));
     }
     // What the next fetch reports as this replica's log end must be on disk.
     if appended && replicas.flush_policy() == FlushPolicy::Group {
         replicas.flush().await?;
     }
-    for (p, hw) in high_watermarks {
-        p.follow_high_watermark(hw);
+    for (p, from, hw) in high_watermarks {
+        p.follow_high_watermark(from, hw);
     }
     if stale {
         // Leadership or epochs moved; the metadata will tell this broker where to go.
@@ -191,6 +224,7 @@ async fn fetch_once(
 async fn truncate(
     client: &mut BrokerServiceClient<Channel>,
     p: &Partition,
+    from: Leadership,
 ) -> Result<(), BrokerError> {
     let Some(my_epoch) = p.log().latest_epoch() else {
         return Ok(());
@@ -199,26 +233,33 @@ async fn truncate(
         topic: p.topic.clone(),
         partition: p.key.partition,
         leader_epoch: my_epoch,
-        current_leader_epoch: p.role().leader_epoch,
+        current_leader_epoch: from.leader_epoch,
     };
     let response = client
         .offset_for_leader_epoch(request)
         .await
         .map_err(|s| grpc_error(&s))?
         .into_inner();
-    let target = match (response.leader_epoch, response.end_offset) {
-        (Some(epoch), Some(end)) if epoch == my_epoch => end,
-        (Some(epoch), Some(end)) => end.min(
-            p.log()
-                .end_offset_for_epoch(epoch)
-                .map_or(0, |(_, mine)| mine),
-        ),
-        _ => p.high_watermark(),
-    };
-    let log_end = p.log().log_end_offset();
-    if target < log_end {
-        info!(topic = %p.topic, partition = p.key.partition, from = log_end, to = target, "truncating divergent suffix");
-        p.truncate_to(target)?;
+    truncate_to_leader(p, from, response.leader_epoch.zip(response.end_offset))
+}
+
+/// Cuts the divergent suffix the leader's end of an epoch reveals. A cut below the high
+/// watermark is refused (the partition then waits for another leader or an operator);
+/// that is not an error of the fetch as a whole.
+fn truncate_to_leader(
+    p: &Partition,
+    from: Leadership,
+    leader_end: Option<EpochEnd>,
+) -> Result<(), BrokerError> {
+    let log = p.log();
+    let target = truncation_target(
+        leader_end,
+        |epoch| log.end_offset_for_epoch(epoch),
+        log.log_end_offset(),
+        p.high_watermark(),
+    );
+    match p.truncate_following(from, target) {
+        Ok(_) | Err(BrokerError::TruncationRefused { .. }) => Ok(()),
+        Err(e) => Err(e),
     }
-    Ok(())
 }

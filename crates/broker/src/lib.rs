@@ -2,6 +2,7 @@
 //! opens and serves the partitions the metadata assigns to this broker, produce, fetch,
 //! list offsets and retention. Never imports openraft.
 
+pub mod divergence;
 mod error;
 pub mod fetcher;
 pub mod grpc;

@@ -14,6 +14,7 @@ use rill_metadata::{MetadataState, Topic};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::divergence::{validate_fetch, Diverging};
 use crate::log::{LogStorage, PartitionKey};
 use crate::partition::{retention_point, Offsets, Partition, PartitionConfig, Role};
 use crate::BrokerError;
@@ -55,13 +56,25 @@ pub struct FetchPartitionRequest {
     pub fetch_offset: u64,
     pub max_bytes: usize,
     pub current_leader_epoch: Option<i32>,
+    /// The epoch of the fetcher's last batch (KIP-595): the leader checks its log holds
+    /// that epoch up to `fetch_offset` before serving.
+    pub last_fetched_epoch: Option<i32>,
+}
+
+/// What one partition of a fetch returns: whole batches, or (nothing read) where the
+/// fetcher's log diverges from this one.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub offsets: Offsets,
+    pub batches: Vec<Bytes>,
+    pub diverging: Option<Diverging>,
 }
 
 #[derive(Debug)]
 pub struct FetchPartitionResult {
     pub topic: String,
     pub partition: u32,
-    pub result: Result<(Offsets, Vec<Bytes>), BrokerError>,
+    pub result: Result<Fetched, BrokerError>,
 }
 
 type TopicPartition = (String, u32);
@@ -71,7 +84,9 @@ pub struct ReplicaManager {
     storage: Arc<dyn LogStorage>,
     flush: FlushPolicy,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
-    metadata: RwLock<Arc<MetadataState>>,
+    /// The metadata last applied; `None` until the first apply (the broker has not
+    /// registered yet and serves nothing).
+    metadata: RwLock<Option<Arc<MetadataState>>>,
     /// Bumped whenever a high watermark moves, to wake long-polling fetches.
     data_changed: watch::Sender<u64>,
     /// How often this broker became a partition's leader after opening it.
@@ -222,6 +237,7 @@ impl ReplicaManager {
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
                     partition_epoch: p.partition_epoch,
+                    unclean_leader_epoch: p.unclean_leader_epoch.map(|e| e as i32),
                     config: config.clone(),
                 };
                 let key = PartitionKey {
@@ -258,6 +274,12 @@ impl ReplicaManager {
                     Ok((log, recovery)) => {
                         info!(topic = %tp.0, partition = tp.1, log_end = log.log_end_offset(),
                             checked = recovery.batches_checked, truncated_at = ?recovery.truncated_at, "opened replica");
+                        // Replicas open only after this incarnation registered, so a
+                        // leadership found on opening was won by it.
+                        if role.leader == Some(self.broker_id) {
+                            self.leaderships_gained.fetch_add(1, Ordering::Relaxed);
+                            info!(topic = %tp.0, partition = tp.1, leader_epoch = role.leader_epoch, "leading");
+                        }
                         let partition =
                             Partition::new(tp.0.clone(), key, self.broker_id, log, role);
                         partitions.insert(tp, Arc::new(partition));
@@ -267,7 +289,7 @@ impl ReplicaManager {
             }
         }
         drop(partitions);
-        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = state;
+        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
         self.data_changed.send_modify(|n| *n += 1);
     }
 
@@ -314,12 +336,12 @@ impl ReplicaManager {
 
     /// The error for a partition this broker does not serve.
     fn missing(&self, topic: &str, partition: u32) -> BrokerError {
-        let known = self
-            .metadata
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .partition(topic, partition)
-            .is_some();
+        let known = match &*self.metadata.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(state) => state.partition(topic, partition).is_some(),
+            // Before its first metadata this broker knows nothing: retriable, never the
+            // definite UNKNOWN_TOPIC_OR_PARTITION.
+            None => true,
+        };
         if known {
             BrokerError::NotLeader(format!(
                 "broker {} does not lead {topic}-{partition}",
@@ -442,9 +464,11 @@ impl ReplicaManager {
             let bytes: usize = results
                 .iter()
                 .filter_map(|r| r.result.as_ref().ok())
-                .flat_map(|(_, b)| b.iter().map(Bytes::len))
+                .flat_map(|f| f.batches.iter().map(Bytes::len))
                 .sum();
-            let any_error = results.iter().any(|r| r.result.is_err());
+            let any_error = results
+                .iter()
+                .any(|r| r.result.as_ref().map_or(true, |f| f.diverging.is_some()));
             let remaining = deadline.saturating_duration_since(Instant::now());
             if bytes >= min_bytes.max(1) || any_error || remaining.is_zero() {
                 return results;
@@ -469,8 +493,8 @@ impl ReplicaManager {
             .iter()
             .map(|r| {
                 let result = self.read_partition(replica_id, r, budget);
-                if let Ok((_, batches)) = &result {
-                    budget = budget.saturating_sub(batches.iter().map(Bytes::len).sum());
+                if let Ok(fetched) = &result {
+                    budget = budget.saturating_sub(fetched.batches.iter().map(Bytes::len).sum());
                 }
                 FetchPartitionResult {
                     topic: r.topic.clone(),
@@ -486,9 +510,20 @@ impl ReplicaManager {
         replica_id: Option<BrokerId>,
         r: &FetchPartitionRequest,
         budget: usize,
-    ) -> Result<(Offsets, Vec<Bytes>), BrokerError> {
+    ) -> Result<Fetched, BrokerError> {
         let p = self.leader_partition(&r.topic, r.partition)?;
         check_leader_epoch(&p, r.current_leader_epoch)?;
+        if let Some(last_fetched_epoch) = r.last_fetched_epoch {
+            let leader_end = p.log().end_offset_for_epoch(last_fetched_epoch);
+            if let Some(diverging) = validate_fetch(leader_end, last_fetched_epoch, r.fetch_offset)
+            {
+                return Ok(Fetched {
+                    offsets: p.offsets(),
+                    batches: Vec::new(),
+                    diverging: Some(diverging),
+                });
+            }
+        }
         if let Some(follower) = replica_id {
             if !p.role().replicas.contains(&follower) {
                 return Err(BrokerError::NotLeader(format!(
@@ -513,11 +548,18 @@ impl ReplicaManager {
             } else {
                 p.log().read(r.fetch_offset, u64::MAX, limit)?
             };
-            return Ok((p.offsets(), batches));
+            return Ok(Fetched {
+                offsets: p.offsets(),
+                batches,
+                diverging: None,
+            });
         }
         let offsets = p.offsets();
         if r.fetch_offset > offsets.high_watermark && r.fetch_offset <= offsets.log_end {
-            return Ok((offsets, Vec::new()));
+            return Ok(Fetched {
+                offsets,
+                ..Fetched::default()
+            });
         }
         let limit = r.max_bytes.min(budget.max(1));
         let batches = if budget == 0 {
@@ -525,7 +567,11 @@ impl ReplicaManager {
         } else {
             p.read_committed(r.fetch_offset, limit)?
         };
-        Ok((offsets, batches))
+        Ok(Fetched {
+            offsets,
+            batches,
+            diverging: None,
+        })
     }
 
     /// Leader: where its log ends for `epoch` (KIP-101/279), after checking the asker's
@@ -597,6 +643,7 @@ impl ReplicaManager {
         self.metadata
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .as_ref()?
             .brokers
             .get(&broker)
             .map(|b| b.addr.clone())

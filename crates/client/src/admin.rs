@@ -53,6 +53,10 @@ pub struct PartitionDescription {
     pub high_watermark: u64,
     pub log_end_offset: u64,
     pub log_start_offset: u64,
+    /// Replicas outside the ISR that hold every committed record (KIP-966).
+    pub eligible_leader_replicas: Vec<u64>,
+    /// Why the partition has no leader (`None` while it has one).
+    pub offline_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -220,6 +224,8 @@ impl AdminClient {
                     high_watermark: p.high_watermark,
                     log_end_offset: p.log_end_offset,
                     log_start_offset: p.log_start_offset,
+                    eligible_leader_replicas: p.eligible_leader_replicas,
+                    offline_reason: (!p.offline_reason.is_empty()).then_some(p.offline_reason),
                 })
                 .collect(),
         })
@@ -262,6 +268,7 @@ impl AdminClient {
     pub async fn elect_leaders(&self, topic: Option<&str>) -> Result<u64, ClientError> {
         let request = pb::ElectLeadersRequest {
             topic: topic.unwrap_or_default().to_string(),
+            ..Default::default()
         };
         let response = self
             .bootstrap
@@ -271,5 +278,31 @@ impl AdminClient {
             })
             .await?;
         Ok(response.into_inner().partitions_elected)
+    }
+
+    /// Unclean election of one offline partition: an alive replica leads though it may
+    /// lack committed records. Returns the new leader and leader epoch.
+    pub async fn elect_unclean_leader(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(u64, u64), ClientError> {
+        let request = pb::ElectLeadersRequest {
+            topic: topic.to_string(),
+            unclean: true,
+            partition: Some(partition),
+        };
+        let response = self
+            .bootstrap
+            .with_channel(|c| {
+                let request = request.clone();
+                async move { client(c).elect_leaders(request).await }
+            })
+            .await?
+            .into_inner();
+        Ok((
+            response.leader.unwrap_or_default(),
+            response.leader_epoch.unwrap_or_default(),
+        ))
     }
 }

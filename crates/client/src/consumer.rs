@@ -253,6 +253,7 @@ impl Consumer {
                     fetch_offset: *offset,
                     partition_max_bytes: self.config.partition_max_bytes,
                     current_leader_epoch: None,
+                    last_fetched_epoch: None,
                 })
                 .collect(),
         };

@@ -20,11 +20,43 @@ pub struct Broker {
     /// always gets a larger epoch than any earlier incarnation.
     pub epoch: u64,
     pub fenced: bool,
+    /// The partition store this incarnation registered with.
+    #[serde(default)]
+    pub store: StoreInfo,
 }
 
 impl Broker {
     pub fn is_alive(&self) -> bool {
         !self.fenced
+    }
+}
+
+/// A broker's partition store as the broker registers with it (KIP-858's directory id,
+/// KIP-966's unclean-shutdown detection).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreInfo {
+    /// Created with the store. Another id than the broker's last registration named
+    /// means a new, emptied or replaced store.
+    pub store_id: String,
+    /// The store was closed cleanly before this start.
+    pub clean_shutdown: bool,
+    /// The broker acknowledges writes before they are fsynced (`log.flush.mode=interval`),
+    /// so an unclean shutdown may have lost records it counted as replicated.
+    pub acks_before_fsync: bool,
+}
+
+impl StoreInfo {
+    /// Whether a broker registering with this store may lack records its replicas held
+    /// when it last registered (`previous`): a different store, or unflushed
+    /// acknowledged writes lost in an unclean shutdown. A broker never registered before
+    /// holds no replicas.
+    pub fn lost_data_since(&self, previous: Option<&Broker>) -> bool {
+        let Some(previous) = previous else {
+            return false;
+        };
+        let replaced =
+            !previous.store.store_id.is_empty() && previous.store.store_id != self.store_id;
+        replaced || (!self.clean_shutdown && self.acks_before_fsync)
     }
 }
 
@@ -41,6 +73,15 @@ pub struct PartitionState {
     pub isr: Vec<BrokerId>,
     /// Bumped on every change of leader or ISR; compare-and-set token for changes.
     pub partition_epoch: u64,
+    /// Eligible leader replicas (KIP-966): replicas outside the ISR that left it only
+    /// because it fell below `min.insync.replicas` (the high watermark stood still since),
+    /// so they hold every committed record and may lead when no ISR member is alive.
+    #[serde(default)]
+    pub elr: Vec<BrokerId>,
+    /// The leader epoch an unclean election began, if one did: replicas whose data
+    /// predates it may lose records below their high watermark to follow it.
+    #[serde(default)]
+    pub unclean_leader_epoch: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +108,11 @@ pub struct PartitionChange {
     pub leader: Option<BrokerId>,
     pub leader_epoch: u64,
     pub isr: Vec<BrokerId>,
+    #[serde(default)]
+    pub elr: Vec<BrokerId>,
+    /// The new leader was elected uncleanly (it may lack committed records).
+    #[serde(default)]
+    pub unclean: bool,
 }
 
 /// The whole cluster metadata: what every node's replica of the log holds.
@@ -116,6 +162,8 @@ pub enum MetadataCommand {
     RegisterBroker {
         broker_id: BrokerId,
         addr: String,
+        #[serde(default)]
+        store: StoreInfo,
         changes: Vec<PartitionChange>,
     },
     FenceBroker {
@@ -215,6 +263,11 @@ impl MetadataState {
                     addr: format!("b{id}:1"),
                     epoch: id * 10,
                     fenced: false,
+                    store: StoreInfo {
+                        store_id: format!("store-{id}"),
+                        clean_shutdown: true,
+                        acks_before_fsync: false,
+                    },
                 },
             );
         }
@@ -238,6 +291,7 @@ impl MetadataState {
             MetadataCommand::RegisterBroker {
                 broker_id,
                 addr,
+                store,
                 changes,
             } => {
                 self.brokers.insert(
@@ -247,6 +301,7 @@ impl MetadataState {
                         addr,
                         epoch: log_index,
                         fenced: false,
+                        store,
                     },
                 );
                 for change in changes {
@@ -385,6 +440,10 @@ impl MetadataState {
         partition.leader = change.leader;
         partition.leader_epoch = change.leader_epoch;
         partition.isr = change.isr;
+        partition.elr = change.elr;
+        if change.unclean {
+            partition.unclean_leader_epoch = Some(change.leader_epoch);
+        }
         partition.partition_epoch += 1;
         true
     }

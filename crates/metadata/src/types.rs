@@ -43,6 +43,7 @@ pub enum ControllerRequest {
     RegisterBroker {
         broker_id: BrokerId,
         addr: String,
+        store: crate::model::StoreInfo,
     },
     BrokerHeartbeat {
         broker_id: BrokerId,
@@ -72,6 +73,15 @@ pub enum ControllerRequest {
     ElectPreferredLeaders {
         topic: Option<String>,
     },
+    /// An operator brings an offline partition back with a replica that may lack
+    /// committed records (`rill cluster elect-leaders --unclean`).
+    ElectUncleanLeader {
+        topic: String,
+        partition: u32,
+        /// The replica to elect if it is alive (the one with the longest log, as the
+        /// asking node found); else the first alive replica.
+        candidate: Option<BrokerId>,
+    },
     /// A node outside the voter set asks to follow the metadata log as a learner.
     AddLearner {
         node_id: NodeId,
@@ -87,6 +97,7 @@ pub enum ControllerReply {
     Heartbeat { fenced: bool },
     PartitionAltered { partition_epoch: u64 },
     LeadersElected { partitions: u64 },
+    UncleanLeaderElected { leader: BrokerId, leader_epoch: u64 },
     ProducerIds { start: i64, count: u64 },
 }
 

@@ -7,6 +7,7 @@ use rill_proto::v1::broker_service_server::BrokerService;
 use tonic::{Request, Response, Status};
 
 use super::status;
+use crate::divergence::Diverging;
 use crate::replica_manager::{Acks, FetchPartitionRequest};
 use crate::{BrokerError, ReplicaManager};
 
@@ -91,6 +92,7 @@ impl BrokerService for BrokerServiceImpl {
                     p.partition_max_bytes as usize
                 },
                 current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
             })
             .collect();
         let max_bytes = if r.max_bytes == 0 {
@@ -113,11 +115,13 @@ impl BrokerService for BrokerServiceImpl {
         let partitions = results
             .into_iter()
             .map(|result| match result.result {
-                Ok((offsets, batches)) => {
-                    let mut records = BytesMut::with_capacity(batches.iter().map(Bytes::len).sum());
-                    for b in &batches {
+                Ok(fetched) => {
+                    let mut records =
+                        BytesMut::with_capacity(fetched.batches.iter().map(Bytes::len).sum());
+                    for b in &fetched.batches {
                         records.extend_from_slice(b);
                     }
+                    let offsets = fetched.offsets;
                     pb::FetchPartitionResponse {
                         topic: result.topic,
                         partition: result.partition,
@@ -125,6 +129,12 @@ impl BrokerService for BrokerServiceImpl {
                         log_start_offset: offsets.log_start,
                         log_end_offset: offsets.log_end,
                         records: records.freeze(),
+                        diverging_epoch: fetched.diverging.map(|Diverging(end)| {
+                            pb::DivergingEpoch {
+                                epoch: end.map(|(e, _)| e),
+                                end_offset: end.map(|(_, o)| o),
+                            }
+                        }),
                         ..Default::default()
                     }
                 }

@@ -305,3 +305,30 @@ fn sled_storage_survives_closing_and_reopening_the_db() {
     assert_eq!(log.log_end_offset(), 2);
     assert_eq!(log.epoch_entries(), vec![(3, 0)]);
 }
+
+#[test]
+fn a_sled_store_keeps_its_id_and_reports_how_it_was_closed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let first = {
+        let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        storage.identity()
+    };
+    // Dropped without the marker: an unclean shutdown.
+    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(storage.identity().store_id, first.store_id);
+    assert!(!storage.identity().clean_shutdown);
+    assert!(storage.mark_clean_shutdown().is_ok());
+    drop(storage);
+    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(storage.identity().store_id, first.store_id);
+    assert!(storage.identity().clean_shutdown);
+    drop(storage);
+    // The marker is taken by the open that reported it.
+    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!storage.identity().clean_shutdown);
+    drop(storage);
+    // A wiped directory is a new store.
+    std::fs::remove_dir_all(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(storage.identity().store_id, first.store_id);
+}

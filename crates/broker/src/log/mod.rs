@@ -38,8 +38,23 @@ impl PartitionKey {
     }
 }
 
+/// Who a node's partition store is (KIP-858's directory id) and how it was last closed
+/// (KIP-966's unclean-shutdown detection); the broker registers with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreIdentity {
+    /// Created with the store and kept for its life: a new or emptied store has a new id.
+    pub store_id: String,
+    /// The store was closed cleanly (`mark_clean_shutdown`) before this open.
+    pub clean_shutdown: bool,
+}
+
 /// Opens, lists and deletes a node's partition logs.
 pub trait LogStorage: Send + Sync {
+    /// The store's identity as of this open.
+    fn identity(&self) -> StoreIdentity;
+    /// Records a clean shutdown: call last, after the final flush; the next open reports
+    /// it (and clears it, so a crash after that open is not mistaken for one).
+    fn mark_clean_shutdown(&self) -> Result<(), BrokerError>;
     fn open_backend(&self, key: &PartitionKey) -> Result<Box<dyn LogBackend>, BrokerError>;
     fn delete(&self, key: &PartitionKey) -> Result<(), BrokerError>;
     fn list(&self) -> Result<Vec<PartitionKey>, BrokerError>;
@@ -53,22 +68,55 @@ pub trait LogStorage: Send + Sync {
 
 const LOG_TREE: &str = "log/";
 const META_TREE: &str = "meta/";
+/// Keys of the Db's default tree.
+const STORE_ID: &[u8] = b"store_id";
+const CLEAN_SHUTDOWN: &[u8] = b"clean_shutdown";
 
 /// All partitions of a node in one sled Db, a tree pair per partition, one flusher.
 pub struct SledStorage {
     db: sled::Db,
     flusher: Flusher,
+    identity: StoreIdentity,
 }
 
 impl SledStorage {
+    /// Opens (or creates, with a new store id) the store, and takes its clean-shutdown
+    /// marker: it is gone from disk before this returns.
     pub fn open(path: &Path) -> Result<Self, BrokerError> {
         let db = sled::Config::new().path(path).open()?;
+        let store_id = match db.get(STORE_ID)? {
+            Some(id) => String::from_utf8_lossy(&id).into_owned(),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                db.insert(STORE_ID, id.as_bytes())?;
+                id
+            }
+        };
+        let clean_shutdown = db.remove(CLEAN_SHUTDOWN)?.is_some();
+        db.flush()?;
         let flusher = Flusher::new(db.clone());
-        Ok(Self { db, flusher })
+        Ok(Self {
+            db,
+            flusher,
+            identity: StoreIdentity {
+                store_id,
+                clean_shutdown,
+            },
+        })
     }
 }
 
 impl LogStorage for SledStorage {
+    fn identity(&self) -> StoreIdentity {
+        self.identity.clone()
+    }
+
+    fn mark_clean_shutdown(&self) -> Result<(), BrokerError> {
+        self.db.insert(CLEAN_SHUTDOWN, &[1u8])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     fn open_backend(&self, key: &PartitionKey) -> Result<Box<dyn LogBackend>, BrokerError> {
         let name = key.storage_name();
         Ok(Box::new(SledBackend {
@@ -104,12 +152,32 @@ impl LogStorage for SledStorage {
 }
 
 /// Partitions in memory (tests, and a reference for the sled storage).
-#[derive(Default)]
 pub struct MemoryStorage {
     partitions: Mutex<HashMap<PartitionKey, Arc<MemoryBackend>>>,
+    store_id: String,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self {
+            partitions: Mutex::default(),
+            store_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
 }
 
 impl LogStorage for MemoryStorage {
+    fn identity(&self) -> StoreIdentity {
+        StoreIdentity {
+            store_id: self.store_id.clone(),
+            clean_shutdown: true,
+        }
+    }
+
+    fn mark_clean_shutdown(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
     fn open_backend(&self, key: &PartitionKey) -> Result<Box<dyn LogBackend>, BrokerError> {
         let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Box::new(partitions.entry(key.clone()).or_default().clone()))

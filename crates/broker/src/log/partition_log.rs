@@ -159,6 +159,13 @@ impl PartitionLog {
         self.state().epochs.keys().next_back().copied()
     }
 
+    /// Where a follower fetches from and the epoch of its last batch (KIP-595's
+    /// `last_fetched_epoch`), read together.
+    pub fn fetch_position(&self) -> (u64, Option<i32>) {
+        let state = self.state();
+        (state.log_end, state.epochs.keys().next_back().copied())
+    }
+
     pub fn epoch_entries(&self) -> Vec<(i32, u64)> {
         self.state().epochs.iter().map(|(e, o)| (*e, *o)).collect()
     }

@@ -81,6 +81,25 @@ pub fn effective(
     all
 }
 
+/// The `min.insync.replicas` in force for a topic (at least 1).
+pub fn min_insync_replicas(
+    overrides: &BTreeMap<String, String>,
+    replication_factor: usize,
+) -> usize {
+    overrides
+        .get(MIN_INSYNC_REPLICAS)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| default_min_insync_replicas(replication_factor) as usize)
+        .max(1)
+}
+
+/// Whether `unclean.leader.election.enable` is on for a topic (default false).
+pub fn unclean_leader_election(overrides: &BTreeMap<String, String>) -> bool {
+    overrides
+        .get(UNCLEAN_LEADER_ELECTION)
+        .is_some_and(|v| v == "true")
+}
+
 fn parse_int(key: &str, value: &str, min: i64) -> Result<i64, MetadataError> {
     let v: i64 = value
         .parse()

@@ -33,7 +33,9 @@ pub fn preferred_leader_changes(
                 && p.isr.contains(&preferred)
                 && state.brokers.get(&preferred).is_some_and(|b| b.is_alive());
             eligible
-                .then(|| change_if_different(name, p, Some(preferred), p.isr.clone()))
+                .then(|| {
+                    change_if_different(name, p, Some(preferred), p.isr.clone(), p.elr.clone())
+                })
                 .flatten()
         })
         .collect())
@@ -57,6 +59,8 @@ mod tests {
                 leader_epoch: 4,
                 isr: isr.to_vec(),
                 partition_epoch: 7,
+                elr: Vec::new(),
+                unclean_leader_epoch: None,
             }],
         };
         s.topics.insert("t".into(), topic);

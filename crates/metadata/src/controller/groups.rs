@@ -68,6 +68,8 @@ mod tests {
                     leader_epoch: 0,
                     isr: vec![1],
                     partition_epoch: 0,
+                    elr: Vec::new(),
+                    unclean_leader_epoch: None,
                 }],
             },
         );

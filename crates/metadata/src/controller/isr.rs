@@ -3,6 +3,8 @@
 
 use rill_common::{BrokerId, ErrorCode};
 
+use crate::controller::config;
+use crate::controller::liveness::next_elr;
 use crate::model::{MetadataState, PartitionChange};
 use crate::MetadataError;
 
@@ -82,13 +84,18 @@ pub fn plan_alter_partition(
     let mut isr = req.isr.clone();
     isr.sort_by_key(|b| p.replicas.iter().position(|r| r == b));
     isr.dedup();
+    let min_isr = state.topics.get(&req.topic).map_or(1, |t| {
+        config::min_insync_replicas(&t.configs, p.replicas.len())
+    });
     Ok(PartitionChange {
         topic: req.topic.clone(),
         partition: req.partition,
         expected_partition_epoch: p.partition_epoch,
         leader: p.leader,
         leader_epoch: p.leader_epoch,
+        elr: next_elr(p, &isr, min_isr, &[]),
         isr,
+        unclean: false,
     })
 }
 
@@ -114,6 +121,8 @@ mod tests {
                     leader_epoch: 4,
                     isr: vec![1, 2, 3],
                     partition_epoch: 7,
+                    elr: Vec::new(),
+                    unclean_leader_epoch: None,
                 }],
             },
         );

@@ -156,6 +156,8 @@ fn new_partitions(first: u32, placement: Vec<Vec<u64>>) -> Vec<PartitionState> {
             isr: replicas.clone(),
             replicas,
             partition_epoch: 0,
+            elr: Vec::new(),
+            unclean_leader_epoch: None,
         })
         .collect()
 }

@@ -36,6 +36,11 @@ impl ControllerService for ControllerServiceImpl {
         let req = ControllerRequest::RegisterBroker {
             broker_id: r.broker_id,
             addr: r.addr,
+            store: crate::model::StoreInfo {
+                store_id: r.store_id,
+                clean_shutdown: r.clean_shutdown,
+                acks_before_fsync: r.acks_before_fsync,
+            },
         };
         match self.node.submit(req).await.map_err(|e| status(&e))? {
             ControllerReply::BrokerRegistered { broker_epoch } => {

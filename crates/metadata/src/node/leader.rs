@@ -10,11 +10,11 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
 use rill_common::{BrokerId, ErrorCode, NodeId};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::MetadataNode;
 use crate::controller::{election, groups, isr, liveness, topics};
-use crate::model::MetadataCommand;
+use crate::model::{MetadataCommand, StoreInfo};
 use crate::types::{ControllerReply, ControllerRequest, ForwardedReply};
 use crate::MetadataError;
 
@@ -105,19 +105,30 @@ impl MetadataNode {
                     log_index,
                 })
             }
-            ControllerRequest::RegisterBroker { broker_id, addr } => {
+            ControllerRequest::RegisterBroker {
+                broker_id,
+                addr,
+                store,
+            } => {
                 self.record_heartbeat(broker_id);
                 let _guard = self.leader.decisions.lock().await;
-                let changes = liveness::changes_on_register(&self.state(), broker_id);
+                let before = self.state();
+                let lost_data = store.lost_data_since(before.brokers.get(&broker_id));
+                let changes = liveness::changes_on_register(&before, broker_id, &store);
                 let command = MetadataCommand::RegisterBroker {
                     broker_id,
                     addr,
+                    store: store.clone(),
                     changes,
                 };
                 let (epoch, log_index) = self.write(command).await?;
                 let broker_epoch = epoch
                     .ok_or_else(|| MetadataError::Raft("registration returned no epoch".into()))?;
-                info!(broker_id, broker_epoch, "broker registered");
+                info!(broker_id, broker_epoch, store_id = %store.store_id,
+                    clean_shutdown = store.clean_shutdown, "broker registered");
+                if lost_data {
+                    self.report_lost_store(broker_id, &store);
+                }
                 Ok(ForwardedReply {
                     reply: ControllerReply::BrokerRegistered { broker_epoch },
                     log_index: Some(log_index),
@@ -157,6 +168,36 @@ impl MetadataNode {
                     ControllerRequest::ResetGroupOffsets { group_id, offsets } => {
                         groups::plan_reset_offsets(&state, &group_id, offsets)?
                     }
+                    ControllerRequest::ElectUncleanLeader {
+                        topic,
+                        partition,
+                        candidate,
+                    } => {
+                        let change =
+                            liveness::plan_unclean_election(&state, &topic, partition, candidate)?;
+                        let (leader, leader_epoch) =
+                            (change.leader.unwrap_or_default(), change.leader_epoch);
+                        let (applied, log_index) = self
+                            .write(MetadataCommand::ElectLeaders {
+                                changes: vec![change],
+                            })
+                            .await?;
+                        if applied != Some(1) {
+                            return Err(MetadataError::rejected(
+                                ErrorCode::InvalidUpdateVersion,
+                                format!("{topic}-{partition} changed concurrently; retry"),
+                            ));
+                        }
+                        warn!(topic = %topic, partition, leader, leader_epoch,
+                            "unclean leader election by an operator: records the new leader lacks are lost");
+                        return Ok(ForwardedReply {
+                            reply: ControllerReply::UncleanLeaderElected {
+                                leader,
+                                leader_epoch,
+                            },
+                            log_index: Some(log_index),
+                        });
+                    }
                     ControllerRequest::RegisterBroker { .. }
                     | ControllerRequest::BrokerHeartbeat { .. }
                     | ControllerRequest::AlterPartition(_)
@@ -193,6 +234,27 @@ impl MetadataNode {
                 })
             }
             Err(e) => Err(MetadataError::Raft(e.to_string())),
+        }
+    }
+
+    /// A broker came back with a new or emptied store (or lost acknowledged writes): its
+    /// replicas rejoin as followers; partitions it was the last holder of stay offline,
+    /// and a human must choose whether to elect a replica that may lack records.
+    fn report_lost_store(&self, broker_id: BrokerId, store: &StoreInfo) {
+        warn!(broker_id, store_id = %store.store_id, clean_shutdown = store.clean_shutdown,
+            "broker registered with a new or emptied partition store (or lost unflushed writes): \
+             its replicas may not lead until they have caught up");
+        let state = self.state();
+        for topic in state.topics.values() {
+            for p in &topic.partitions {
+                let without_eligible = p.isr.is_empty() && p.elr.is_empty();
+                if !(p.replicas.contains(&broker_id) && without_eligible) {
+                    continue;
+                }
+                let why = liveness::offline_reason(&state, p).unwrap_or_default();
+                error!(topic = %topic.name, partition = p.partition, broker_id,
+                    "partition offline: {why}");
+            }
         }
     }
 

@@ -63,6 +63,8 @@ pub struct MetadataNodeConfig {
     /// (`leader.imbalance.check.interval.seconds`); `None` when
     /// `auto.leader.rebalance.enable` is false.
     pub leader_rebalance_interval: Option<Duration>,
+    /// This node's partition store, as the broker registers with it.
+    pub store: crate::model::StoreInfo,
 }
 
 /// Who leads the metadata quorum, as this node sees it.
@@ -199,6 +201,11 @@ impl MetadataNode {
     /// This node's broker epoch once it registered with the controller.
     pub fn broker_epoch(&self) -> Option<u64> {
         *self.broker_epoch.borrow()
+    }
+
+    /// A watch of [`Self::broker_epoch`].
+    pub fn broker_epoch_watch(&self) -> watch::Receiver<Option<u64>> {
+        self.broker_epoch.subscribe()
     }
 
     pub fn controller_info(&self) -> ControllerInfo {

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use rill_common::record::BatchHeader;
 use rill_common::BrokerId;
 
+use crate::divergence::check_truncation;
 use crate::log::{PartitionKey, PartitionLog};
 use crate::producer_state::{ProducerStateTable, SequenceCheck};
 use crate::BrokerError;
@@ -40,7 +41,19 @@ pub struct Role {
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
     pub partition_epoch: u64,
+    /// The leader epoch an operator's unclean election began, if any: replicas whose
+    /// data predates it may truncate below their high watermark to follow.
+    pub unclean_leader_epoch: Option<i32>,
     pub config: PartitionConfig,
+}
+
+/// The leadership a follower fetch was sent to. Its answer (records, a truncation, a
+/// high watermark) applies only while the role still names that leader and epoch: a
+/// deposed leader's late answer is dropped, never appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    pub leader: BrokerId,
+    pub leader_epoch: i32,
 }
 
 /// What the leader knows of a follower: its log end (from its last fetch) and when it
@@ -65,6 +78,9 @@ pub struct Partition {
     needs_truncation: AtomicBool,
     /// The partition epoch an ISR change was proposed at, until the metadata moves on.
     isr_change_pending: Mutex<Option<(u64, Instant)>>,
+    /// The leadership whose truncation below the high watermark this replica refused:
+    /// it does not fetch from it (and so leaves its ISR) until the role changes.
+    truncation_refused: Mutex<Option<Leadership>>,
     /// Idempotent producers' sequences; the lock also makes check-then-append atomic.
     producers: Mutex<ProducerStateTable>,
     /// The log end the last stored producer snapshot covers.
@@ -115,7 +131,7 @@ fn producers_of(log: &PartitionLog) -> ProducerStateTable {
 }
 
 /// Offsets of a partition replica.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Offsets {
     pub log_start: u64,
     pub high_watermark: u64,
@@ -144,6 +160,7 @@ impl Partition {
             followers: Mutex::default(),
             needs_truncation: AtomicBool::new(false),
             isr_change_pending: Mutex::default(),
+            truncation_refused: Mutex::default(),
             producers,
             producer_snapshot_at: AtomicU64::new(u64::MAX),
         };
@@ -227,10 +244,14 @@ impl Partition {
     }
 
     /// Leader: the high watermark is the smallest log end over the ISR (the leader's
-    /// counts once durable). True if it moved.
+    /// counts once durable). It stands still while the ISR is smaller than
+    /// `min.insync.replicas` (KIP-966's strict min ISR), so every replica that leaves an
+    /// ISR at or below that size holds everything up to the high watermark and stays
+    /// eligible to lead. True if it moved.
     pub fn maybe_advance_high_watermark(&self) -> bool {
         let role = self.role().clone();
-        if role.leader != Some(self.broker_id) {
+        let min_isr = role.config.min_insync_replicas.min(role.replicas.len());
+        if role.leader != Some(self.broker_id) || role.isr.len() < min_isr {
             return false;
         }
         let followers = self.followers();
@@ -341,8 +362,87 @@ impl Partition {
         self.needs_truncation.store(true, Ordering::SeqCst);
     }
 
-    /// Follower: the leader's high watermark, bounded by what this replica holds.
-    pub fn follow_high_watermark(&self, leader_hw: u64) {
+    /// The leadership this replica follows now, if it follows one.
+    pub fn following(&self) -> Option<Leadership> {
+        let role = self.role();
+        let leader = role.leader.filter(|l| *l != self.broker_id)?;
+        Some(Leadership {
+            leader,
+            leader_epoch: role.leader_epoch,
+        })
+    }
+
+    /// The role, if it still follows `from`; held while a fetched answer is applied, so
+    /// a role change waits for it and every later answer of `from` is dropped.
+    fn role_following(&self, from: Leadership) -> Option<RwLockReadGuard<'_, Role>> {
+        let role = self.role();
+        (role.leader == Some(from.leader) && role.leader_epoch == from.leader_epoch).then_some(role)
+    }
+
+    /// Follower: appends a batch fetched from `from`. False (nothing appended) when the
+    /// role moved on since the fetch was sent.
+    pub fn append_fetched(&self, from: Leadership, batch: &[u8]) -> Result<bool, BrokerError> {
+        let Some(_role) = self.role_following(from) else {
+            return Ok(false);
+        };
+        self.append_replicated(batch)?;
+        Ok(true)
+    }
+
+    /// Follower: cuts the log at `target` as `from` asked (a divergent suffix). Refused,
+    /// with an ERROR, when the cut would drop records below this replica's high
+    /// watermark: committed records are never given up because a leader lacks them,
+    /// unless an operator's unclean election came after them. False when the role moved
+    /// on since `from` answered.
+    pub fn truncate_following(&self, from: Leadership, target: u64) -> Result<bool, BrokerError> {
+        let Some(role) = self.role_following(from) else {
+            return Ok(false);
+        };
+        let log_end = self.log.log_end_offset();
+        if target >= log_end {
+            return Ok(true);
+        }
+        let latest_epoch = self.log.latest_epoch();
+        if let Err(hw) = check_truncation(
+            target,
+            self.high_watermark(),
+            latest_epoch,
+            role.unclean_leader_epoch,
+        ) {
+            let mut refused = self
+                .truncation_refused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *refused = Some(from);
+            tracing::error!(topic = %self.topic, partition = self.key.partition, leader = from.leader,
+                leader_epoch = from.leader_epoch, target, high_watermark = hw, log_end,
+                "refusing to truncate below the high watermark: the leader lacks committed records; \
+                 this replica keeps them (an unclean election would discard them)");
+            return Err(BrokerError::TruncationRefused {
+                target,
+                high_watermark: hw,
+            });
+        }
+        tracing::info!(topic = %self.topic, partition = self.key.partition, from = log_end, to = target,
+            leader = from.leader, "truncating divergent suffix");
+        self.truncate_to(target)?;
+        Ok(true)
+    }
+
+    /// Whether this replica refused the truncation `from` asked for.
+    pub fn truncation_refused_by(&self, from: Leadership) -> bool {
+        *self
+            .truncation_refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            == Some(from)
+    }
+
+    /// Follower: `from`'s high watermark, bounded by what this replica holds.
+    pub fn follow_high_watermark(&self, from: Leadership, leader_hw: u64) {
+        let Some(_role) = self.role_following(from) else {
+            return;
+        };
         let bounded = leader_hw.min(self.log.log_end_offset());
         self.high_watermark.fetch_max(bounded, Ordering::SeqCst);
     }
@@ -599,6 +699,7 @@ mod lookup_tests {
             replicas: vec![1],
             isr: vec![1],
             partition_epoch: 0,
+            unclean_leader_epoch: None,
             config: PartitionConfig {
                 max_message_bytes: 1 << 20,
                 retention_ms: -1,
@@ -738,3 +839,6 @@ mod lookup_tests {
         assert_eq!(append(&p, 7, 0).map(|a| a.duplicate), Some(true));
     }
 }
+
+#[cfg(test)]
+mod follower_tests;

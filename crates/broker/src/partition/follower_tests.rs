@@ -1,0 +1,133 @@
+//! A replica's follower side and the leader's high watermark rule, fed events directly:
+//! answers of a deposed leader, truncation requests below the high watermark, and the
+//! strict min-ISR high watermark (KIP-966).
+
+use rill_common::record::{self, RecordBatchBuilder};
+
+use super::*;
+use crate::log::{LogStorage, MemoryStorage};
+
+fn role(leader: BrokerId, leader_epoch: i32, isr: &[BrokerId], min_isr: usize) -> Role {
+    Role {
+        leader: Some(leader),
+        leader_epoch,
+        replicas: vec![1, 2, 3],
+        isr: isr.to_vec(),
+        partition_epoch: 0,
+        unclean_leader_epoch: None,
+        config: PartitionConfig {
+            max_message_bytes: 1 << 20,
+            retention_ms: -1,
+            retention_bytes: -1,
+            min_insync_replicas: min_isr,
+        },
+    }
+}
+
+/// Broker `me`'s replica of t-0 with the role given.
+fn replica(me: BrokerId, role: Role) -> Partition {
+    let key = PartitionKey {
+        topic_id: "t".into(),
+        partition: 0,
+    };
+    let (log, _) = MemoryStorage::default()
+        .open(&key)
+        .unwrap_or_else(|e| panic!("{e}"));
+    Partition::new("t".into(), key, me, log, role)
+}
+
+/// A batch of `records` records as a leader stamped it: at `base_offset`, in `epoch`.
+fn leader_batch(base_offset: u64, epoch: i32, records: usize) -> Vec<u8> {
+    let mut b = RecordBatchBuilder::new();
+    for _ in 0..records {
+        b.push(None, Some(b"v"), 1);
+    }
+    let mut batch = b.build();
+    record::set_base_offset(&mut batch, base_offset);
+    record::set_partition_leader_epoch(&mut batch, epoch);
+    batch
+}
+
+fn following(p: &Partition) -> Leadership {
+    p.following().unwrap_or_else(|| panic!("not following"))
+}
+
+#[test]
+fn a_deposed_leaders_late_answer_is_dropped() {
+    let p = replica(2, role(1, 3, &[1, 2, 3], 2));
+    let old = following(&p);
+    assert_eq!(
+        p.append_fetched(old, &leader_batch(0, 3, 2)).ok(),
+        Some(true)
+    );
+    // Leader 3 takes over at epoch 4 while a fetch to leader 1 is in flight.
+    p.set_role(role(3, 4, &[2, 3], 2));
+    assert_eq!(
+        p.append_fetched(old, &leader_batch(2, 3, 2)).ok(),
+        Some(false),
+        "a batch of the deposed leader must not be appended after the role changed"
+    );
+    assert_eq!(p.truncate_following(old, 0).ok(), Some(false));
+    p.follow_high_watermark(old, 2);
+    assert_eq!((p.log().log_end_offset(), p.high_watermark()), (2, 0));
+    let new = following(&p);
+    assert_eq!(new.leader, 3);
+    assert_eq!(
+        p.append_fetched(new, &leader_batch(2, 4, 1)).ok(),
+        Some(true)
+    );
+    p.follow_high_watermark(new, 3);
+    assert_eq!((p.log().log_end_offset(), p.high_watermark()), (3, 3));
+    assert_eq!(p.log().fetch_position(), (3, Some(4)));
+}
+
+#[test]
+fn a_cut_below_the_high_watermark_is_refused_unless_an_unclean_election_came_after() {
+    let p = replica(2, role(1, 3, &[1, 2, 3], 2));
+    let from = following(&p);
+    assert_eq!(
+        p.append_fetched(from, &leader_batch(0, 3, 4)).ok(),
+        Some(true)
+    );
+    p.follow_high_watermark(from, 4);
+    // A divergent suffix above the high watermark goes.
+    assert_eq!(
+        p.append_fetched(from, &leader_batch(4, 3, 2)).ok(),
+        Some(true)
+    );
+    assert_eq!(p.truncate_following(from, 4).ok(), Some(true));
+    assert_eq!(p.log().log_end_offset(), 4);
+    // A leader without the committed records (an emptied store) asks for everything.
+    let refused = p.truncate_following(from, 0);
+    assert!(matches!(
+        refused,
+        Err(BrokerError::TruncationRefused {
+            target: 0,
+            high_watermark: 4
+        })
+    ));
+    assert_eq!(p.log().log_end_offset(), 4, "committed records kept");
+    assert!(p.truncation_refused_by(from));
+    // The operator elects leader 3 uncleanly at epoch 5: older data may go.
+    let mut unclean = role(3, 5, &[3], 2);
+    unclean.unclean_leader_epoch = Some(5);
+    p.set_role(unclean);
+    let from = following(&p);
+    assert!(!p.truncation_refused_by(from));
+    assert_eq!(p.truncate_following(from, 0).ok(), Some(true));
+    assert_eq!((p.log().log_end_offset(), p.high_watermark()), (0, 0));
+}
+
+#[test]
+fn the_high_watermark_stands_still_while_the_isr_is_below_min_isr() {
+    let p = replica(1, role(1, 0, &[1], 2));
+    let mut b = RecordBatchBuilder::new();
+    b.push(None, Some(b"v"), 1);
+    assert!(p.append_as_leader(&mut b.build(), false).is_ok());
+    p.mark_durable(1);
+    assert_eq!(p.high_watermark(), 0, "acks=1 alone commits nothing");
+    // The ISR grows back to min.insync.replicas; the follower has the record.
+    p.set_role(role(1, 0, &[1, 2], 2));
+    p.record_follower_fetch(2, 1);
+    assert_eq!(p.high_watermark(), 1);
+}
