@@ -33,7 +33,8 @@ pub fn validate_fetch(
 /// OffsetForLeaderEpoch or a diverging fetch): at most where that epoch ends on the
 /// leader and at most where the follower's own data of that epoch (or the largest
 /// older one it has) ends; nothing past its log end. When the leader knows no epoch that
-/// old, the follower's high watermark (KIP-101's fallback). A follower that holds an
+/// old, the follower's high watermark (KIP-101's fallback), or the leader's log end when
+/// it is known and shorter (a leader elected uncleanly with less). A follower that holds an
 /// older epoch than the leader named gets a cut at its own epoch's end and is validated
 /// again by its next fetch, so repeated fetches converge on the common prefix.
 pub fn truncation_target(
@@ -41,9 +42,10 @@ pub fn truncation_target(
     own_end: impl Fn(i32) -> Option<EpochEnd>,
     log_end: u64,
     high_watermark: u64,
+    leader_log_end: Option<u64>,
 ) -> u64 {
     let target = match leader_end {
-        None => high_watermark,
+        None => leader_log_end.map_or(high_watermark, |end| end.min(high_watermark)),
         Some((epoch, end)) => match own_end(epoch) {
             Some((_, own)) => end.min(own),
             None => end,
@@ -112,7 +114,7 @@ mod tests {
             Some(Diverging(Some((1, 50))))
         );
         let follower = ends(&[(1, 0)], 60);
-        assert_eq!(truncation_target(Some((1, 50)), follower, 60, 40), 50);
+        assert_eq!(truncation_target(Some((1, 50)), follower, 60, 40, None), 50);
     }
 
     #[test]
@@ -126,22 +128,34 @@ mod tests {
         );
         let follower = ends(&[(1, 0), (2, 45)], 55);
         // Epoch 1 ends at 40 on the leader and at 45 on the follower: cut at 40.
-        assert_eq!(truncation_target(Some((1, 40)), &follower, 55, 30), 40);
+        assert_eq!(
+            truncation_target(Some((1, 40)), &follower, 55, 30, None),
+            40
+        );
     }
 
     #[test]
     fn a_follower_with_only_older_epochs_cuts_at_its_own_end_and_is_checked_again() {
         // The leader names epoch 4, the follower only has up to epoch 2 (ending at 70).
         let follower = ends(&[(1, 0), (2, 30)], 70);
-        assert_eq!(truncation_target(Some((4, 100)), &follower, 70, 10), 70);
-        assert_eq!(truncation_target(Some((4, 60)), &follower, 70, 10), 60);
+        assert_eq!(
+            truncation_target(Some((4, 100)), &follower, 70, 10, None),
+            70
+        );
+        assert_eq!(
+            truncation_target(Some((4, 60)), &follower, 70, 10, None),
+            60
+        );
     }
 
     #[test]
     fn a_leader_without_the_epoch_falls_back_to_the_high_watermark() {
         let follower = ends(&[(5, 0)], 70);
-        assert_eq!(truncation_target(None, &follower, 70, 42), 42);
-        assert_eq!(truncation_target(None, &follower, 30, 42), 30);
+        assert_eq!(truncation_target(None, &follower, 70, 42, None), 42);
+        assert_eq!(truncation_target(None, &follower, 30, 42, None), 30);
+        // An uncleanly elected leader with an empty log: everything goes (if allowed).
+        assert_eq!(truncation_target(None, &follower, 70, 42, Some(0)), 0);
+        assert_eq!(truncation_target(None, &follower, 70, 42, Some(50)), 42);
     }
 
     #[test]

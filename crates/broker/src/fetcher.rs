@@ -184,7 +184,7 @@ async fn fetch_once(
         if let Some(d) = &r.diverging_epoch {
             // KIP-595: the leader's log does not hold our last epoch up to our log end.
             let leader_end = d.epoch.zip(d.end_offset);
-            truncate_to_leader(p, *from, leader_end)?;
+            truncate_to_leader(p, *from, leader_end, Some(r.log_end_offset))?;
             continue;
         }
         for (header, batch) in split_batches(&r.records)? {
@@ -240,7 +240,12 @@ async fn truncate(
         .await
         .map_err(|s| grpc_error(&s))?
         .into_inner();
-    truncate_to_leader(p, from, response.leader_epoch.zip(response.end_offset))
+    truncate_to_leader(
+        p,
+        from,
+        response.leader_epoch.zip(response.end_offset),
+        None,
+    )
 }
 
 /// Cuts the divergent suffix the leader's end of an epoch reveals. A cut below the high
@@ -250,6 +255,7 @@ fn truncate_to_leader(
     p: &Partition,
     from: Leadership,
     leader_end: Option<EpochEnd>,
+    leader_log_end: Option<u64>,
 ) -> Result<(), BrokerError> {
     let log = p.log();
     let target = truncation_target(
@@ -257,6 +263,7 @@ fn truncate_to_leader(
         |epoch| log.end_offset_for_epoch(epoch),
         log.log_end_offset(),
         p.high_watermark(),
+        leader_log_end,
     );
     match p.truncate_following(from, target) {
         Ok(_) | Err(BrokerError::TruncationRefused { .. }) => Ok(()),

@@ -10,10 +10,11 @@ use bytes::Bytes;
 use rill_common::record::BatchHeader;
 use rill_common::BrokerId;
 
-use crate::divergence::check_truncation;
 use crate::log::{PartitionKey, PartitionLog};
 use crate::producer_state::{ProducerStateTable, SequenceCheck};
 use crate::BrokerError;
+
+mod follower;
 
 /// Where a producer's batch is in the log: just appended, or (a retry of an
 /// idempotent producer's batch) where it was stored the first time.
@@ -353,107 +354,6 @@ impl Partition {
         Some((role, isr))
     }
 
-    /// Follower: whether it must truncate before fetching, and clears the flag.
-    pub fn take_truncation_need(&self) -> bool {
-        self.needs_truncation.swap(false, Ordering::SeqCst)
-    }
-
-    pub fn require_truncation(&self) {
-        self.needs_truncation.store(true, Ordering::SeqCst);
-    }
-
-    /// The leadership this replica follows now, if it follows one.
-    pub fn following(&self) -> Option<Leadership> {
-        let role = self.role();
-        let leader = role.leader.filter(|l| *l != self.broker_id)?;
-        Some(Leadership {
-            leader,
-            leader_epoch: role.leader_epoch,
-        })
-    }
-
-    /// The role, if it still follows `from`; held while a fetched answer is applied, so
-    /// a role change waits for it and every later answer of `from` is dropped.
-    fn role_following(&self, from: Leadership) -> Option<RwLockReadGuard<'_, Role>> {
-        let role = self.role();
-        (role.leader == Some(from.leader) && role.leader_epoch == from.leader_epoch).then_some(role)
-    }
-
-    /// Follower: appends a batch fetched from `from`. False (nothing appended) when the
-    /// role moved on since the fetch was sent.
-    pub fn append_fetched(&self, from: Leadership, batch: &[u8]) -> Result<bool, BrokerError> {
-        let Some(_role) = self.role_following(from) else {
-            return Ok(false);
-        };
-        self.append_replicated(batch)?;
-        Ok(true)
-    }
-
-    /// Follower: cuts the log at `target` as `from` asked (a divergent suffix). Refused,
-    /// with an ERROR, when the cut would drop records below this replica's high
-    /// watermark: committed records are never given up because a leader lacks them,
-    /// unless an operator's unclean election came after them. False when the role moved
-    /// on since `from` answered.
-    pub fn truncate_following(&self, from: Leadership, target: u64) -> Result<bool, BrokerError> {
-        let Some(role) = self.role_following(from) else {
-            return Ok(false);
-        };
-        let log_end = self.log.log_end_offset();
-        if target >= log_end {
-            return Ok(true);
-        }
-        let latest_epoch = self.log.latest_epoch();
-        if let Err(hw) = check_truncation(
-            target,
-            self.high_watermark(),
-            latest_epoch,
-            role.unclean_leader_epoch,
-        ) {
-            let mut refused = self
-                .truncation_refused
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            *refused = Some(from);
-            tracing::error!(topic = %self.topic, partition = self.key.partition, leader = from.leader,
-                leader_epoch = from.leader_epoch, target, high_watermark = hw, log_end,
-                "refusing to truncate below the high watermark: the leader lacks committed records; \
-                 this replica keeps them (an unclean election would discard them)");
-            return Err(BrokerError::TruncationRefused {
-                target,
-                high_watermark: hw,
-            });
-        }
-        tracing::info!(topic = %self.topic, partition = self.key.partition, from = log_end, to = target,
-            leader = from.leader, "truncating divergent suffix");
-        self.truncate_to(target)?;
-        Ok(true)
-    }
-
-    /// Whether this replica refused the truncation `from` asked for.
-    pub fn truncation_refused_by(&self, from: Leadership) -> bool {
-        *self
-            .truncation_refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            == Some(from)
-    }
-
-    /// Follower: `from`'s high watermark, bounded by what this replica holds.
-    pub fn follow_high_watermark(&self, from: Leadership, leader_hw: u64) {
-        let Some(_role) = self.role_following(from) else {
-            return;
-        };
-        let bounded = leader_hw.min(self.log.log_end_offset());
-        self.high_watermark.fetch_max(bounded, Ordering::SeqCst);
-    }
-
-    /// Follower: after truncating, the high watermark cannot exceed the log end.
-    pub fn clamp_high_watermark(&self) {
-        let log_end = self.log.log_end_offset();
-        self.high_watermark.fetch_min(log_end, Ordering::SeqCst);
-        self.durable_log_end.fetch_min(log_end, Ordering::SeqCst);
-    }
-
     pub fn not_leader(&self) -> BrokerError {
         let role = self.role();
         BrokerError::NotLeader(format!(
@@ -464,27 +364,6 @@ impl Partition {
 
     fn producers(&self) -> std::sync::MutexGuard<'_, ProducerStateTable> {
         self.producers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Follower: appends a batch copied from the leader (producer state follows, so
-    /// this replica can lead without rescanning its log).
-    pub fn append_replicated(&self, batch: &[u8]) -> Result<BatchHeader, BrokerError> {
-        let mut producers = self.producers();
-        let header = self.log.append_replicated(batch)?;
-        producers.record(&header);
-        Ok(header)
-    }
-
-    /// Follower: cuts the log at `offset` and rebuilds the producer state from what is left.
-    pub fn truncate_to(&self, offset: u64) -> Result<(), BrokerError> {
-        let mut producers = self.producers();
-        self.log.truncate_to(offset)?;
-        // The log dropped a snapshot past the cut; write the next one whatever the end.
-        self.producer_snapshot_at.store(u64::MAX, Ordering::SeqCst);
-        *producers = producers_of(&self.log);
-        drop(producers);
-        self.clamp_high_watermark();
-        Ok(())
     }
 
     /// Validates and appends a producer's batch as the leader. An idempotent producer's
