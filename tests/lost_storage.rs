@@ -63,35 +63,6 @@ fn produce_to(
     Ok(())
 }
 
-/// The values of one partition, read from the beginning.
-fn consume_partition(
-    cluster: &Cluster,
-    topic: &str,
-    partition: u64,
-) -> anyhow::Result<BTreeSet<String>> {
-    let out = cluster.rill(&[
-        "consume",
-        topic,
-        "--partition",
-        &partition.to_string(),
-        "--from-beginning",
-        "--timeout-ms",
-        "3000",
-        "--json",
-    ])?;
-    if !out.status.success() {
-        bail!("consume: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut values = BTreeSet::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: Value = serde_json::from_str(line)?;
-        if v["partition"].as_u64() == Some(partition) {
-            values.insert(v["value"].as_str().unwrap_or_default().to_string());
-        }
-    }
-    Ok(values)
-}
-
 /// Waits until every replica of one partition reports the same log end and checksum.
 fn wait_partition_agrees(cluster: &Cluster, topic: &str, partition: u64) -> anyhow::Result<()> {
     wait_until(READY, "the partition's replicas to agree", || {
@@ -231,7 +202,10 @@ fn a_wiped_last_isr_member_stays_out_until_an_operator_elects_uncleanly() {
             "{elected}"
         );
         wait_until(FAILOVER, "the unclean leader serving", || {
-            Ok(consume_partition(cluster, "wiped", partition)? == first.iter().cloned().collect())
+            Ok(
+                cluster.consume_values("wiped", Some(partition))?
+                    == first,
+            )
         })?;
         wait_partition_agrees(cluster, "wiped", partition)?;
         Ok(())
@@ -304,7 +278,7 @@ fn rf3_the_wiped_last_isr_member_waits_for_an_eligible_replica_and_nothing_ackno
         })?;
         cluster.wait_replicas_agree("elr", READY)?;
         wait_until(FAILOVER, "every acknowledged record readable", || {
-            let read = consume_partition(cluster, "elr", partition)?;
+            let read = cluster.consume_values("elr", Some(partition))?;
             Ok(acked.iter().all(|v| read.contains(v)))
         })?;
         Ok(())

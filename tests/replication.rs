@@ -42,27 +42,6 @@ fn assert_verified(out: &std::process::Output) -> anyhow::Result<Value> {
     Ok(verdict)
 }
 
-/// Values read back from a topic with `rill consume --from-beginning`.
-fn consume_values(cluster: &Cluster, topic: &str) -> anyhow::Result<Vec<String>> {
-    let out = cluster.rill(&[
-        "consume",
-        topic,
-        "--from-beginning",
-        "--timeout-ms",
-        "3000",
-        "--json",
-    ])?;
-    if !out.status.success() {
-        bail!("consume: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut values = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: Value = serde_json::from_str(line)?;
-        values.push(v["value"].as_str().unwrap_or_default().to_string());
-    }
-    Ok(values)
-}
-
 /// Produces `values` at acks=all through the CLI; every one must be acknowledged.
 fn produce_all(cluster: &Cluster, topic: &str, values: &[String]) -> anyhow::Result<()> {
     let input = values.join("\n") + "\n";
@@ -196,7 +175,7 @@ fn a_restarted_follower_then_a_dead_leader_loses_nothing_committed() {
         produce_all(cluster, "kip101", &second)?;
         cluster.start_node(leader)?;
         cluster.wait_replicas_agree("kip101", READY)?;
-        let read = consume_values(cluster, "kip101")?;
+        let read = cluster.consume_values("kip101", None)?;
         let expected: Vec<String> = first.iter().chain(&second).cloned().collect();
         assert_eq!(read, expected, "every acknowledged record, once, in order");
         Ok(())
@@ -233,7 +212,7 @@ fn a_restarted_leader_serves_nothing_before_its_new_incarnation_registered() {
         let second: Vec<String> = (0..100).map(|i| format!("b-{i}")).collect();
         produce_all(cluster, "reborn", &second)?;
         cluster.wait_replicas_agree("reborn", READY)?;
-        let read = consume_values(cluster, "reborn")?;
+        let read = cluster.consume_values("reborn", None)?;
         let expected: Vec<String> = first.iter().chain(&second).cloned().collect();
         assert_eq!(read, expected, "every acknowledged record, once, in order");
         Ok(())
@@ -269,7 +248,7 @@ fn a_paused_leader_is_fenced_and_acknowledges_nothing_after() {
         );
         cluster.wait_replicas_agree("zombie", READY)?;
         assert_eq!(cluster.leader_of("zombie", 0)?, Some(new));
-        let read = consume_values(cluster, "zombie")?;
+        let read = cluster.consume_values("zombie", None)?;
         let expected: Vec<String> = before.iter().chain(&during).cloned().collect();
         assert_eq!(read, expected, "the zombie's write is not visible");
         Ok(())
@@ -365,7 +344,10 @@ fn a_lone_leader_refuses_acks_all_and_a_dead_isr_stays_offline_until_it_returns(
         })?;
         cluster.start_node(eligible[0])?;
         cluster.wait_replicas_agree("lonely", READY)?;
-        let values: BTreeSet<String> = consume_values(cluster, "lonely")?.into_iter().collect();
+        let values: BTreeSet<String> = cluster
+            .consume_values("lonely", None)?
+            .into_iter()
+            .collect();
         assert!(
             values.contains("committed"),
             "committed record lost: {values:?}"

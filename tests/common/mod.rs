@@ -109,6 +109,37 @@ impl Cluster {
         self.dir.path().join(format!("node-{id}.log"))
     }
 
+    /// The values of `topic` (or one partition of it) read from the beginning with
+    /// `rill consume`, in the order printed.
+    pub fn consume_values(
+        &self,
+        topic: &str,
+        partition: Option<u64>,
+    ) -> anyhow::Result<Vec<String>> {
+        let partition = partition.map(|p| p.to_string());
+        let mut args = vec![
+            "consume",
+            topic,
+            "--from-beginning",
+            "--timeout-ms",
+            "3000",
+            "--json",
+        ];
+        if let Some(p) = &partition {
+            args.extend(["--partition", p.as_str()]);
+        }
+        let out = self.rill(&args)?;
+        if !out.status.success() {
+            bail!("consume: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let mut values = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: Value = serde_json::from_str(line)?;
+            values.push(v["value"].as_str().unwrap_or_default().to_string());
+        }
+        Ok(values)
+    }
+
     /// Everything node `id` has logged so far (all its incarnations).
     pub fn node_log(&self, id: u64) -> String {
         std::fs::read_to_string(self.log_path(id)).unwrap_or_default()

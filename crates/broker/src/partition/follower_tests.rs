@@ -8,20 +8,7 @@ use super::*;
 use crate::log::{LogStorage, MemoryStorage};
 
 fn role(leader: BrokerId, leader_epoch: i32, isr: &[BrokerId], min_isr: usize) -> Role {
-    Role {
-        leader: Some(leader),
-        leader_epoch,
-        replicas: vec![1, 2, 3],
-        isr: isr.to_vec(),
-        partition_epoch: 0,
-        unclean_leader_epoch: None,
-        config: PartitionConfig {
-            max_message_bytes: 1 << 20,
-            retention_ms: -1,
-            retention_bytes: -1,
-            min_insync_replicas: min_isr,
-        },
-    }
+    test_role(leader, leader_epoch, &[1, 2, 3], isr, min_isr)
 }
 
 /// Broker `me`'s replica of t-0 with the role given.

@@ -572,21 +572,7 @@ mod lookup_tests {
             partition: 0,
         };
         let (log, _) = storage.open(&key).unwrap_or_else(|e| panic!("{e}"));
-        let role = Role {
-            leader: Some(1),
-            leader_epoch: 0,
-            replicas: vec![1],
-            isr: vec![1],
-            partition_epoch: 0,
-            unclean_leader_epoch: None,
-            config: PartitionConfig {
-                max_message_bytes: 1 << 20,
-                retention_ms: -1,
-                retention_bytes: -1,
-                min_insync_replicas: 1,
-            },
-        };
-        Partition::new("t".into(), key, 1, log, role)
+        Partition::new("t".into(), key, 1, log, test_role(1, 0, &[1], &[1], 1))
     }
 
     #[test]
@@ -716,6 +702,31 @@ mod lookup_tests {
         drop(p);
         let p = leader_partition_in(&storage);
         assert_eq!(append(&p, 7, 0).map(|a| a.duplicate), Some(true));
+    }
+}
+
+/// A role for tests: `leader` at `leader_epoch`, default configs but `min_isr`.
+#[cfg(test)]
+fn test_role(
+    leader: BrokerId,
+    leader_epoch: i32,
+    replicas: &[BrokerId],
+    isr: &[BrokerId],
+    min_isr: usize,
+) -> Role {
+    Role {
+        leader: Some(leader),
+        leader_epoch,
+        replicas: replicas.to_vec(),
+        isr: isr.to_vec(),
+        partition_epoch: 0,
+        unclean_leader_epoch: None,
+        config: PartitionConfig {
+            max_message_bytes: 1 << 20,
+            retention_ms: -1,
+            retention_bytes: -1,
+            min_insync_replicas: min_isr,
+        },
     }
 }
 
