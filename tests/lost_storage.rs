@@ -202,10 +202,7 @@ fn a_wiped_last_isr_member_stays_out_until_an_operator_elects_uncleanly() {
             "{elected}"
         );
         wait_until(FAILOVER, "the unclean leader serving", || {
-            Ok(
-                cluster.consume_values("wiped", Some(partition))?
-                    == first,
-            )
+            Ok(cluster.consume_values("wiped", Some(partition))? == first)
         })?;
         wait_partition_agrees(cluster, "wiped", partition)?;
         Ok(())

@@ -13,8 +13,27 @@ use serde_json::Value;
 
 pub const RILL: &str = env!("CARGO_BIN_EXE_rill");
 
+/// A port for a node to listen on: below Linux's ephemeral range (32768 and up), so the
+/// local port of an outgoing connection cannot take it between now and the node's bind,
+/// and never the same twice in one test process (tests run in parallel).
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const COUNT: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        rand::random_range(0..COUNT) + 1,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let port = FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port in {FIRST}..{}", FIRST + COUNT)
 }
 
 pub struct NodeSpec {
