@@ -131,6 +131,19 @@ fn a_wiped_last_isr_member_stays_out_until_an_operator_elects_uncleanly() {
         })?;
         produce_to(cluster, "wiped", partition, &values("leader-only", 500))?;
 
+        let store_of = |cluster: &Cluster| -> anyhow::Result<String> {
+            let c = cluster.json(&["cluster", "describe"])?;
+            let broker = c["brokers"]
+                .as_array()
+                .and_then(|bs| {
+                    bs.iter()
+                        .find(|b| b["id"] == leader && b["state"] == "alive")
+                })
+                .ok_or_else(|| anyhow!("broker {leader} not alive: {c}"))?;
+            Ok(broker["store_id"].as_str().unwrap_or_default().to_string())
+        };
+        let old_store = store_of(cluster)?;
+
         // The leader's disk fails: killed, its whole data directory replaced by an empty one.
         cluster.kill(leader);
         wait_until(FAILOVER, "the partition offline", || {
@@ -138,13 +151,11 @@ fn a_wiped_last_isr_member_stays_out_until_an_operator_elects_uncleanly() {
         })?;
         std::fs::remove_dir_all(cluster.data_dir(leader))?;
         cluster.start_node(leader)?;
-        wait_until(READY, "the wiped broker registered", || {
-            let c = cluster.json(&["cluster", "describe"])?;
-            Ok(c["brokers"].as_array().is_some_and(|bs| {
-                bs.iter()
-                    .any(|b| b["id"] == leader && b["state"] == "alive")
-            }))
-        })?;
+        wait_until(
+            READY,
+            "the wiped broker registered with a new store",
+            || Ok(store_of(cluster).is_ok_and(|id| !id.is_empty() && id != old_store)),
+        )?;
         let p = stays_offline(cluster, "wiped", partition, Duration::from_secs(3))?;
         assert_eq!(
             (ids(&p["isr"]), ids(&p["eligible_leader_replicas"])),

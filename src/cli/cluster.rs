@@ -48,8 +48,17 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 ];
                 lines.extend(cluster.brokers.iter().map(|b| {
                     format!(
-                        "Broker {}\t{}\t{}\tepoch {}",
-                        b.id, b.addr, b.state, b.epoch
+                        "Broker {}\t{}\t{}\tepoch {}\tstore {}{}",
+                        b.id,
+                        b.addr,
+                        b.state,
+                        b.epoch,
+                        b.store_id,
+                        if b.clean_shutdown {
+                            ""
+                        } else {
+                            " (unclean shutdown)"
+                        }
                     )
                 }));
                 lines.join("\n")

@@ -207,6 +207,8 @@ impl AdminService for AdminServiceImpl {
                     addr: b.addr.clone(),
                     state: if b.fenced { "fenced" } else { "alive" }.to_string(),
                     epoch: b.epoch,
+                    store_id: b.store.store_id.clone(),
+                    clean_shutdown: b.store.clean_shutdown,
                 })
                 .collect(),
         }))

@@ -31,6 +31,10 @@ pub struct BrokerDescription {
     /// `alive` or `fenced`.
     pub state: String,
     pub epoch: u64,
+    /// The partition store this incarnation registered with (a new id: a new or
+    /// emptied store) and whether it had been closed cleanly.
+    pub store_id: String,
+    pub clean_shutdown: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +126,8 @@ impl AdminClient {
                     addr: b.addr,
                     state: b.state,
                     epoch: b.epoch,
+                    store_id: b.store_id,
+                    clean_shutdown: b.clean_shutdown,
                 })
                 .collect(),
         })
