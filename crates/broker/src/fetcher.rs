@@ -184,7 +184,10 @@ async fn fetch_once(
         if let Some(d) = &r.diverging_epoch {
             // KIP-595: the leader's log does not hold our last epoch up to our log end.
             let leader_end = d.epoch.zip(d.end_offset);
+            let log_end = p.log().log_end_offset();
             truncate_to_leader(p, *from, leader_end, Some(r.log_end_offset))?;
+            // An answer that moved nothing (or a refused cut) is not retried at once.
+            stale |= p.log().log_end_offset() == log_end;
             continue;
         }
         for (header, batch) in split_batches(&r.records)? {

@@ -513,7 +513,8 @@ impl ReplicaManager {
     ) -> Result<Fetched, BrokerError> {
         let p = self.leader_partition(&r.topic, r.partition)?;
         check_leader_epoch(&p, r.current_leader_epoch)?;
-        if let Some(last_fetched_epoch) = r.last_fetched_epoch {
+        let below_log_start = r.fetch_offset < p.log().log_start_offset();
+        if let Some(last_fetched_epoch) = r.last_fetched_epoch.filter(|_| !below_log_start) {
             let leader_end = p.log().end_offset_for_epoch(last_fetched_epoch);
             if let Some(diverging) = validate_fetch(leader_end, last_fetched_epoch, r.fetch_offset)
             {
