@@ -300,35 +300,50 @@ fn sled_storage_survives_closing_and_reopening_the_db() {
             assert!(rt.block_on(flusher.flush()).is_ok());
         }
     }
-    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let storage = reopen(dir.path());
     let log = open(&storage, 0);
     assert_eq!(log.log_end_offset(), 2);
     assert_eq!(log.epoch_entries(), vec![(3, 0)]);
+}
+
+/// Opens the sled store at `path`, waiting for a dropped handle's background thread to
+/// release the Db's lock (sled releases it asynchronously).
+fn reopen(path: &std::path::Path) -> SledStorage {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStorage::open(path) {
+            Ok(storage) => return storage,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 #[test]
 fn a_sled_store_keeps_its_id_and_reports_how_it_was_closed() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let first = {
-        let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let storage = reopen(dir.path());
         storage.identity()
     };
     // Dropped without the marker: an unclean shutdown.
-    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let storage = reopen(dir.path());
     assert_eq!(storage.identity().store_id, first.store_id);
     assert!(!storage.identity().clean_shutdown);
     assert!(storage.mark_clean_shutdown().is_ok());
     drop(storage);
-    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let storage = reopen(dir.path());
     assert_eq!(storage.identity().store_id, first.store_id);
     assert!(storage.identity().clean_shutdown);
     drop(storage);
     // The marker is taken by the open that reported it.
-    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let storage = reopen(dir.path());
     assert!(!storage.identity().clean_shutdown);
     drop(storage);
     // A wiped directory is a new store.
     std::fs::remove_dir_all(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let storage = reopen(dir.path());
     assert_ne!(storage.identity().store_id, first.store_id);
 }
