@@ -328,6 +328,7 @@ fn a_sled_store_keeps_its_id_and_reports_how_it_was_closed() {
         let storage = reopen(dir.path());
         storage.identity()
     };
+    assert!(first.clean_shutdown, "a new store lost nothing");
     // Dropped without the marker: an unclean shutdown.
     let storage = reopen(dir.path());
     assert_eq!(storage.identity().store_id, first.store_id);

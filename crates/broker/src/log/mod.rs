@@ -44,7 +44,7 @@ impl PartitionKey {
 pub struct StoreIdentity {
     /// Created with the store and kept for its life: a new or emptied store has a new id.
     pub store_id: String,
-    /// The store was closed cleanly (`mark_clean_shutdown`) before this open.
+    /// The store was closed cleanly (`mark_clean_shutdown`) before this open, or is new.
     pub clean_shutdown: bool,
 }
 
@@ -84,15 +84,16 @@ impl SledStorage {
     /// marker: it is gone from disk before this returns.
     pub fn open(path: &Path) -> Result<Self, BrokerError> {
         let db = sled::Config::new().path(path).open()?;
-        let store_id = match db.get(STORE_ID)? {
-            Some(id) => String::from_utf8_lossy(&id).into_owned(),
+        let (store_id, created) = match db.get(STORE_ID)? {
+            Some(id) => (String::from_utf8_lossy(&id).into_owned(), false),
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
                 db.insert(STORE_ID, id.as_bytes())?;
-                id
+                (id, true)
             }
         };
-        let clean_shutdown = db.remove(CLEAN_SHUTDOWN)?.is_some();
+        // A new store lost nothing: it counts as cleanly closed.
+        let clean_shutdown = db.remove(CLEAN_SHUTDOWN)?.is_some() || created;
         db.flush()?;
         let flusher = Flusher::new(db.clone());
         Ok(Self {
