@@ -674,11 +674,6 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// Bumps the data-changed watch (a follower appended, a high watermark moved).
-    pub fn notify_data_changed(&self) {
-        self.data_changed.send_modify(|n| *n += 1);
-    }
-
     /// `timestamp`: -2 earliest, -1 latest (the high watermark), else the first offset
     /// with a timestamp at least that. Also returns the partition's offsets.
     pub fn list_offsets(
