@@ -173,12 +173,22 @@ impl Consumer {
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in unpositioned {
-            self.seek_to(&tp, reset).await?;
+            match self.seek_to(&tp, reset).await {
+                Ok(()) => {}
+                // Its leader is away (a failover, a whole cluster restarting): the
+                // partition is positioned on a later poll, as Kafka's consumer does.
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(topic = %tp.0, partition = tp.1, "cannot position yet: {e}");
+                }
+                Err(e) => return Err(e),
+            }
         }
         let mut by_leader: HashMap<u64, Vec<(TopicPartition, u64)>> = HashMap::new();
         let mut leaderless = Vec::new();
         for (tp, position) in &self.positions {
-            let offset = position.unwrap_or(0);
+            let Some(offset) = *position else {
+                continue;
+            };
             match self.metadata.leader(&tp.0, tp.1).await {
                 Ok((leader, _)) => by_leader
                     .entry(leader)
