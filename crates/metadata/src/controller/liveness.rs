@@ -206,12 +206,10 @@ fn settle(
     } else {
         first_in_replica_order(p, &isr, &alive).or_else(|| first_in_replica_order(p, &elr, &alive))
     };
-    if leader.is_none()
-        && config::unclean_leader_election(&topic.configs)
-        && first_in_replica_order(p, &p.replicas, &alive).is_some()
-    {
-        let leader = first_in_replica_order(p, &p.replicas, &alive)?;
-        return Some(unclean_change(&topic.name, p, leader));
+    if leader.is_none() && config::unclean_leader_election(&topic.configs) {
+        if let Some(leader) = first_in_replica_order(p, &p.replicas, &alive) {
+            return Some(unclean_change(&topic.name, p, leader));
+        }
     }
     if let Some(l) = leader.filter(|l| !isr.contains(l)) {
         isr = vec![l];
