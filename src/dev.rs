@@ -1,5 +1,6 @@
 //! `rill dev`: a local cluster of `rill node` processes on loopback. Node i serves gRPC on
-//! 127.0.0.1:(19290+i) and HTTP on 127.0.0.1:(19390+i). Ctrl-C (or SIGTERM) stops them all.
+//! 127.0.0.1:(19290+i), Kafka on 127.0.0.1:(9091+i) and HTTP on 127.0.0.1:(19390+i).
+//! Ctrl-C (or SIGTERM) stops them all.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     let exe = std::env::current_exe().context("locating the rill binary")?;
     let grpc = |i: u16| format!("127.0.0.1:{}", 19290 + i);
+    let kafka = |i: u16| format!("127.0.0.1:{}", 9091 + i);
     let voters = (1..=args.nodes)
         .map(|i| format!("{i}={}", grpc(i)))
         .collect::<Vec<_>>()
@@ -48,6 +50,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             voters.clone(),
             "--metrics-listen".into(),
             format!("127.0.0.1:{}", 19390 + i),
+            "--kafka-listeners".into(),
+            kafka(i),
         ]
     };
     let mut children: Vec<Option<Child>> = Vec::new();
@@ -62,6 +66,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     info!(
         nodes = args.nodes,
         bootstrap = %(1..=args.nodes).map(grpc).collect::<Vec<_>>().join(","),
+        kafka_bootstrap = %(1..=args.nodes).map(kafka).collect::<Vec<_>>().join(","),
         "dev cluster started; Ctrl-C stops it"
     );
 

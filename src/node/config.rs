@@ -62,6 +62,23 @@ pub struct NodeArgs {
     /// leader.imbalance.check.interval.seconds: how often that runs.
     #[arg(long, env = "RILL_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
     pub leader_imbalance_check_interval_seconds: Option<u64>,
+    /// Kafka protocol listeners: NAME://HOST:PORT[,NAME://HOST:PORT] or one HOST:PORT
+    /// (file key: kafka.listeners). None: no Kafka listener.
+    #[arg(long, env = "RILL_KAFKA_LISTENERS")]
+    pub kafka_listeners: Option<String>,
+    /// The address each Kafka listener advertises, same form (file key:
+    /// kafka.advertised.listeners). Default: its bind address.
+    #[arg(long, env = "RILL_KAFKA_ADVERTISED_LISTENERS")]
+    pub kafka_advertised_listeners: Option<String>,
+    /// auto.create.topics.enable: a Kafka client's Metadata request creates unknown topics.
+    #[arg(long, env = "RILL_AUTO_CREATE_TOPICS_ENABLE")]
+    pub auto_create_topics_enable: Option<bool>,
+    /// num.partitions of an auto-created topic.
+    #[arg(long, env = "RILL_NUM_PARTITIONS")]
+    pub num_partitions: Option<u32>,
+    /// default.replication.factor of an auto-created topic (capped at the alive brokers).
+    #[arg(long, env = "RILL_DEFAULT_REPLICATION_FACTOR")]
+    pub default_replication_factor: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,6 +117,8 @@ pub struct NodeConfig {
     pub log_retention_check_interval: Duration,
     /// `None` when `auto.leader.rebalance.enable` is false.
     pub leader_rebalance_interval: Option<Duration>,
+    pub kafka_listeners: Vec<rill_kafka::Listener>,
+    pub kafka: rill_kafka::KafkaSettings,
 }
 
 /// Parses "1=HOST:PORT,2=HOST:PORT".
@@ -138,7 +157,12 @@ fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
     Ok(map)
 }
 
-const KNOWN_KEYS: [&str; 16] = [
+const KNOWN_KEYS: [&str; 21] = [
+    "kafka.listeners",
+    "kafka.advertised.listeners",
+    "auto.create.topics.enable",
+    "num.partitions",
+    "default.replication.factor",
     "log.retention.check.interval.ms",
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
@@ -213,6 +237,34 @@ impl NodeConfig {
             Some(v) => parse_voters(&v)?,
             None => BTreeMap::from([(node_id, advertise.clone())]),
         };
+        let kafka_listeners = match layers.get::<String>(args.kafka_listeners, "kafka.listeners")? {
+            Some(list) => {
+                let advertised: Option<String> = layers.get(
+                    args.kafka_advertised_listeners,
+                    "kafka.advertised.listeners",
+                )?;
+                let default_host = advertise
+                    .rsplit_once(':')
+                    .map_or(advertise.as_str(), |(host, _)| host);
+                rill_kafka::parse_listeners(&list, advertised.as_deref(), default_host)?
+            }
+            None => Vec::new(),
+        };
+        let kafka = rill_kafka::KafkaSettings {
+            auto_create_topics: layers
+                .get(args.auto_create_topics_enable, "auto.create.topics.enable")?
+                .unwrap_or(true),
+            num_partitions: layers
+                .get(args.num_partitions, "num.partitions")?
+                .unwrap_or(1),
+            default_replication_factor: layers
+                .get(
+                    args.default_replication_factor,
+                    "default.replication.factor",
+                )?
+                .unwrap_or(3),
+            ..Default::default()
+        };
         let data_dir = layers
             .get(args.data_dir, "data.dir")?
             .unwrap_or_else(|| PathBuf::from(format!("./rill-data/node-{node_id}")));
@@ -276,6 +328,8 @@ impl NodeConfig {
             listen,
             advertise,
             voters,
+            kafka_listeners,
+            kafka,
         };
         config.validate()?;
         Ok(config)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rill_broker::grpc::BrokerServiceImpl;
+use rill_broker::grpc::{BrokerServiceImpl, ProducerIdSource};
 use rill_broker::log::{LogStorage, SledStorage};
 use rill_broker::{FlushPolicy, ReplicaManager};
 use rill_coordinator::service::{GroupCoordinator, GroupServiceImpl};
@@ -63,6 +63,11 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             clean_shutdown: identity.clean_shutdown,
             acks_before_fsync: flush != FlushPolicy::Group,
         },
+        kafka_listeners: config
+            .kafka_listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.advertised.clone()))
+            .collect(),
     })
     .await
     .context("starting the metadata replica")?;
@@ -83,13 +88,31 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             max_session_timeout: config.group_max_session_timeout,
         },
     ));
+    // One allocator for both protocols' idempotent producers.
+    let producer_ids: Arc<dyn ProducerIdSource> =
+        Arc::new(producer_ids::ProducerIds::new(metadata.clone()));
+    let mut kafka_sockets = Vec::new();
+    for l in &config.kafka_listeners {
+        let socket = tokio::net::TcpListener::bind(&l.listen)
+            .await
+            .with_context(|| format!("binding Kafka listener {} on {}", l.name, l.listen))?;
+        kafka_sockets.push((l.name.clone(), socket));
+    }
     let grpc = tokio::spawn(serve_grpc(
         metadata.clone(),
         replicas.clone(),
         groups.clone(),
+        producer_ids.clone(),
         listener,
         cancel.clone(),
     ));
+    let kafka = Arc::new(rill_kafka::Backends {
+        node_id: config.node_id,
+        replicas: replicas.clone(),
+        metadata: metadata.clone(),
+        producer_ids,
+        settings: config.kafka.clone(),
+    });
     let metrics = match &config.metrics_listen {
         Some(addr) => Some(tokio::spawn(
             http::serve(
@@ -104,13 +127,26 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     };
     let mut tasks = metadata.spawn_tasks(cancel.clone());
     tasks.push(tokio::spawn(groups.run(cancel.clone())));
+    for (name, socket) in kafka_sockets {
+        tasks.push(tokio::spawn(rill_kafka::serve(
+            name,
+            socket,
+            kafka.clone(),
+            cancel.clone(),
+        )));
+    }
     tasks.extend(broker_tasks::spawn(
         &config,
         metadata.clone(),
         replicas.clone(),
         cancel.clone(),
     ));
-    info!(listen = %config.listen, advertise = %config.advertise, voter = metadata.is_voter(), "node started");
+    let kafka_listeners: Vec<String> = config
+        .kafka_listeners
+        .iter()
+        .map(|l| format!("{}://{} ({})", l.name, l.listen, l.advertised))
+        .collect();
+    info!(listen = %config.listen, advertise = %config.advertise, kafka = ?kafka_listeners, voter = metadata.is_voter(), "node started");
 
     shutdown_signal().await;
     info!("shutting down");
@@ -141,6 +177,7 @@ async fn serve_grpc(
     metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
     groups: Arc<GroupCoordinator>,
+    producer_ids: Arc<dyn ProducerIdSource>,
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -164,12 +201,9 @@ async fn serve_grpc(
             metadata.clone(),
         )))
         .add_service(
-            BrokerServiceServer::new(BrokerServiceImpl::new(
-                replicas.clone(),
-                Arc::new(producer_ids::ProducerIds::new(metadata.clone())),
-            ))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            BrokerServiceServer::new(BrokerServiceImpl::new(replicas.clone(), producer_ids))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(GroupServiceServer::new(GroupServiceImpl::new(groups)))
         .add_service(AdminServiceServer::new(

@@ -4,7 +4,7 @@ use rill_common::ErrorCode;
 /// Everything that can go wrong in the broker crate.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("CORRUPT_MESSAGE: {0}")]
+    #[error("{code}: {0}", code = record_error_code(.0))]
     Record(#[from] RecordError),
     #[error("UNKNOWN_SERVER_ERROR: stored batch at offset {offset} is corrupt: {reason}")]
     CorruptStoredBatch { offset: u64, reason: String },
@@ -32,6 +32,11 @@ pub enum BrokerError {
     NotEnoughReplicas(String),
     #[error("INVALID_REQUEST: {0}")]
     InvalidRequest(String),
+    /// A well-formed batch a producer may not send (a control batch, several batches).
+    #[error("INVALID_RECORD: {0}")]
+    InvalidRecord(String),
+    #[error("INVALID_TIMESTAMP: {0}")]
+    InvalidTimestamp(String),
     #[error("REQUEST_TIMED_OUT: {0}")]
     Timeout(String),
     #[error("UNKNOWN_SERVER_ERROR: storage: {0}")]
@@ -46,10 +51,20 @@ pub enum BrokerError {
     TruncationRefused { target: u64, high_watermark: u64 },
 }
 
+fn record_error_code(e: &RecordError) -> ErrorCode {
+    BrokerError::Record(e.clone()).code()
+}
+
 impl BrokerError {
     pub fn code(&self) -> ErrorCode {
         match self {
+            Self::Record(RecordError::UnsupportedCompression(_)) => {
+                ErrorCode::UnsupportedCompressionType
+            }
+            Self::Record(RecordError::UnsupportedMagic(_)) => ErrorCode::InvalidRecord,
             Self::Record(_) => ErrorCode::CorruptMessage,
+            Self::InvalidRecord(_) => ErrorCode::InvalidRecord,
+            Self::InvalidTimestamp(_) => ErrorCode::InvalidTimestamp,
             Self::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequence,
             Self::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
             Self::UnknownProducerId(_) => ErrorCode::UnknownProducerId,

@@ -205,14 +205,17 @@ async fn fetch_once(
             }
             appended = true;
         }
-        high_watermarks.push((p, *from, r.high_watermark));
+        high_watermarks.push((p, *from, r.high_watermark, r.log_start_offset));
     }
     // What the next fetch reports as this replica's log end must be on disk.
     if appended && replicas.flush_policy() == FlushPolicy::Group {
         replicas.flush().await?;
     }
-    for (p, from, hw) in high_watermarks {
+    for (p, from, hw, log_start) in high_watermarks {
         p.follow_high_watermark(from, hw);
+        if let Err(e) = p.follow_log_start(from, log_start) {
+            warn!(topic = %p.topic, partition = p.key.partition, "cannot move the log start to the leader's {log_start}: {e}");
+        }
     }
     if stale {
         // Leadership or epochs moved; the metadata will tell this broker where to go.

@@ -8,8 +8,10 @@ pub mod fetcher;
 pub mod grpc;
 pub mod log;
 pub mod partition;
+pub mod produce_validation;
 pub mod producer_state;
 pub mod replica_manager;
+pub mod traffic;
 
 pub use error::BrokerError;
 pub use replica_manager::{Acks, FlushPolicy, ReplicaManager, ReplicationStats};

@@ -49,6 +49,56 @@ impl Acks {
     }
 }
 
+/// The longest a request may wait on its own account (a produce timeout, a fetch's max
+/// wait), on either protocol.
+pub const MAX_REQUEST_WAIT: Duration = Duration::from_secs(30);
+
+/// A requested wait in milliseconds, bounded by [`MAX_REQUEST_WAIT`] (negative = 0).
+pub fn request_wait(requested_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(requested_ms).unwrap_or(0)).min(MAX_REQUEST_WAIT)
+}
+
+/// A fetch request's limits as the broker applies them, whichever protocol asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchLimits {
+    pub max_wait: Duration,
+    pub min_bytes: usize,
+    pub max_bytes: usize,
+}
+
+impl FetchLimits {
+    /// A partition's limit when the request gives none (Kafka's max.partition.fetch.bytes).
+    pub const DEFAULT_PARTITION_MAX_BYTES: usize = 1 << 20;
+    /// A response's limit when the request gives none (Kafka's fetch.max.bytes).
+    pub const DEFAULT_MAX_BYTES: usize = 50 << 20;
+
+    /// Zero or negative byte limits mean "the default".
+    pub fn new(max_wait_ms: i64, min_bytes: i64, max_bytes: i64) -> Self {
+        Self {
+            max_wait: request_wait(max_wait_ms),
+            min_bytes: usize::try_from(min_bytes).unwrap_or(0),
+            max_bytes: usize::try_from(max_bytes)
+                .ok()
+                .filter(|b| *b > 0)
+                .unwrap_or(Self::DEFAULT_MAX_BYTES),
+        }
+    }
+
+    pub fn partition_max_bytes(requested: i64) -> usize {
+        usize::try_from(requested)
+            .ok()
+            .filter(|b| *b > 0)
+            .unwrap_or(Self::DEFAULT_PARTITION_MAX_BYTES)
+    }
+}
+
+/// Where a produced batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub base_offset: u64,
+    pub log_start_offset: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct FetchPartitionRequest {
     pub topic: String,
@@ -363,7 +413,7 @@ impl ReplicaManager {
     }
 
     /// Appends a producer's batch and waits as `acks` asks: nothing, the leader's durable
-    /// write, or the high watermark passing the batch. Returns the base offset.
+    /// write, or the high watermark passing the batch.
     pub async fn produce(
         &self,
         topic: &str,
@@ -371,12 +421,13 @@ impl ReplicaManager {
         acks: Acks,
         records: Bytes,
         timeout: Duration,
-    ) -> Result<(u64, u64), BrokerError> {
+    ) -> Result<Produced, BrokerError> {
         let p = self.leader_partition(topic, partition)?;
         let mut batch = records.to_vec();
         let appended = p.append_as_leader(&mut batch, acks == Acks::All)?;
         let next = appended.next_offset;
         if !appended.duplicate {
+            crate::traffic::produced(topic, next - appended.base_offset, batch.len());
             // Wake followers long-polling for new data.
             self.data_changed.send_modify(|n| *n += 1);
         }
@@ -391,7 +442,10 @@ impl ReplicaManager {
                 self.wait_for_high_watermark(&p, next, timeout).await?;
             }
         }
-        Ok((appended.base_offset, p.log().log_start_offset()))
+        Ok(Produced {
+            base_offset: appended.base_offset,
+            log_start_offset: p.log().log_start_offset(),
+        })
     }
 
     /// Makes everything up to `next` durable per the flush policy, then lets the high
@@ -449,6 +503,27 @@ impl ReplicaManager {
     /// `replica_id` is the follower broker for replica fetches (reads up to the log end
     /// and reports the follower's progress), `None` for consumers.
     pub async fn fetch(
+        &self,
+        replica_id: Option<BrokerId>,
+        requests: &[FetchPartitionRequest],
+        max_wait: Duration,
+        min_bytes: usize,
+        max_bytes: usize,
+    ) -> Vec<FetchPartitionResult> {
+        let results = self
+            .long_poll(replica_id, requests, max_wait, min_bytes, max_bytes)
+            .await;
+        if replica_id.is_none() {
+            for r in &results {
+                if let Ok(fetched) = &r.result {
+                    crate::traffic::consumed(&r.topic, &fetched.batches);
+                }
+            }
+        }
+        results
+    }
+
+    async fn long_poll(
         &self,
         replica_id: Option<BrokerId>,
         requests: &[FetchPartitionRequest],
@@ -674,8 +749,9 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// `timestamp`: -2 earliest, -1 latest (the high watermark), else the first offset
-    /// with a timestamp at least that. Also returns the partition's offsets.
+    /// `timestamp`: -2 earliest (and -4, Kafka's earliest local), -1 latest (the high
+    /// watermark), -3 the record with the largest timestamp, else the first offset with a
+    /// timestamp at least that. Also returns the partition's offsets.
     pub fn list_offsets(
         &self,
         topic: &str,
@@ -685,12 +761,45 @@ impl ReplicaManager {
         let p = self.leader_partition(topic, partition)?;
         let offsets = p.offsets();
         let found = match timestamp {
-            -2 => Some((offsets.log_start, -1)),
+            -2 | -4 => Some((offsets.log_start, -1)),
             -1 => Some((offsets.high_watermark, -1)),
+            -3 => p.offset_of_max_timestamp()?,
             t if t >= 0 => p.offset_for_timestamp(t)?,
             other => return Err(BrokerError::InvalidRequest(format!("timestamp {other}"))),
         };
         Ok((found, offsets))
+    }
+
+    /// DeleteRecords: the leader moves its log start to `offset` (-1: the high watermark),
+    /// which must not pass the high watermark; followers follow through their fetches.
+    /// Returns the new log start.
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: i64,
+    ) -> Result<u64, BrokerError> {
+        let p = self.leader_partition(topic, partition)?;
+        let offsets = p.offsets();
+        let target = match offset {
+            -1 => offsets.high_watermark,
+            o => u64::try_from(o)
+                .ok()
+                .filter(|o| *o <= offsets.high_watermark)
+                .ok_or(BrokerError::OffsetOutOfRange {
+                    offset: o.max(0) as u64,
+                    log_start: offsets.log_start,
+                    log_end: offsets.high_watermark,
+                })?,
+        };
+        p.log().delete_before(target)?;
+        info!(
+            topic,
+            partition,
+            log_start = p.log().log_start_offset(),
+            "records deleted"
+        );
+        Ok(p.log().log_start_offset())
     }
 
     /// Applies `retention.ms` and `retention.bytes` to every replica.

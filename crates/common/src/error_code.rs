@@ -1,10 +1,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Declares `ErrorCode` from one table: each variant with its stable string (the
-/// enum, `ALL` and `as_str` cannot drift apart).
+/// Declares `ErrorCode` from one table: each variant with its stable string and its
+/// Kafka protocol number (the enum, `ALL`, `as_str` and `kafka_code` cannot drift apart).
 macro_rules! error_codes {
-    ($($variant:ident => $name:literal,)*) => {
+    ($($variant:ident => $name:literal, $kafka:literal,)*) => {
         /// Stable error codes, named like Kafka's. They travel in gRPC status metadata and
         /// in per-item results, and are what the CLI prints; never rename a variant's string.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -21,49 +21,69 @@ macro_rules! error_codes {
                     $(Self::$variant => $name,)*
                 }
             }
+
+            /// The number Kafka clients know this error by (-1, UNKNOWN_SERVER_ERROR, for
+            /// the codes Kafka has no number for).
+            pub fn kafka_code(self) -> i16 {
+                match self {
+                    $(Self::$variant => $kafka,)*
+                }
+            }
         }
     };
 }
 
 error_codes! {
-    UnknownServerError => "UNKNOWN_SERVER_ERROR",
-    NotController => "NOT_CONTROLLER",
-    NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
-    NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
-    UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
-    OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
-    FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
-    UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
-    IllegalGeneration => "ILLEGAL_GENERATION",
-    UnknownMemberId => "UNKNOWN_MEMBER_ID",
-    RebalanceInProgress => "REBALANCE_IN_PROGRESS",
-    MessageTooLarge => "MESSAGE_TOO_LARGE",
-    CorruptMessage => "CORRUPT_MESSAGE",
-    InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
-    TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
-    InvalidPartitions => "INVALID_PARTITIONS",
-    InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
-    InvalidConfig => "INVALID_CONFIG",
-    InvalidRequest => "INVALID_REQUEST",
-    OutOfOrderSequence => "OUT_OF_ORDER_SEQUENCE",
-    DuplicateSequence => "DUPLICATE_SEQUENCE",
-    StaleBrokerEpoch => "STALE_BROKER_EPOCH",
-    BrokerNotAvailable => "BROKER_NOT_AVAILABLE",
-    RequestTimedOut => "REQUEST_TIMED_OUT",
-    InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
-    NotCoordinator => "NOT_COORDINATOR",
-    CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
-    InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
-    InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
-    FencedInstanceId => "FENCED_INSTANCE_ID",
-    InvalidGroupId => "INVALID_GROUP_ID",
-    GroupIdNotFound => "GROUP_ID_NOT_FOUND",
-    NonEmptyGroup => "NON_EMPTY_GROUP",
-    InvalidAssignment => "INVALID_ASSIGNMENT",
-    InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
-    UnknownProducerId => "UNKNOWN_PRODUCER_ID",
-    ElectionNotNeeded => "ELECTION_NOT_NEEDED",
-    EligibleLeadersNotAvailable => "ELIGIBLE_LEADERS_NOT_AVAILABLE",
+    UnknownServerError => "UNKNOWN_SERVER_ERROR", -1,
+    NotController => "NOT_CONTROLLER", 41,
+    NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER", 6,
+    NotEnoughReplicas => "NOT_ENOUGH_REPLICAS", 19,
+    UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION", 3,
+    OffsetOutOfRange => "OFFSET_OUT_OF_RANGE", 1,
+    FencedLeaderEpoch => "FENCED_LEADER_EPOCH", 74,
+    UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH", 75,
+    IllegalGeneration => "ILLEGAL_GENERATION", 22,
+    UnknownMemberId => "UNKNOWN_MEMBER_ID", 25,
+    RebalanceInProgress => "REBALANCE_IN_PROGRESS", 27,
+    MessageTooLarge => "MESSAGE_TOO_LARGE", 10,
+    CorruptMessage => "CORRUPT_MESSAGE", 2,
+    InvalidTopicException => "INVALID_TOPIC_EXCEPTION", 17,
+    TopicAlreadyExists => "TOPIC_ALREADY_EXISTS", 36,
+    InvalidPartitions => "INVALID_PARTITIONS", 37,
+    InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR", 38,
+    InvalidConfig => "INVALID_CONFIG", 40,
+    InvalidRequest => "INVALID_REQUEST", 42,
+    OutOfOrderSequence => "OUT_OF_ORDER_SEQUENCE", 45,
+    DuplicateSequence => "DUPLICATE_SEQUENCE", 46,
+    StaleBrokerEpoch => "STALE_BROKER_EPOCH", 77,
+    BrokerNotAvailable => "BROKER_NOT_AVAILABLE", 8,
+    RequestTimedOut => "REQUEST_TIMED_OUT", 7,
+    InvalidUpdateVersion => "INVALID_UPDATE_VERSION", 95,
+    NotCoordinator => "NOT_COORDINATOR", 16,
+    CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE", 15,
+    InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT", 26,
+    InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL", 23,
+    FencedInstanceId => "FENCED_INSTANCE_ID", 82,
+    InvalidGroupId => "INVALID_GROUP_ID", 24,
+    GroupIdNotFound => "GROUP_ID_NOT_FOUND", 69,
+    NonEmptyGroup => "NON_EMPTY_GROUP", 68,
+    InvalidAssignment => "INVALID_ASSIGNMENT", -1,
+    InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH", 47,
+    UnknownProducerId => "UNKNOWN_PRODUCER_ID", 59,
+    ElectionNotNeeded => "ELECTION_NOT_NEEDED", 84,
+    EligibleLeadersNotAvailable => "ELIGIBLE_LEADERS_NOT_AVAILABLE", 83,
+    LeaderNotAvailable => "LEADER_NOT_AVAILABLE", 5,
+    UnsupportedVersion => "UNSUPPORTED_VERSION", 35,
+    InvalidRequiredAcks => "INVALID_REQUIRED_ACKS", 21,
+    InvalidRecord => "INVALID_RECORD", 87,
+    InvalidTimestamp => "INVALID_TIMESTAMP", 32,
+    UnsupportedCompressionType => "UNSUPPORTED_COMPRESSION_TYPE", 76,
+    PolicyViolation => "POLICY_VIOLATION", 44,
+    InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT", 39,
+    UnknownTopicId => "UNKNOWN_TOPIC_ID", 100,
+    OffsetNotAvailable => "OFFSET_NOT_AVAILABLE", 78,
+    PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE", 80,
+    InvalidFetchSize => "INVALID_FETCH_SIZE", 4,
 }
 
 impl ErrorCode {
@@ -80,6 +100,9 @@ impl ErrorCode {
                 | Self::RequestTimedOut
                 | Self::NotCoordinator
                 | Self::CoordinatorNotAvailable
+                | Self::LeaderNotAvailable
+                | Self::OffsetNotAvailable
+                | Self::UnknownTopicId
         )
     }
 }
@@ -110,6 +133,16 @@ impl FromStr for ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kafka_numbers_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in ErrorCode::ALL {
+            let n = code.kafka_code();
+            assert!(n == -1 || seen.insert(n), "{code} reuses Kafka error {n}");
+        }
+        assert_eq!(ErrorCode::NotLeaderOrFollower.kafka_code(), 6);
+    }
 
     #[test]
     fn every_code_round_trips_through_its_string_and_serde() {

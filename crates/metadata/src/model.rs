@@ -16,6 +16,10 @@ use crate::MetadataError;
 pub struct Broker {
     pub id: BrokerId,
     pub addr: String,
+    /// Kafka listener name -> the address this broker advertises on it (a Kafka client is
+    /// told the addresses of the listener it connected through).
+    #[serde(default)]
+    pub listeners: BTreeMap<String, String>,
     /// Set at each registration to the log index of the registration: a restarted broker
     /// always gets a larger epoch than any earlier incarnation.
     pub epoch: u64,
@@ -163,6 +167,8 @@ pub enum MetadataCommand {
         broker_id: BrokerId,
         addr: String,
         #[serde(default)]
+        listeners: BTreeMap<String, String>,
+        #[serde(default)]
         store: StoreInfo,
         changes: Vec<PartitionChange>,
     },
@@ -261,6 +267,7 @@ impl MetadataState {
                 Broker {
                     id: *id,
                     addr: format!("b{id}:1"),
+                    listeners: Default::default(),
                     epoch: id * 10,
                     fenced: false,
                     store: StoreInfo {
@@ -291,6 +298,7 @@ impl MetadataState {
             MetadataCommand::RegisterBroker {
                 broker_id,
                 addr,
+                listeners,
                 store,
                 changes,
             } => {
@@ -299,6 +307,7 @@ impl MetadataState {
                     Broker {
                         id: broker_id,
                         addr,
+                        listeners,
                         epoch: log_index,
                         fenced: false,
                         store,

@@ -43,6 +43,9 @@ pub enum ControllerRequest {
     RegisterBroker {
         broker_id: BrokerId,
         addr: String,
+        /// Kafka listener name -> advertised address.
+        #[serde(default)]
+        listeners: BTreeMap<String, String>,
         store: crate::model::StoreInfo,
     },
     BrokerHeartbeat {

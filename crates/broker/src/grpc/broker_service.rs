@@ -8,12 +8,13 @@ use tonic::{Request, Response, Status};
 
 use super::status;
 use crate::divergence::Diverging;
-use crate::replica_manager::{Acks, FetchPartitionRequest};
+use crate::replica_manager::{
+    request_wait, Acks, FetchLimits, FetchPartitionRequest, Produced, MAX_REQUEST_WAIT,
+};
 use crate::{BrokerError, ReplicaManager};
 
-/// Upper bounds that keep one request from holding a handler for long.
-const MAX_WAIT: Duration = Duration::from_secs(30);
-const DEFAULT_PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A produce that names no timeout waits this long (the gRPC default).
+const DEFAULT_PRODUCE_TIMEOUT: Duration = MAX_REQUEST_WAIT;
 
 /// Where producer ids come from (the node hands them out of blocks the controller
 /// allocates; the broker never talks to the metadata quorum itself).
@@ -61,9 +62,12 @@ impl BrokerService for BrokerServiceImpl {
         let acks = Acks::from_wire(r.acks).map_err(|e| status(&e))?;
         let timeout = match r.timeout_ms {
             0 => DEFAULT_PRODUCE_TIMEOUT,
-            ms => Duration::from_millis(u64::from(ms)).min(MAX_WAIT),
+            ms => request_wait(i64::from(ms)),
         };
-        let (base_offset, log_start_offset) = self
+        let Produced {
+            base_offset,
+            log_start_offset,
+        } = self
             .replicas
             .produce(&r.topic, r.partition, acks, r.records, timeout)
             .await
@@ -86,30 +90,25 @@ impl BrokerService for BrokerServiceImpl {
                 topic: p.topic.clone(),
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
-                max_bytes: if p.partition_max_bytes == 0 {
-                    1 << 20
-                } else {
-                    p.partition_max_bytes as usize
-                },
+                max_bytes: FetchLimits::partition_max_bytes(i64::from(p.partition_max_bytes)),
                 current_leader_epoch: p.current_leader_epoch,
                 last_fetched_epoch: p.last_fetched_epoch,
             })
             .collect();
-        let max_bytes = if r.max_bytes == 0 {
-            50 << 20
-        } else {
-            r.max_bytes as usize
-        };
-        let max_wait = Duration::from_millis(u64::from(r.max_wait_ms)).min(MAX_WAIT);
+        let limits = FetchLimits::new(
+            i64::from(r.max_wait_ms),
+            i64::from(r.min_bytes),
+            i64::from(r.max_bytes),
+        );
         let replica = u64::try_from(r.replica_id).ok();
         let results = self
             .replicas
             .fetch(
                 replica,
                 &requests,
-                max_wait,
-                r.min_bytes as usize,
-                max_bytes,
+                limits.max_wait,
+                limits.min_bytes,
+                limits.max_bytes,
             )
             .await;
         let partitions = results

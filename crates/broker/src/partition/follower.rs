@@ -106,6 +106,23 @@ impl Partition {
         self.high_watermark.fetch_max(bounded, Ordering::SeqCst);
     }
 
+    /// Follower: records the leader deleted (DeleteRecords, retention) go here too, up to
+    /// this replica's high watermark.
+    pub fn follow_log_start(
+        &self,
+        from: Leadership,
+        leader_log_start: u64,
+    ) -> Result<(), BrokerError> {
+        let Some(_role) = self.role_following(from) else {
+            return Ok(());
+        };
+        let target = leader_log_start.min(self.high_watermark.load(Ordering::SeqCst));
+        if target > self.log.log_start_offset() {
+            self.log.delete_before(target)?;
+        }
+        Ok(())
+    }
+
     /// Follower: after truncating, the high watermark cannot exceed the log end.
     pub fn clamp_high_watermark(&self) {
         let log_end = self.log.log_end_offset();

@@ -11,6 +11,7 @@ use rill_common::record::BatchHeader;
 use rill_common::BrokerId;
 
 use crate::log::{PartitionKey, PartitionLog};
+use crate::produce_validation::validate_produced;
 use crate::producer_state::{ProducerStateTable, SequenceCheck};
 use crate::BrokerError;
 
@@ -383,7 +384,7 @@ impl Partition {
                 max: role.config.max_message_bytes,
             });
         }
-        let sent = BatchHeader::validate(batch)?;
+        let sent = validate_produced(batch)?;
         if acks_all && role.isr.len() < role.config.min_insync_replicas {
             return Err(BrokerError::NotEnoughReplicas(format!(
                 "ISR {:?} is smaller than min.insync.replicas {}",
@@ -442,6 +443,36 @@ impl Partition {
                 }
             }
             from = last.next_offset();
+        }
+        Ok(None)
+    }
+
+    /// The first record with the largest timestamp below the HW (ListOffsets -3).
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(u64, i64)>, BrokerError> {
+        let hw = self.high_watermark();
+        let mut from = self.log.log_start_offset();
+        let mut best: Option<BatchHeader> = None;
+        while from < hw {
+            let headers = self.log.headers(from, 256)?;
+            let Some(last) = headers.last().copied() else {
+                break;
+            };
+            for h in headers.iter().filter(|h| h.base_offset < hw) {
+                if best.is_none_or(|b| h.max_timestamp > b.max_timestamp) {
+                    best = Some(*h);
+                }
+            }
+            from = last.next_offset();
+        }
+        let Some(best) = best else {
+            return Ok(None);
+        };
+        for batch in &self.log.read(best.base_offset, hw, 1)? {
+            for r in BatchHeader::validate(batch)?.records(batch)? {
+                if r.timestamp_ms == best.max_timestamp {
+                    return Ok(Some((r.offset, r.timestamp_ms)));
+                }
+            }
         }
         Ok(None)
     }

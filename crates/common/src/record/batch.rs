@@ -1,5 +1,6 @@
 use bytes::Bytes;
 
+use super::compression::{Compression, MAX_DECOMPRESSED_BYTES};
 use super::varint::{get_varint, get_varlong, put_varint, put_varlong};
 
 pub const MAGIC: i8 = 2;
@@ -8,8 +9,9 @@ pub const NO_PRODUCER_ID: i64 = -1;
 /// Bytes before the batch length field counts: baseOffset + batchLength.
 const LOG_OVERHEAD: usize = 12;
 const CRC_START: usize = 21;
-/// Compression codec bits of `attributes`; Rill accepts uncompressed batches only.
-const COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bits: the batch belongs to a transaction / is a control batch (markers).
+const TRANSACTIONAL_BIT: i16 = 0x10;
+const CONTROL_BIT: i16 = 0x20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
@@ -21,7 +23,7 @@ pub enum RecordError {
     CrcMismatch { stored: u32, computed: u32 },
     #[error("unsupported record batch magic {0} (only 2)")]
     UnsupportedMagic(i8),
-    #[error("compressed record batches are not supported (codec {0})")]
+    #[error("unknown compression codec {0}")]
     UnsupportedCompression(i16),
 }
 
@@ -60,6 +62,18 @@ impl BatchHeader {
 
     pub fn next_offset(&self) -> u64 {
         self.last_offset() + 1
+    }
+
+    pub fn compression(&self) -> Result<Compression, RecordError> {
+        Compression::from_attributes(self.attributes)
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
     }
 
     /// Reads the header of the batch at the start of `buf` without checking the CRC.
@@ -103,7 +117,8 @@ impl BatchHeader {
     }
 
     /// Parses and fully validates the single batch that `buf` must hold exactly: length,
-    /// magic, CRC, no compression, and every record decodes with dense offset deltas.
+    /// magic, CRC, a known codec, and every record (decompressed if need be) decodes with
+    /// dense offset deltas.
     pub fn validate(buf: &[u8]) -> Result<Self, RecordError> {
         let header = Self::parse(buf)?;
         if header.size != buf.len() {
@@ -120,18 +135,22 @@ impl BatchHeader {
                 computed,
             });
         }
-        if header.attributes & COMPRESSION_MASK != 0 {
-            return Err(RecordError::UnsupportedCompression(
-                header.attributes & COMPRESSION_MASK,
-            ));
-        }
-        decode_records(buf, &header)?;
+        header.records_of(buf)?;
         Ok(header)
     }
 
-    /// Decodes every record of a validated batch.
+    /// Decodes every record of a validated batch, decompressing it if need be.
     pub fn records(&self, buf: &Bytes) -> Result<Vec<Record>, RecordError> {
-        decode_records(buf, self)
+        self.records_of(buf)
+    }
+
+    fn records_of(&self, buf: &[u8]) -> Result<Vec<Record>, RecordError> {
+        let body = buf.get(HEADER_LEN..).ok_or(RecordError::Truncated)?;
+        let body = match self.compression()? {
+            Compression::None => Bytes::copy_from_slice(body),
+            codec => Bytes::from(codec.decompress(body, MAX_DECOMPRESSED_BYTES)?),
+        };
+        decode_records(&body, self)
     }
 }
 
@@ -145,12 +164,13 @@ pub fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) {
     buf[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
-fn decode_records(buf: &[u8], header: &BatchHeader) -> Result<Vec<Record>, RecordError> {
-    let bytes = Bytes::copy_from_slice(buf);
-    let mut pos = HEADER_LEN;
-    let mut records = Vec::with_capacity(header.record_count as usize);
+/// Decodes the (uncompressed) records that follow a batch header.
+fn decode_records(bytes: &Bytes, header: &BatchHeader) -> Result<Vec<Record>, RecordError> {
+    let mut pos = 0;
+    // Every record takes at least 7 bytes: never allocate by an untrusted count.
+    let mut records = Vec::with_capacity((header.record_count as usize).min(bytes.len() / 7));
     for expected_delta in 0..header.record_count {
-        let length = get_varint(&bytes, &mut pos)?;
+        let length = get_varint(bytes, &mut pos)?;
         let end = usize::try_from(length)
             .ok()
             .and_then(|l| pos.checked_add(l))
@@ -158,22 +178,22 @@ fn decode_records(buf: &[u8], header: &BatchHeader) -> Result<Vec<Record>, Recor
             .ok_or(RecordError::Truncated)?;
         let _attributes = *bytes.get(pos).ok_or(RecordError::Truncated)?;
         pos += 1;
-        let timestamp_delta = get_varlong(&bytes, &mut pos)?;
-        let offset_delta = get_varint(&bytes, &mut pos)?;
+        let timestamp_delta = get_varlong(bytes, &mut pos)?;
+        let offset_delta = get_varint(bytes, &mut pos)?;
         if offset_delta != expected_delta {
             return Err(RecordError::Corrupt(format!(
                 "offset delta {offset_delta}, expected {expected_delta}"
             )));
         }
-        let key = get_nullable(&bytes, &mut pos, end)?;
-        let value = get_nullable(&bytes, &mut pos, end)?;
-        let header_count = get_varint(&bytes, &mut pos)?;
+        let key = get_nullable(bytes, &mut pos, end)?;
+        let value = get_nullable(bytes, &mut pos, end)?;
+        let header_count = get_varint(bytes, &mut pos)?;
         let mut headers = Vec::new();
         for _ in 0..header_count.max(0) {
-            let name = get_nullable(&bytes, &mut pos, end)?.unwrap_or_default();
+            let name = get_nullable(bytes, &mut pos, end)?.unwrap_or_default();
             let name = String::from_utf8(name.to_vec())
                 .map_err(|_| RecordError::Corrupt("header key is not UTF-8".into()))?;
-            headers.push((name, get_nullable(&bytes, &mut pos, end)?));
+            headers.push((name, get_nullable(bytes, &mut pos, end)?));
         }
         if pos != end {
             return Err(RecordError::Corrupt(
@@ -222,8 +242,8 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(a)
 }
 
-/// Builds an uncompressed batch. Base offset 0 and leader epoch -1 until the leader
-/// stamps them; producer fields -1 unless set (idempotent producer).
+/// Builds a batch, compressed with `compression`. Base offset 0 and leader epoch -1 until
+/// the leader stamps them; producer fields -1 unless set (idempotent producer).
 #[derive(Debug, Clone)]
 pub struct RecordBatchBuilder {
     records: Vec<u8>,
@@ -233,6 +253,7 @@ pub struct RecordBatchBuilder {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
+    pub compression: Compression,
 }
 
 impl Default for RecordBatchBuilder {
@@ -245,6 +266,7 @@ impl Default for RecordBatchBuilder {
             producer_id: NO_PRODUCER_ID,
             producer_epoch: -1,
             base_sequence: -1,
+            compression: Compression::None,
         }
     }
 }
@@ -285,15 +307,25 @@ impl RecordBatchBuilder {
         self.count - 1
     }
 
+    /// The batch bytes. A codec that fails (it cannot on in-memory data) leaves the
+    /// batch uncompressed, which is still a valid batch.
     pub fn build(&self) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(HEADER_LEN + self.records.len());
+        let (codec, records) = match self.compression {
+            Compression::None => (Compression::None, None),
+            codec => match codec.compress(&self.records) {
+                Ok(packed) => (codec, Some(packed)),
+                Err(_) => (Compression::None, None),
+            },
+        };
+        let records = records.as_deref().unwrap_or(&self.records);
+        let mut buf = Vec::with_capacity(HEADER_LEN + records.len());
         buf.extend_from_slice(&0i64.to_be_bytes());
-        let batch_length = (HEADER_LEN - LOG_OVERHEAD + self.records.len()) as i32;
+        let batch_length = (HEADER_LEN - LOG_OVERHEAD + records.len()) as i32;
         buf.extend_from_slice(&batch_length.to_be_bytes());
         buf.extend_from_slice(&(-1i32).to_be_bytes());
         buf.push(MAGIC as u8);
         buf.extend_from_slice(&[0; 4]); // crc, below
-        buf.extend_from_slice(&0i16.to_be_bytes());
+        buf.extend_from_slice(&codec.attribute_bits().to_be_bytes());
         buf.extend_from_slice(&(self.count - 1).to_be_bytes());
         let base_timestamp = self.base_timestamp.unwrap_or(0);
         buf.extend_from_slice(&base_timestamp.to_be_bytes());
@@ -302,7 +334,7 @@ impl RecordBatchBuilder {
         buf.extend_from_slice(&self.producer_epoch.to_be_bytes());
         buf.extend_from_slice(&self.base_sequence.to_be_bytes());
         buf.extend_from_slice(&self.count.to_be_bytes());
-        buf.extend_from_slice(&self.records);
+        buf.extend_from_slice(records);
         let crc = crc32c::crc32c(&buf[CRC_START..]);
         buf[17..21].copy_from_slice(&crc.to_be_bytes());
         buf
@@ -387,7 +419,12 @@ mod tests {
     }
 
     fn build(recs: &[Rec]) -> Vec<u8> {
+        build_with(recs, Compression::None)
+    }
+
+    fn build_with(recs: &[Rec], compression: Compression) -> Vec<u8> {
         let mut b = RecordBatchBuilder::new();
+        b.compression = compression;
         for (k, v, ts) in recs {
             b.push(k.as_deref(), v.as_deref(), *ts);
         }
@@ -396,8 +433,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn encode_then_decode_round_trips(recs in records(), base in 0u64..1 << 50, epoch in 0i32..1000) {
-            let mut buf = build(&recs);
+        fn encode_then_decode_round_trips(recs in records(), base in 0u64..1 << 50, epoch in 0i32..1000, codec in 0usize..5) {
+            let mut buf = build_with(&recs, Compression::ALL[codec]);
             set_base_offset(&mut buf, base);
             set_partition_leader_epoch(&mut buf, epoch);
             let header = BatchHeader::validate(&buf).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -415,8 +452,8 @@ mod tests {
         }
 
         #[test]
-        fn a_flipped_byte_in_the_protected_part_is_caught(recs in records(), at in any::<prop::sample::Index>(), bit in 0u8..8) {
-            let buf = build(&recs);
+        fn a_flipped_byte_in_the_protected_part_is_caught(recs in records(), at in any::<prop::sample::Index>(), bit in 0u8..8, codec in 0usize..5) {
+            let buf = build_with(&recs, Compression::ALL[codec]);
             // Everything but the base offset and leader epoch, which the leader stamps.
             let protected: Vec<usize> = (8..12).chain(16..buf.len()).collect();
             let i = protected[at.index(protected.len())];

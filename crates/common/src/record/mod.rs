@@ -13,9 +13,11 @@
 //! ```
 
 mod batch;
+mod compression;
 mod varint;
 
 pub use batch::{
     decode_stored, encode_stored, set_base_offset, set_partition_leader_epoch, split_batches,
     BatchHeader, Record, RecordBatchBuilder, RecordError, HEADER_LEN, MAGIC, NO_PRODUCER_ID,
 };
+pub use compression::{Compression, UnknownCompression, MAX_DECOMPRESSED_BYTES};

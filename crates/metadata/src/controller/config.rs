@@ -11,6 +11,8 @@ pub const RETENTION_MS: &str = "retention.ms";
 pub const RETENTION_BYTES: &str = "retention.bytes";
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 pub const UNCLEAN_LEADER_ELECTION: &str = "unclean.leader.election.enable";
+/// Batches are stored as produced: only `producer` (keep the producer's codec) is served.
+pub const COMPRESSION_TYPE: &str = "compression.type";
 
 /// Kafka's defaults: retention 7 days, unlimited bytes, 1 MiB messages.
 const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
@@ -53,6 +55,13 @@ pub fn validate(
                     )));
                 }
             }
+            COMPRESSION_TYPE => {
+                if value != "producer" {
+                    return Err(invalid(format!(
+                        "{key} must be producer (batches are stored as produced), got '{value}'"
+                    )));
+                }
+            }
             _ => return Err(invalid(format!("unknown topic config '{key}'"))),
         }
     }
@@ -76,6 +85,7 @@ pub fn effective(
             DEFAULT_MAX_MESSAGE_BYTES.to_string(),
         ),
         (UNCLEAN_LEADER_ELECTION.to_string(), "false".to_string()),
+        (COMPRESSION_TYPE.to_string(), "producer".to_string()),
     ]);
     all.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
     all

@@ -399,6 +399,7 @@ mod tests {
         let cmd = MetadataCommand::RegisterBroker {
             broker_id: 1,
             addr: "b1:1".into(),
+            listeners: Default::default(),
             store,
             changes,
         };
@@ -420,6 +421,7 @@ mod tests {
         let cmd = MetadataCommand::RegisterBroker {
             broker_id: 1,
             addr: "b1:1".into(),
+            listeners: Default::default(),
             store,
             changes,
         };
@@ -459,6 +461,7 @@ mod tests {
         let cmd = MetadataCommand::RegisterBroker {
             broker_id: broker,
             addr: format!("b{broker}:1"),
+            listeners: Default::default(),
             store,
             changes,
         };

@@ -108,6 +108,7 @@ impl MetadataNode {
             ControllerRequest::RegisterBroker {
                 broker_id,
                 addr,
+                listeners,
                 store,
             } => {
                 self.record_heartbeat(broker_id);
@@ -118,6 +119,7 @@ impl MetadataNode {
                 let command = MetadataCommand::RegisterBroker {
                     broker_id,
                     addr,
+                    listeners,
                     store: store.clone(),
                     changes,
                 };

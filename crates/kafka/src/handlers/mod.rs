@@ -1,0 +1,105 @@
+//! One file per API (or family of APIs). A handler translates a decoded request into
+//! calls on the broker, the metadata node and the controller, and their results into a
+//! response; the rules live in those crates, not here.
+
+mod admin;
+mod configs;
+mod data;
+mod metadata;
+mod offsets;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use rill_broker::grpc::ProducerIdSource;
+use rill_broker::ReplicaManager;
+use rill_common::ErrorCode;
+use rill_metadata::MetadataNode;
+use std::sync::Arc;
+
+use crate::versions;
+
+/// What the Kafka listener calls: the same broker, metadata and controller code the gRPC
+/// services use.
+pub struct Backends {
+    pub node_id: u64,
+    pub replicas: Arc<ReplicaManager>,
+    pub metadata: Arc<MetadataNode>,
+    pub producer_ids: Arc<dyn ProducerIdSource>,
+    pub settings: KafkaSettings,
+}
+
+/// Node settings that only Kafka clients see.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `auto.create.topics.enable`: a Metadata request for an unknown topic creates it.
+    pub auto_create_topics: bool,
+    /// `num.partitions` of an auto-created topic.
+    pub num_partitions: u32,
+    /// `default.replication.factor` of an auto-created topic (capped at the number of
+    /// alive brokers).
+    pub default_replication_factor: u32,
+    /// The largest request frame accepted (`socket.request.max.bytes`).
+    pub max_request_bytes: usize,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            auto_create_topics: true,
+            num_partitions: 1,
+            default_replication_factor: 3,
+            max_request_bytes: crate::frame::MAX_FRAME_BYTES,
+        }
+    }
+}
+
+/// Where a request came in.
+pub(crate) struct Context<'a> {
+    pub backends: &'a Backends,
+    /// The listener the client connected through (its addresses are the ones returned).
+    pub listener: &'a str,
+    pub version: i16,
+}
+
+pub(crate) enum Reply {
+    Response(Box<ResponseKind>),
+    /// acks=0 produce.
+    Nothing,
+    /// Close the connection (Kafka does so for acks=0 produce errors).
+    Close(String),
+}
+
+pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
+    use RequestKind as Rq;
+    use ResponseKind as Rs;
+    let response = match request {
+        Rq::ApiVersions(_) => Rs::ApiVersions(versions::api_versions(0)),
+        Rq::Metadata(r) => Rs::Metadata(metadata::metadata(ctx, r).await),
+        Rq::Produce(r) => return data::produce(ctx, r).await,
+        Rq::Fetch(r) => Rs::Fetch(data::fetch(ctx, r).await),
+        Rq::ListOffsets(r) => Rs::ListOffsets(offsets::list_offsets(ctx, r)),
+        Rq::OffsetForLeaderEpoch(r) => {
+            Rs::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(ctx, r))
+        }
+        Rq::InitProducerId(r) => Rs::InitProducerId(data::init_producer_id(ctx, r).await),
+        Rq::CreateTopics(r) => Rs::CreateTopics(admin::create_topics(ctx, r).await),
+        Rq::DeleteTopics(r) => Rs::DeleteTopics(admin::delete_topics(ctx, r).await),
+        Rq::CreatePartitions(r) => Rs::CreatePartitions(admin::create_partitions(ctx, r).await),
+        Rq::DeleteRecords(r) => Rs::DeleteRecords(offsets::delete_records(ctx, r).await),
+        Rq::ElectLeaders(r) => Rs::ElectLeaders(admin::elect_leaders(ctx, r).await),
+        Rq::DescribeCluster(r) => Rs::DescribeCluster(metadata::describe_cluster(ctx, r)),
+        Rq::DescribeConfigs(r) => Rs::DescribeConfigs(configs::describe_configs(ctx, r)),
+        Rq::AlterConfigs(r) => Rs::AlterConfigs(configs::alter_configs(ctx, r).await),
+        Rq::IncrementalAlterConfigs(r) => {
+            Rs::IncrementalAlterConfigs(configs::incremental_alter_configs(ctx, r).await)
+        }
+        other => return Reply::Close(format!("no handler for {other:?}")),
+    };
+    Reply::Response(Box::new(response))
+}
+
+/// The Kafka number of a Rill error code; every error a response carries goes through
+/// here and is counted.
+pub(crate) fn code(code: ErrorCode) -> i16 {
+    crate::metrics::error(code);
+    code.kafka_code()
+}

@@ -1,0 +1,189 @@
+//! The accept loop and one task per connection. A connection handles one request at a
+//! time, as Kafka does: appends happen and responses go out in request order. Anything
+//! malformed closes that connection, and only that one.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::frame::{encode_response, parse_header, read_frame, FrameError, RequestHeader};
+use crate::handlers::{self, Backends, Context, Reply};
+use crate::versions::{self, Support};
+use crate::{metrics, walk};
+
+/// Open connections per listener beyond which new ones wait to be accepted.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// Serves Kafka clients on `socket` (the listener named `listener`) until `cancel`.
+pub async fn serve(
+    listener: String,
+    socket: TcpListener,
+    backends: Arc<Backends>,
+    cancel: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let listener: Arc<str> = listener.into();
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = slots.clone().acquire_owned() => p,
+        };
+        let Ok(permit) = permit else {
+            return;
+        };
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = socket.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(listener = %listener, "accepting a Kafka connection failed: {e}");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let span = info_span!("kafka_connection", listener = %listener, %peer);
+        let backends = backends.clone();
+        let cancel = cancel.clone();
+        let listener = listener.clone();
+        tokio::spawn(
+            async move {
+                metrics::connection_opened(&listener);
+                if let Err(e) = connection(stream, &listener, &backends, &cancel).await {
+                    debug!("connection closed: {e}");
+                }
+                metrics::connection_closed(&listener);
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("{key:?} v{version} is not served")]
+    Unsupported { key: ApiKey, version: i16 },
+    #[error("{key:?} v{version}: {reason}")]
+    Malformed {
+        key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("{0}")]
+    ByHandler(String),
+}
+
+async fn connection(
+    stream: TcpStream,
+    listener: &str,
+    backends: &Backends,
+    cancel: &CancellationToken,
+) -> Result<(), Closed> {
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    let max_bytes = backends.settings.max_request_bytes;
+    loop {
+        let frame = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            f = read_frame(&mut reader, max_bytes) => f,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                metrics::refused_frame(match e {
+                    FrameError::Size(_) => "size",
+                    FrameError::Truncated | FrameError::Io(_) => "truncated",
+                    _ => "header",
+                });
+                return Err(e.into());
+            }
+        };
+        let (header, body) = parse_header(&frame).inspect_err(|e| {
+            metrics::refused_frame(match e {
+                FrameError::UnknownApi(_) => "unknown_api",
+                _ => "header",
+            });
+        })?;
+        let started = Instant::now();
+        let answered = answer(&header, body, listener, backends).await;
+        if let Err(e) = &answered {
+            debug!(client_id = ?header.client_id, correlation_id = header.correlation_id,
+                frame = ?&frame[..frame.len().min(96)], "closing: {e}");
+        }
+        let Some(response) = answered? else {
+            continue;
+        };
+        writer
+            .write_all(&response)
+            .await
+            .map_err(FrameError::from)?;
+        if let Ok(key) = ApiKey::try_from(header.api_key) {
+            metrics::request(key, header.api_version, started.elapsed());
+        }
+    }
+}
+
+/// The response frame for one request (`None`: acks=0 produce).
+async fn answer(
+    header: &RequestHeader,
+    mut body: bytes::Bytes,
+    listener: &str,
+    backends: &Backends,
+) -> Result<Option<bytes::Bytes>, Closed> {
+    let version = header.api_version;
+    let key = ApiKey::try_from(header.api_key)
+        .map_err(|()| Closed::Frame(FrameError::UnknownApi(header.api_key)))?;
+    match versions::support(key, version) {
+        Support::Handled => {}
+        Support::Unsupported if key == ApiKey::ApiVersions => {
+            // Kafka answers an ApiVersions it does not know with a v0 body: the error
+            // and the ranges, so the client can pick a version and ask again.
+            let response = ResponseKind::ApiVersions(versions::api_versions(handlers::code(
+                rill_common::ErrorCode::UnsupportedVersion,
+            )));
+            return Ok(Some(encode_response(header, key, &response, 0)?));
+        }
+        Support::Unsupported | Support::Refused => {
+            metrics::refused_frame("version");
+            return Err(Closed::Unsupported { key, version });
+        }
+    }
+    let layout = walk::message(header.api_key).ok_or(Closed::Unsupported { key, version })?;
+    walk::walk(layout, version, &body).map_err(|e| {
+        metrics::refused_frame("walk");
+        Closed::Malformed {
+            key,
+            version,
+            reason: e.to_string(),
+        }
+    })?;
+    let request = RequestKind::decode(key, &mut body, version).map_err(|e| {
+        metrics::refused_frame("decode");
+        Closed::Malformed {
+            key,
+            version,
+            reason: e.to_string(),
+        }
+    })?;
+    let ctx = Context {
+        backends,
+        listener,
+        version,
+    };
+    match handlers::handle(&ctx, request).await {
+        Reply::Response(response) => Ok(Some(encode_response(header, key, &response, version)?)),
+        Reply::Nothing => Ok(None),
+        Reply::Close(why) => Err(Closed::ByHandler(why)),
+    }
+}
