@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::bail;
 use bytes::Bytes;
 use rill_client::{Bootstrap, Producer, ProducerConfig, ProducerRecord};
+use rill_common::record::Compression;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
@@ -51,6 +52,9 @@ pub struct ProduceArgs {
     linger_ms: u64,
     #[arg(long, default_value_t = 16384)]
     batch_size: usize,
+    /// Compress batches: none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none")]
+    compression: Compression,
 }
 
 /// Deliveries awaited at most at once; reading stdin waits beyond that.
@@ -67,6 +71,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             enable_idempotence: args.idempotent,
             linger: std::time::Duration::from_millis(args.linger_ms),
             batch_size: args.batch_size,
+            compression: args.compression,
             ..Default::default()
         },
     );

@@ -39,6 +39,8 @@ fn free_port() -> anyhow::Result<u16> {
 pub struct NodeSpec {
     pub id: u64,
     pub grpc: String,
+    /// The node's Kafka listener (every node is a Kafka broker).
+    pub kafka: String,
     pub metrics: String,
     pub voters: String,
     pub extra_args: Vec<String>,
@@ -87,6 +89,7 @@ impl Cluster {
                 NodeSpec {
                     id,
                     grpc,
+                    kafka: format!("127.0.0.1:{}", free_port()?),
                     metrics,
                     voters: voters.clone(),
                     extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
@@ -112,6 +115,7 @@ impl Cluster {
             NodeSpec {
                 id,
                 grpc: format!("127.0.0.1:{}", free_port()?),
+                kafka: format!("127.0.0.1:{}", free_port()?),
                 metrics: format!("127.0.0.1:{}", free_port()?),
                 voters,
                 extra_args: Vec::new(),
@@ -178,6 +182,7 @@ impl Cluster {
             .arg(self.data_dir(id))
             .args(["--listen", &spec.grpc, "--advertise", &spec.grpc])
             .args(["--voters", &spec.voters, "--metrics-listen", &spec.metrics])
+            .args(["--kafka-listeners", &spec.kafka])
             .args(&spec.extra_args)
             .env("RILL_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
@@ -329,6 +334,16 @@ impl Cluster {
             .keys()
             .filter(|id| !self.paused.contains(id))
             .filter_map(|id| self.nodes.get(id).map(|n| n.grpc.clone()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The Kafka listeners of the running, unpaused nodes.
+    pub fn kafka_bootstrap(&self) -> String {
+        self.running()
+            .iter()
+            .filter(|id| !self.paused.contains(id))
+            .filter_map(|id| self.nodes.get(id).map(|n| n.kafka.clone()))
             .collect::<Vec<_>>()
             .join(",")
     }

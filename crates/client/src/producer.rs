@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rill_common::record::RecordBatchBuilder;
+use rill_common::record::{Compression, RecordBatchBuilder};
 use rill_common::ErrorCode;
 use rill_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
@@ -34,6 +34,8 @@ pub struct ProducerConfig {
     /// The idempotent producer (with acks=all only): a producer id and per-partition
     /// sequence numbers let the leader store a retried batch once.
     pub enable_idempotence: bool,
+    /// The codec batches are compressed with (stored and served as sent).
+    pub compression: Compression,
 }
 
 impl Default for ProducerConfig {
@@ -46,6 +48,7 @@ impl Default for ProducerConfig {
             request_timeout: Duration::from_secs(30),
             buffer_records: 10_000,
             enable_idempotence: true,
+            compression: Compression::None,
         }
     }
 }
@@ -294,8 +297,9 @@ impl Actor {
         if full {
             self.seal(&tp);
         }
+        let compression = self.config.compression;
         let pending = self.open.entry(tp.clone()).or_insert_with(|| Pending {
-            builder: RecordBatchBuilder::new(),
+            builder: RecordBatchBuilder::with_compression(compression),
             deliveries: Vec::new(),
             created: Instant::now(),
         });

@@ -276,6 +276,13 @@ impl RecordBatchBuilder {
         Self::default()
     }
 
+    pub fn with_compression(compression: Compression) -> Self {
+        Self {
+            compression,
+            ..Self::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.count as usize
     }
