@@ -8,6 +8,8 @@ RECORDS=${RECORDS:-200000}
 SIZE=1024
 cargo build --release --quiet
 RILL=$PWD/target/release/rill
+# librdkafka (confluent-kafka) for the Kafka-client rows, installed as the tests install it.
+KAFKA_PY=$(tests/kafka_clients/setup.sh "$PWD/target/tmp/kafka-clients-venv")
 WORK=$(mktemp -d)
 DEV_PID=
 cleanup() {
@@ -55,6 +57,12 @@ for nodes in 1 3; do
     "$RILL" bench storage --records "$RECORDS" --record-size $SIZE --dir "$WORK" >"$WORK/storage-rf3.json"
     "$RILL" topic create replicated --partitions 6 --replication-factor 3 >/dev/null
     "$RILL" bench produce --topic replicated --records "$RECORDS" --record-size $SIZE --acks all >"$WORK/produce-rf3.json"
+    echo "librdkafka through the Kafka listener: RF 3 acks=all produce, then consume" >&2
+    KAFKA_BOOTSTRAP=127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094
+    "$RILL" topic create kafka-bench --partitions 6 --replication-factor 3 >/dev/null
+    "$KAFKA_PY" bench/kafka_client.py produce "$KAFKA_BOOTSTRAP" kafka-bench "$RECORDS" $SIZE >"$WORK/kafka-produce-rf3.json"
+    "$KAFKA_PY" bench/kafka_client.py consume "$KAFKA_BOOTSTRAP" kafka-bench "$RECORDS" $SIZE >"$WORK/kafka-consume-rf3.json"
+    "$RILL" bench consume --topic replicated >"$WORK/consume-rf3.json"
     # Throughput falls as the cluster's data grows, so the idempotent producer is compared
     # in the order plain, idempotent, idempotent, plain (each half the records).
     echo "acks=all with and without idempotence" >&2
@@ -106,6 +114,7 @@ for nodes in (1, 3):
                  "produce_to_storage_ratio": round(produce["records_per_sec"] / storage["records_per_sec"], 2)})
 storage_rf3, produce_rf3, failover = load("storage-rf3.json"), load("produce-rf3.json"), load("failover.json")
 rebalance = load("rebalance.json")
+kafka_produce, kafka_consume, consume_rf3 = load("kafka-produce-rf3.json"), load("kafka-consume-rf3.json"), load("consume-rf3.json")
 plain_runs = [load(f"produce-rf3-{run}.json") for run in ("1-plain", "4-plain")]
 idempotent_runs = [load(f"produce-rf3-{run}.json") for run in ("2-idempotent", "3-idempotent")]
 rate = lambda runs: sum(r["records"] for r in runs) / sum(r["seconds"] for r in runs)
@@ -121,7 +130,8 @@ replication["idempotence_overhead_pct"] = round(100 * (1 - rate(idempotent_runs)
 e2e = load("e2e.json")
 e2e["p99_over_p50"] = round(e2e["latency_ms"]["p99"] / max(e2e["latency_ms"]["p50"], 1e-9), 2)
 results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication, "rebalance": rebalance,
-           "e2e": e2e}
+           "e2e": e2e, "kafka_clients": {"produce_rf3_acks_all": kafka_produce, "consume_rf3": kafka_consume,
+                                          "rill_consume_rf3": consume_rf3}}
 json.dump(results, open("bench/results.json", "w"), indent=2)
 row = lambda name, s: f"| {name} | {s['records']} | {s['records_per_sec']:.0f} | {s['mb_per_sec']:.1f} | {s['latency_ms']['p50']:.1f} | {s['latency_ms']['p99']:.1f} | {s['latency_ms']['max']:.1f} |"
 lines = [
@@ -136,6 +146,9 @@ for r in runs:
     lines.append(row(f"consume, {r['nodes']} node(s)", r["consume"]))
 lines.append(row("storage, same run as the RF 3 rows", storage_rf3))
 lines.append(row("produce RF 3 acks=all, 3 nodes", produce_rf3))
+lines.append(row("librdkafka produce RF 3 acks=all, Kafka listener (same run, after the row above)", kafka_produce))
+lines.append(row("consume RF 3, Rill client", consume_rf3))
+lines.append(row("librdkafka consume RF 3, Kafka listener (latency per consume() call)", kafka_consume))
 lines.append(row("produce RF 3 acks=all idempotent (runs 2 and 3 of plain, idem, idem, plain; latency of run 2)", idempotent))
 lines.append(row("produce RF 3 acks=all at 1000/s, leader SIGKILLed", failover))
 lines.append(row(f"e2e RF 3 acks=all at {e2e['rate']:.0f}/s (10% of peak, fresh cluster), produce to consume", e2e))

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one node (controller voter if listed in --voters, else a learner broker).
-    Node(node::NodeArgs),
+    Node(Box<node::NodeArgs>),
     /// Run a local cluster of node processes on loopback; Ctrl-C stops them all.
     Dev(dev::DevArgs),
     /// Inspect the cluster.
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Node(args) => node::run(node::NodeConfig::resolve(args)?).await,
+            Command::Node(args) => node::run(node::NodeConfig::resolve(*args)?).await,
             Command::Dev(args) => dev::run(args).await,
             Command::Cluster(args) => cli::cluster::run(args).await,
             Command::Topic(args) => cli::topic::run(args).await,

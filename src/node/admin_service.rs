@@ -15,23 +15,31 @@ use rill_metadata::{
 use rill_proto::v1 as pb;
 use rill_proto::v1::admin_service_server::AdminService;
 use rill_proto::v1::broker_service_client::BrokerServiceClient;
+use rill_proto::ListenerPorts;
 use tonic::{Request, Response, Status};
 
 pub struct AdminServiceImpl {
     pub(super) metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
     channels: ChannelPool,
+    /// The extra client listeners (a client is told addresses on its listener).
+    client_listeners: Arc<ListenerPorts>,
 }
 
 /// Offsets of one partition: log start, high watermark, log end.
 type PartitionOffsets = (u64, u64, u64);
 
 impl AdminServiceImpl {
-    pub fn new(metadata: Arc<MetadataNode>, replicas: Arc<ReplicaManager>) -> Self {
+    pub fn new(
+        metadata: Arc<MetadataNode>,
+        replicas: Arc<ReplicaManager>,
+        client_listeners: Arc<ListenerPorts>,
+    ) -> Self {
         Self {
             metadata,
             replicas,
             channels: ChannelPool::default(),
+            client_listeners,
         }
     }
 
@@ -187,8 +195,10 @@ fn describe_topic(state: &MetadataState, topic: &Topic) -> pb::TopicDescription 
 impl AdminService for AdminServiceImpl {
     async fn describe_cluster(
         &self,
-        _request: Request<pb::DescribeClusterRequest>,
+        request: Request<pb::DescribeClusterRequest>,
     ) -> Result<Response<pb::DescribeClusterResponse>, Status> {
+        // The brokers' addresses on the listener the client came in through.
+        let listener = self.client_listeners.listener_of(&request);
         let state = self.metadata.state();
         let info = self.metadata.controller_info();
         Ok(Response::new(pb::DescribeClusterResponse {
@@ -204,7 +214,7 @@ impl AdminService for AdminServiceImpl {
                 .values()
                 .map(|b| pb::BrokerInfo {
                     id: b.id,
-                    addr: b.addr.clone(),
+                    addr: b.grpc_addr(listener).to_string(),
                     state: if b.fenced { "fenced" } else { "alive" }.to_string(),
                     epoch: b.epoch,
                     store_id: b.store.store_id.clone(),

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use rill_common::listeners::{parse_listeners, Listener};
 
 /// Flags of `rill node`; each also reads its `RILL_*` environment variable.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -70,6 +71,13 @@ pub struct NodeArgs {
     /// kafka.advertised.listeners). Default: its bind address.
     #[arg(long, env = "RILL_KAFKA_ADVERTISED_LISTENERS")]
     pub kafka_advertised_listeners: Option<String>,
+    /// Extra gRPC listeners for clients, NAME://HOST:PORT[,...] (file key: grpc.listeners):
+    /// a client is told the brokers' addresses on the listener it came through.
+    #[arg(long, env = "RILL_GRPC_LISTENERS")]
+    pub grpc_listeners: Option<String>,
+    /// The address each extra gRPC listener advertises (file key: grpc.advertised.listeners).
+    #[arg(long, env = "RILL_GRPC_ADVERTISED_LISTENERS")]
+    pub grpc_advertised_listeners: Option<String>,
     /// auto.create.topics.enable: a Kafka client's Metadata request creates unknown topics.
     #[arg(long, env = "RILL_AUTO_CREATE_TOPICS_ENABLE")]
     pub auto_create_topics_enable: Option<bool>,
@@ -117,7 +125,10 @@ pub struct NodeConfig {
     pub log_retention_check_interval: Duration,
     /// `None` when `auto.leader.rebalance.enable` is false.
     pub leader_rebalance_interval: Option<Duration>,
-    pub kafka_listeners: Vec<rill_kafka::Listener>,
+    pub kafka_listeners: Vec<Listener>,
+    /// Extra gRPC listeners for clients (each advertises its own address); the
+    /// `listen` / `advertise` pair is the one nodes use among themselves.
+    pub grpc_listeners: Vec<Listener>,
     pub kafka: rill_kafka::KafkaSettings,
 }
 
@@ -157,7 +168,9 @@ fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
     Ok(map)
 }
 
-const KNOWN_KEYS: [&str; 21] = [
+const KNOWN_KEYS: [&str; 23] = [
+    "grpc.listeners",
+    "grpc.advertised.listeners",
     "kafka.listeners",
     "kafka.advertised.listeners",
     "auto.create.topics.enable",
@@ -237,19 +250,32 @@ impl NodeConfig {
             Some(v) => parse_voters(&v)?,
             None => BTreeMap::from([(node_id, advertise.clone())]),
         };
-        let kafka_listeners = match layers.get::<String>(args.kafka_listeners, "kafka.listeners")? {
-            Some(list) => {
-                let advertised: Option<String> = layers.get(
-                    args.kafka_advertised_listeners,
-                    "kafka.advertised.listeners",
-                )?;
-                let default_host = advertise
-                    .rsplit_once(':')
-                    .map_or(advertise.as_str(), |(host, _)| host);
-                rill_kafka::parse_listeners(&list, advertised.as_deref(), default_host)?
-            }
-            None => Vec::new(),
-        };
+        let default_host = advertise
+            .rsplit_once(':')
+            .map_or(advertise.as_str(), |(host, _)| host)
+            .to_string();
+        let named =
+            |list: Option<String>, advertised: Option<String>| -> anyhow::Result<Vec<Listener>> {
+                match list {
+                    Some(list) => Ok(parse_listeners(
+                        &list,
+                        advertised.as_deref(),
+                        &default_host,
+                    )?),
+                    None => Ok(Vec::new()),
+                }
+            };
+        let kafka_listeners = named(
+            layers.get(args.kafka_listeners, "kafka.listeners")?,
+            layers.get(
+                args.kafka_advertised_listeners,
+                "kafka.advertised.listeners",
+            )?,
+        )?;
+        let grpc_listeners = named(
+            layers.get(args.grpc_listeners, "grpc.listeners")?,
+            layers.get(args.grpc_advertised_listeners, "grpc.advertised.listeners")?,
+        )?;
         let kafka = rill_kafka::KafkaSettings {
             auto_create_topics: layers
                 .get(args.auto_create_topics_enable, "auto.create.topics.enable")?
@@ -329,6 +355,7 @@ impl NodeConfig {
             advertise,
             voters,
             kafka_listeners,
+            grpc_listeners,
             kafka,
         };
         config.validate()?;

@@ -8,6 +8,7 @@ pub mod config;
 mod http;
 mod producer_ids;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,15 +16,18 @@ use anyhow::Context;
 use rill_broker::grpc::{BrokerServiceImpl, ProducerIdSource};
 use rill_broker::log::{LogStorage, SledStorage};
 use rill_broker::{FlushPolicy, ReplicaManager};
+use rill_common::listeners::Listener;
 use rill_coordinator::service::{GroupCoordinator, GroupServiceImpl};
 use rill_coordinator::GroupConfig;
 use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
+use rill_metadata::AdvertisedListeners;
 use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings, StoreInfo};
 use rill_proto::v1::admin_service_server::AdminServiceServer;
 use rill_proto::v1::broker_service_server::BrokerServiceServer;
 use rill_proto::v1::controller_service_server::ControllerServiceServer;
 use rill_proto::v1::group_service_server::GroupServiceServer;
 use rill_proto::v1::raft_service_server::RaftServiceServer;
+use rill_proto::ListenerPorts;
 use rill_proto::MAX_MESSAGE_BYTES;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
@@ -63,11 +67,10 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             clean_shutdown: identity.clean_shutdown,
             acks_before_fsync: flush != FlushPolicy::Group,
         },
-        kafka_listeners: config
-            .kafka_listeners
-            .iter()
-            .map(|l| (l.name.clone(), l.advertised.clone()))
-            .collect(),
+        listeners: AdvertisedListeners {
+            kafka: advertised(&config.kafka_listeners),
+            grpc: advertised(&config.grpc_listeners),
+        },
     })
     .await
     .context("starting the metadata replica")?;
@@ -91,19 +94,23 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     // One allocator for both protocols' idempotent producers.
     let producer_ids: Arc<dyn ProducerIdSource> =
         Arc::new(producer_ids::ProducerIds::new(metadata.clone()));
-    let mut kafka_sockets = Vec::new();
-    for l in &config.kafka_listeners {
-        let socket = tokio::net::TcpListener::bind(&l.listen)
-            .await
-            .with_context(|| format!("binding Kafka listener {} on {}", l.name, l.listen))?;
-        kafka_sockets.push((l.name.clone(), socket));
+    let kafka_sockets = bind_all(&config.kafka_listeners, "Kafka").await?;
+    let grpc_sockets = bind_all(&config.grpc_listeners, "gRPC").await?;
+    let mut client_ports = Vec::new();
+    for (name, socket) in &grpc_sockets {
+        client_ports.push((socket.local_addr()?.port(), name.clone()));
     }
+    let mut grpc_listeners = vec![listener];
+    grpc_listeners.extend(grpc_sockets.into_iter().map(|(_, socket)| socket));
     let grpc = tokio::spawn(serve_grpc(
-        metadata.clone(),
-        replicas.clone(),
-        groups.clone(),
-        producer_ids.clone(),
-        listener,
+        GrpcBackends {
+            metadata: metadata.clone(),
+            replicas: replicas.clone(),
+            groups: groups.clone(),
+            producer_ids: producer_ids.clone(),
+            client_listeners: Arc::new(ListenerPorts::new(client_ports)),
+        },
+        grpc_listeners,
         cancel.clone(),
     ));
     let kafka = Arc::new(rill_kafka::Backends {
@@ -173,14 +180,51 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve_grpc(
+/// Binds each named listener, failing the start if one cannot be bound.
+async fn bind_all(
+    listeners: &[Listener],
+    protocol: &str,
+) -> anyhow::Result<Vec<(String, tokio::net::TcpListener)>> {
+    let mut sockets = Vec::new();
+    for l in listeners {
+        let socket = tokio::net::TcpListener::bind(&l.listen)
+            .await
+            .with_context(|| format!("binding {protocol} listener {} on {}", l.name, l.listen))?;
+        sockets.push((l.name.clone(), socket));
+    }
+    Ok(sockets)
+}
+
+fn advertised(listeners: &[Listener]) -> BTreeMap<String, String> {
+    listeners
+        .iter()
+        .map(|l| (l.name.clone(), l.advertised.clone()))
+        .collect()
+}
+
+/// What the gRPC services of a node call.
+struct GrpcBackends {
     metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
     groups: Arc<GroupCoordinator>,
     producer_ids: Arc<dyn ProducerIdSource>,
-    listener: tokio::net::TcpListener,
+    /// The extra client listeners, by local port.
+    client_listeners: Arc<ListenerPorts>,
+}
+
+/// Serves every gRPC service on the main listener and the extra client listeners.
+async fn serve_grpc(
+    backends: GrpcBackends,
+    listeners: Vec<tokio::net::TcpListener>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    let GrpcBackends {
+        metadata,
+        replicas,
+        groups,
+        producer_ids,
+        client_listeners,
+    } = backends;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<AdminServiceServer<admin_service::AdminServiceImpl>>()
@@ -205,14 +249,21 @@ async fn serve_grpc(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(GroupServiceServer::new(GroupServiceImpl::new(groups)))
+        .add_service(GroupServiceServer::new(GroupServiceImpl::new(
+            groups,
+            client_listeners.clone(),
+        )))
         .add_service(AdminServiceServer::new(
-            admin_service::AdminServiceImpl::new(metadata, replicas),
+            admin_service::AdminServiceImpl::new(metadata, replicas, client_listeners),
         ))
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            futures::stream::select_all(
+                listeners
+                    .into_iter()
+                    .map(|l| TcpIncoming::from(l).with_nodelay(Some(true))),
+            ),
             cancel.cancelled(),
         )
         .await?;

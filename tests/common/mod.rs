@@ -16,7 +16,7 @@ pub const RILL: &str = env!("CARGO_BIN_EXE_rill");
 /// A port for a node to listen on: below Linux's ephemeral range (32768 and up), so the
 /// local port of an outgoing connection cannot take it between now and the node's bind,
 /// and never the same twice in one test process (tests run in parallel).
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     use std::sync::atomic::{AtomicU16, Ordering};
     const FIRST: u16 = 20_000;
     const COUNT: u16 = 12_000;
@@ -182,7 +182,13 @@ impl Cluster {
             .arg(self.data_dir(id))
             .args(["--listen", &spec.grpc, "--advertise", &spec.grpc])
             .args(["--voters", &spec.voters, "--metrics-listen", &spec.metrics])
-            .args(["--kafka-listeners", &spec.kafka])
+            .args(
+                // A test that names its own Kafka listeners replaces the default one.
+                (!spec.extra_args.iter().any(|a| a == "--kafka-listeners"))
+                    .then_some(["--kafka-listeners", &spec.kafka])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&spec.extra_args)
             .env("RILL_LOG", "info,openraft=warn")
             .stdin(Stdio::null())

@@ -519,3 +519,62 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn each_client_is_told_the_addresses_of_the_listener_it_came_through() {
+    let ports: Vec<u16> = (0..3)
+        .map(|_| common::free_port())
+        .collect::<anyhow::Result<_>>()
+        .unwrap_or_default();
+    assert_eq!(ports.len(), 3);
+    let (internal, external, grpc_external) = (ports[0], ports[1], ports[2]);
+    let kafka = format!("INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}");
+    let kafka_advertised =
+        format!("INTERNAL://node1.internal:{internal},EXTERNAL://localhost:{external}");
+    let grpc = format!("EXTERNAL://127.0.0.1:{grpc_external}");
+    let grpc_advertised = format!("EXTERNAL://localhost:{grpc_external}");
+    with_cluster(
+        1,
+        &[
+            "--kafka-listeners",
+            &kafka,
+            "--kafka-advertised-listeners",
+            &kafka_advertised,
+            "--grpc-listeners",
+            &grpc,
+            "--grpc-advertised-listeners",
+            &grpc_advertised,
+        ],
+        |c| {
+            c.wait_ready(Duration::from_secs(30))?;
+            for (port, expected) in [(internal, "node1.internal"), (external, "localhost")] {
+                let listing: Value = serde_json::from_str(&kcat(
+                    &["-b", &format!("127.0.0.1:{port}"), "-L", "-J"],
+                    None,
+                )?)?;
+                let name = listing["brokers"][0]["name"].as_str().unwrap_or_default();
+                assert_eq!(
+                    name,
+                    format!("{expected}:{port}"),
+                    "kcat -L through {port}: {listing}"
+                );
+            }
+            let inside = c.json(&["cluster", "describe"])?;
+            assert_eq!(
+                inside["brokers"][0]["addr"],
+                c.node_addr(1).as_str(),
+                "{inside}"
+            );
+            let outside = c.json_at(
+                &format!("127.0.0.1:{grpc_external}"),
+                &["cluster", "describe"],
+            )?;
+            assert_eq!(
+                outside["brokers"][0]["addr"],
+                format!("localhost:{grpc_external}").as_str(),
+                "{outside}"
+            );
+            Ok(())
+        },
+    );
+}

@@ -2,6 +2,7 @@
 
 mod error_code;
 pub mod group;
+pub mod listeners;
 pub mod record;
 
 pub use error_code::ErrorCode;

@@ -3,7 +3,6 @@
 //! through it.
 //!
 //! # Layout
-//! - `listeners`: `NAME://HOST:PORT` lists and the address advertised on each.
 //! - `frame`: size-prefixed frames (bounded, read as bytes arrive) and request headers.
 //! - `walk`: every body is walked against its layout before kafka-protocol decodes it.
 //! - `versions`: the APIs and versions served (ApiVersions says exactly these).
@@ -15,17 +14,13 @@
 //! **Invariant:** kafka-protocol types never leave this crate, and it never imports
 //! rill-proto or tonic.
 
-mod error;
 mod frame;
 mod handlers;
-mod listeners;
 mod metrics;
 mod server;
 mod versions;
 pub(crate) mod walk;
 
-pub use error::KafkaError;
 pub use handlers::{Backends, KafkaSettings};
-pub use listeners::{parse_listeners, Listener};
 pub use server::serve;
 pub use versions::SERVED;

@@ -13,8 +13,8 @@ mod types;
 
 pub use error::MetadataError;
 pub use model::{
-    Broker, CommittedOffset, MetadataCommand, MetadataState, OffsetCommit, PartitionState,
-    StoreInfo, Topic,
+    AdvertisedListeners, Broker, CommittedOffset, MetadataCommand, MetadataState, OffsetCommit,
+    PartitionState, StoreInfo, Topic,
 };
 pub use network::ChannelPool;
 pub use node::{ControllerInfo, MetadataNode, MetadataNodeConfig, RaftTimings};

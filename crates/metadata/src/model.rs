@@ -16,10 +16,9 @@ use crate::MetadataError;
 pub struct Broker {
     pub id: BrokerId,
     pub addr: String,
-    /// Kafka listener name -> the address this broker advertises on it (a Kafka client is
-    /// told the addresses of the listener it connected through).
+    /// The addresses it advertises on its named Kafka and client gRPC listeners.
     #[serde(default)]
-    pub listeners: BTreeMap<String, String>,
+    pub listeners: AdvertisedListeners,
     /// Set at each registration to the log index of the registration: a restarted broker
     /// always gets a larger epoch than any earlier incarnation.
     pub epoch: u64,
@@ -32,6 +31,26 @@ pub struct Broker {
 impl Broker {
     pub fn is_alive(&self) -> bool {
         !self.fenced
+    }
+}
+
+/// Listener name -> the address a broker advertises on it. A client is told the brokers'
+/// addresses on the listener it connected through (a Kafka listener, or a client gRPC
+/// listener; without one, the broker's `addr`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvertisedListeners {
+    #[serde(default)]
+    pub kafka: BTreeMap<String, String>,
+    #[serde(default)]
+    pub grpc: BTreeMap<String, String>,
+}
+
+impl Broker {
+    /// The gRPC address a client that came in through `listener` can reach this broker at.
+    pub fn grpc_addr(&self, listener: Option<&str>) -> &str {
+        listener
+            .and_then(|l| self.listeners.grpc.get(l))
+            .unwrap_or(&self.addr)
     }
 }
 
@@ -167,7 +186,7 @@ pub enum MetadataCommand {
         broker_id: BrokerId,
         addr: String,
         #[serde(default)]
-        listeners: BTreeMap<String, String>,
+        listeners: AdvertisedListeners,
         #[serde(default)]
         store: StoreInfo,
         changes: Vec<PartitionChange>,

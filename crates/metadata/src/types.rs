@@ -43,9 +43,8 @@ pub enum ControllerRequest {
     RegisterBroker {
         broker_id: BrokerId,
         addr: String,
-        /// Kafka listener name -> advertised address.
         #[serde(default)]
-        listeners: BTreeMap<String, String>,
+        listeners: crate::model::AdvertisedListeners,
         store: crate::model::StoreInfo,
     },
     BrokerHeartbeat {

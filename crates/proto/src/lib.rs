@@ -15,6 +15,23 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rill
 /// snapshots and record batches can be larger).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Which named client listener a gRPC request came in through, by the local port that
+/// accepted it (a node's listeners have distinct ports).
+#[derive(Debug, Clone, Default)]
+pub struct ListenerPorts(std::collections::HashMap<u16, String>);
+
+impl ListenerPorts {
+    pub fn new(ports: impl IntoIterator<Item = (u16, String)>) -> Self {
+        Self(ports.into_iter().collect())
+    }
+
+    /// The listener's name, or `None` for the node's main (internal) listener.
+    pub fn listener_of<T>(&self, request: &tonic::Request<T>) -> Option<&str> {
+        let port = request.local_addr()?.port();
+        self.0.get(&port).map(String::as_str)
+    }
+}
+
 /// gRPC metadata key carrying the stable error code (e.g. `TOPIC_ALREADY_EXISTS`).
 pub const ERROR_CODE_KEY: &str = "rill-error-code";
 
@@ -31,7 +48,11 @@ pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
         | ErrorCode::InvalidRequest
         | ErrorCode::MessageTooLarge
         | ErrorCode::CorruptMessage
-        | ErrorCode::OffsetOutOfRange => tonic::Code::InvalidArgument,
+        | ErrorCode::OffsetOutOfRange
+        | ErrorCode::InvalidRecord
+        | ErrorCode::InvalidTimestamp
+        | ErrorCode::InvalidRequiredAcks
+        | ErrorCode::UnsupportedCompressionType => tonic::Code::InvalidArgument,
         ErrorCode::TopicAlreadyExists => tonic::Code::AlreadyExists,
         ErrorCode::UnknownTopicOrPartition
         | ErrorCode::UnknownMemberId

@@ -62,13 +62,19 @@ impl GroupCoordinator {
     }
 
     /// The coordinator's node id and address (the active controller).
-    pub fn find(&self) -> Result<(u64, String), CoordinatorError> {
-        self.metadata.known_leader().ok_or_else(|| {
+    /// `listener`: the client gRPC listener the asker came through (its address on it).
+    pub fn find(&self, listener: Option<&str>) -> Result<(u64, String), CoordinatorError> {
+        let (id, addr) = self.metadata.known_leader().ok_or_else(|| {
             CoordinatorError::new(
                 ErrorCode::CoordinatorNotAvailable,
                 "no active controller is known",
             )
-        })
+        })?;
+        let addr = match self.metadata.state().brokers.get(&id) {
+            Some(broker) => broker.grpc_addr(listener).to_string(),
+            None => addr,
+        };
+        Ok((id, addr))
     }
 
     /// Fails unless this node is the active controller; on the first request of a new

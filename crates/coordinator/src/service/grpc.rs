@@ -10,6 +10,7 @@ use rill_proto::group::{
 };
 use rill_proto::v1 as pb;
 use rill_proto::v1::group_service_server::GroupService;
+use rill_proto::ListenerPorts;
 use tonic::{Request, Response, Status};
 
 use super::GroupCoordinator;
@@ -18,11 +19,15 @@ use crate::types::{JoinRequest, Protocol, SyncRequest};
 
 pub struct GroupServiceImpl {
     coordinator: Arc<GroupCoordinator>,
+    client_listeners: Arc<ListenerPorts>,
 }
 
 impl GroupServiceImpl {
-    pub fn new(coordinator: Arc<GroupCoordinator>) -> Self {
-        Self { coordinator }
+    pub fn new(coordinator: Arc<GroupCoordinator>, client_listeners: Arc<ListenerPorts>) -> Self {
+        Self {
+            coordinator,
+            client_listeners,
+        }
     }
 }
 
@@ -34,9 +39,10 @@ fn status(e: CoordinatorError) -> Status {
 impl GroupService for GroupServiceImpl {
     async fn find_coordinator(
         &self,
-        _request: Request<pb::FindCoordinatorRequest>,
+        request: Request<pb::FindCoordinatorRequest>,
     ) -> Result<Response<pb::FindCoordinatorResponse>, Status> {
-        let (node_id, addr) = self.coordinator.find().map_err(status)?;
+        let listener = self.client_listeners.listener_of(&request);
+        let (node_id, addr) = self.coordinator.find(listener).map_err(status)?;
         Ok(Response::new(pb::FindCoordinatorResponse { node_id, addr }))
     }
 

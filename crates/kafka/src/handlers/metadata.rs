@@ -17,7 +17,7 @@ use rill_metadata::ControllerRequest;
 use tracing::{debug, info};
 
 use super::{code, Context};
-use crate::listeners::host_port;
+use rill_common::listeners::host_port;
 
 /// Kafka's "no authorized operations computed" marker.
 const OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -107,7 +107,7 @@ fn brokers(listener: &str, state: &MetadataState) -> Vec<MetadataResponseBroker>
         .values()
         .filter(|b| b.is_alive())
         .filter_map(|b| {
-            let (host, port) = host_port(b.listeners.get(listener)?)?;
+            let (host, port) = host_port(b.listeners.kafka.get(listener)?)?;
             Some(
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(b.id as i32))

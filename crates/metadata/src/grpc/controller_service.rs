@@ -36,7 +36,10 @@ impl ControllerService for ControllerServiceImpl {
         let req = ControllerRequest::RegisterBroker {
             broker_id: r.broker_id,
             addr: r.addr,
-            listeners: r.listeners.into_iter().collect(),
+            listeners: crate::model::AdvertisedListeners {
+                kafka: r.listeners.into_iter().collect(),
+                grpc: r.grpc_listeners.into_iter().collect(),
+            },
             store: crate::model::StoreInfo {
                 store_id: r.store_id,
                 clean_shutdown: r.clean_shutdown,

@@ -19,7 +19,7 @@ impl MetadataNode {
                 None => ControllerRequest::RegisterBroker {
                     broker_id: self.config.node_id,
                     addr: self.config.advertise.clone(),
-                    listeners: self.config.kafka_listeners.clone(),
+                    listeners: self.config.listeners.clone(),
                     store: self.config.store.clone(),
                 },
                 Some(broker_epoch) => ControllerRequest::BrokerHeartbeat {

@@ -65,8 +65,8 @@ pub struct MetadataNodeConfig {
     pub leader_rebalance_interval: Option<Duration>,
     /// This node's partition store, as the broker registers with it.
     pub store: crate::model::StoreInfo,
-    /// Kafka listener name -> the address advertised on it.
-    pub kafka_listeners: BTreeMap<String, String>,
+    /// The addresses advertised on this node's named Kafka and client gRPC listeners.
+    pub listeners: crate::model::AdvertisedListeners,
 }
 
 /// Who leads the metadata quorum, as this node sees it.

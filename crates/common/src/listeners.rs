@@ -1,8 +1,17 @@
-//! Named Kafka listeners: where each binds and the address it advertises. A client is
-//! told the brokers' addresses on the listener it connected through, so containers can
-//! use INTERNAL names while a host client uses the EXTERNAL published ports.
+//! Named listeners (Kafka's and gRPC's): where each binds and the address it advertises.
+//! A client is told the brokers' addresses on the listener it connected through, so
+//! containers can use INTERNAL names while a host client uses the EXTERNAL published ports.
 
-use crate::KafkaError;
+/// A listener list that does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ListenerError {
+    #[error("listener {0:?}: expected NAME://HOST:PORT or HOST:PORT")]
+    Bad(String),
+    #[error("listener name {0:?} is used twice")]
+    Duplicate(String),
+    #[error("advertised listener {0:?} names no listener")]
+    UnknownAdvertised(String),
+}
 
 /// The name of a listener given as a bare `HOST:PORT`.
 pub const DEFAULT_LISTENER: &str = "PLAINTEXT";
@@ -24,11 +33,11 @@ pub fn parse_listeners(
     listeners: &str,
     advertised: Option<&str>,
     default_host: &str,
-) -> Result<Vec<Listener>, KafkaError> {
+) -> Result<Vec<Listener>, ListenerError> {
     let mut out: Vec<Listener> = Vec::new();
     for (name, addr) in split(listeners)? {
         if out.iter().any(|l| l.name == name) {
-            return Err(KafkaError::DuplicateListener(name));
+            return Err(ListenerError::Duplicate(name));
         }
         let advertised = match addr.rsplit_once(':') {
             Some(("" | "0.0.0.0" | "[::]" | "::", port)) => {
@@ -46,13 +55,13 @@ pub fn parse_listeners(
         let listener = out
             .iter_mut()
             .find(|l| l.name == name)
-            .ok_or(KafkaError::UnknownAdvertisedListener(name))?;
+            .ok_or(ListenerError::UnknownAdvertised(name))?;
         listener.advertised = addr;
     }
     Ok(out)
 }
 
-fn split(list: &str) -> Result<Vec<(String, String)>, KafkaError> {
+fn split(list: &str) -> Result<Vec<(String, String)>, ListenerError> {
     let items: Vec<&str> = list
         .split(',')
         .map(str::trim)
@@ -64,21 +73,21 @@ fn split(list: &str) -> Result<Vec<(String, String)>, KafkaError> {
             let (name, addr) = match item.split_once("://") {
                 Some((name, addr)) => (name.to_ascii_uppercase(), addr),
                 None if items.len() == 1 => (DEFAULT_LISTENER.to_string(), *item),
-                None => return Err(KafkaError::BadListener(item.to_string())),
+                None => return Err(ListenerError::Bad(item.to_string())),
             };
             let valid_port = addr
                 .rsplit_once(':')
                 .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
             if name.is_empty() || !valid_port {
-                return Err(KafkaError::BadListener(item.to_string()));
+                return Err(ListenerError::Bad(item.to_string()));
             }
             Ok((name, addr.to_string()))
         })
         .collect()
 }
 
-/// Splits an advertised `HOST:PORT` for a Metadata response.
-pub(crate) fn host_port(addr: &str) -> Option<(&str, i32)> {
+/// Splits an advertised `HOST:PORT` (a bracketed IPv6 host loses its brackets).
+pub fn host_port(addr: &str) -> Option<(&str, i32)> {
     let (host, port) = addr.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Some((host, port.parse().ok()?))
