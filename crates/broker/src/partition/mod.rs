@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rill_common::record::BatchHeader;
 use rill_common::BrokerId;
 
@@ -16,6 +15,7 @@ use crate::producer_state::{ProducerStateTable, SequenceCheck};
 use crate::BrokerError;
 
 mod follower;
+mod reads;
 
 /// Where a producer's batch is in the log: just appended, or (a retry of an
 /// idempotent producer's batch) where it was stored the first time.
@@ -410,71 +410,6 @@ impl Partition {
             next_offset: header.next_offset(),
             duplicate: false,
         })
-    }
-
-    /// Batches a consumer may read from `offset`: only below the high watermark.
-    pub fn read_committed(&self, offset: u64, max_bytes: usize) -> Result<Vec<Bytes>, BrokerError> {
-        self.log.read(offset, self.high_watermark(), max_bytes)
-    }
-
-    /// The first offset whose record timestamp is at least `timestamp_ms`, below the HW.
-    pub fn offset_for_timestamp(
-        &self,
-        timestamp_ms: i64,
-    ) -> Result<Option<(u64, i64)>, BrokerError> {
-        let hw = self.high_watermark();
-        let mut from = self.log.log_start_offset();
-        while from < hw {
-            let headers = self.log.headers(from, 256)?;
-            let Some(last) = headers.last().copied() else {
-                break;
-            };
-            if let Some(h) = headers
-                .iter()
-                .find(|h| h.max_timestamp >= timestamp_ms && h.base_offset < hw)
-            {
-                let batches = self.log.read(h.base_offset.max(from), hw, 1)?;
-                for batch in &batches {
-                    for r in BatchHeader::validate(batch)?.records(batch)? {
-                        if r.offset >= from && r.timestamp_ms >= timestamp_ms {
-                            return Ok(Some((r.offset, r.timestamp_ms)));
-                        }
-                    }
-                }
-            }
-            from = last.next_offset();
-        }
-        Ok(None)
-    }
-
-    /// The first record with the largest timestamp below the HW (ListOffsets -3).
-    pub fn offset_of_max_timestamp(&self) -> Result<Option<(u64, i64)>, BrokerError> {
-        let hw = self.high_watermark();
-        let mut from = self.log.log_start_offset();
-        let mut best: Option<BatchHeader> = None;
-        while from < hw {
-            let headers = self.log.headers(from, 256)?;
-            let Some(last) = headers.last().copied() else {
-                break;
-            };
-            for h in headers.iter().filter(|h| h.base_offset < hw) {
-                if best.is_none_or(|b| h.max_timestamp > b.max_timestamp) {
-                    best = Some(*h);
-                }
-            }
-            from = last.next_offset();
-        }
-        let Some(best) = best else {
-            return Ok(None);
-        };
-        for batch in &self.log.read(best.base_offset, hw, 1)? {
-            for r in BatchHeader::validate(batch)?.records(batch)? {
-                if r.timestamp_ms == best.max_timestamp {
-                    return Ok(Some((r.offset, r.timestamp_ms)));
-                }
-            }
-        }
-        Ok(None)
     }
 
     pub fn checkpoint_high_watermark(&self) -> Result<(), BrokerError> {
