@@ -578,3 +578,31 @@ fn each_client_is_told_the_addresses_of_the_listener_it_came_through() {
         },
     );
 }
+
+#[test]
+fn confluent_kafka_lists_offsets_deletes_records_and_elects_leaders() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("offsets", 1, 3, &[])?;
+        let out = script("ck_offsets.py", &[&c.kafka_bootstrap(), "offsets"])?;
+        assert_eq!(out["earliest"], 0, "{out}");
+        assert_eq!(out["latest"], 100, "{out}");
+        assert_eq!(out["for_1010"], 10, "{out}");
+        // The first offset (not the closest timestamp) at or after 1050: 42 holds 5000.
+        assert_eq!(out["for_1050"], 42, "{out}");
+        assert_eq!(out["for_9999"], -1, "{out}");
+        assert_eq!(out["max_timestamp"], 42, "{out}");
+        assert_eq!(out["low_watermark"], 60, "{out}");
+        assert_eq!(out["earliest_after_delete"], 60, "{out}");
+        // The preferred replica already leads a new topic.
+        assert_eq!(out["elect"], "ELECTION_NOT_NEEDED", "{out}");
+        // Followers moved their log start too.
+        let described = c.describe("offsets")?;
+        assert_eq!(
+            common::partitions(&described)[0]["log_start_offset"],
+            60,
+            "{described}"
+        );
+        Ok(())
+    });
+}
