@@ -118,6 +118,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         replicas: replicas.clone(),
         metadata: metadata.clone(),
         producer_ids,
+        groups: groups.clone(),
         settings: config.kafka.clone(),
     });
     let metrics = match &config.metrics_listen {

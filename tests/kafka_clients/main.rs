@@ -606,3 +606,27 @@ fn confluent_kafka_lists_offsets_deletes_records_and_elects_leaders() {
         Ok(())
     });
 }
+
+#[test]
+fn confluent_kafka_commits_offsets_and_a_new_consumer_resumes_from_them() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("commits", 1, 3, &[])?;
+        let out = script(
+            "ck_commit.py",
+            &[&c.kafka_bootstrap(), "commits", "billing"],
+        )?;
+        let first: Vec<u64> = (0..30).collect();
+        let second: Vec<u64> = (30..50).collect();
+        assert_eq!(out["first"], serde_json::json!(first), "{out}");
+        assert_eq!(out["committed"], 30, "{out}");
+        assert_eq!(out["metadata"], "checkpoint-a", "{out}");
+        assert_eq!(out["second"], serde_json::json!(second), "{out}");
+        // The same offsets, through the gRPC side.
+        let group = c.json(&["group", "describe", "billing"])?;
+        let offsets = group["offsets"].as_array().cloned().unwrap_or_default();
+        assert_eq!(offsets.len(), 1, "{group}");
+        assert_eq!(offsets[0]["committed"], 30, "{group}");
+        Ok(())
+    });
+}

@@ -5,6 +5,7 @@
 mod admin;
 mod configs;
 mod data;
+mod groups;
 mod metadata;
 mod offsets;
 
@@ -12,6 +13,7 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use rill_broker::grpc::ProducerIdSource;
 use rill_broker::ReplicaManager;
 use rill_common::ErrorCode;
+use rill_coordinator::service::GroupCoordinator;
 use rill_metadata::MetadataNode;
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ pub struct Backends {
     pub replicas: Arc<ReplicaManager>,
     pub metadata: Arc<MetadataNode>,
     pub producer_ids: Arc<dyn ProducerIdSource>,
+    pub groups: Arc<GroupCoordinator>,
     pub settings: KafkaSettings,
 }
 
@@ -86,6 +89,9 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
         Rq::CreatePartitions(r) => Rs::CreatePartitions(admin::create_partitions(ctx, r).await),
         Rq::DeleteRecords(r) => Rs::DeleteRecords(offsets::delete_records(ctx, r).await),
         Rq::ElectLeaders(r) => Rs::ElectLeaders(admin::elect_leaders(ctx, r).await),
+        Rq::FindCoordinator(r) => Rs::FindCoordinator(groups::find_coordinator(ctx, r)),
+        Rq::OffsetCommit(r) => Rs::OffsetCommit(groups::offset_commit(ctx, r).await),
+        Rq::OffsetFetch(r) => Rs::OffsetFetch(groups::offset_fetch(ctx, r).await),
         Rq::DescribeCluster(r) => Rs::DescribeCluster(metadata::describe_cluster(ctx, r)),
         Rq::DescribeConfigs(r) => Rs::DescribeConfigs(configs::describe_configs(ctx, r)),
         Rq::AlterConfigs(r) => Rs::AlterConfigs(configs::alter_configs(ctx, r).await),

@@ -1,0 +1,308 @@
+//! FindCoordinator, OffsetCommit and OffsetFetch on the group coordinator the gRPC
+//! GroupService uses (it runs on the active controller; other nodes answer
+//! NOT_COORDINATOR and clients look for it again).
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use rill_common::listeners::host_port;
+use rill_common::ErrorCode;
+use rill_metadata::OffsetCommit;
+
+use super::data::topic_name;
+use super::{code, Context};
+
+/// FindCoordinator key types.
+const GROUP_KEY: i8 = 0;
+
+/// Where a group key's coordinator is, on the listener the client came through.
+fn locate(ctx: &Context<'_>, key_type: i8) -> Result<(i32, String, i32), (ErrorCode, String)> {
+    if key_type != GROUP_KEY {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "only group coordinators are served (transactions come later)".into(),
+        ));
+    }
+    let not_available = |why: &str| (ErrorCode::CoordinatorNotAvailable, why.to_string());
+    let (id, _) = ctx
+        .backends
+        .groups
+        .find(None)
+        .map_err(|e| (e.code(), e.message().to_string()))?;
+    let state = ctx.backends.metadata.state();
+    let broker = state
+        .brokers
+        .get(&id)
+        .filter(|b| b.is_alive())
+        .ok_or_else(|| not_available("the coordinator's broker is not alive"))?;
+    let addr = broker
+        .listeners
+        .kafka
+        .get(ctx.listener)
+        .ok_or_else(|| not_available("the coordinator has no address on this listener"))?;
+    let (host, port) = host_port(addr).ok_or_else(|| not_available("bad advertised address"))?;
+    Ok((id as i32, host.to_string(), port))
+}
+
+pub(crate) fn find_coordinator(
+    ctx: &Context<'_>,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let found = locate(ctx, request.key_type);
+    if ctx.version >= 4 {
+        // The batched form: one answer per key (every group has the same coordinator).
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let c = Coordinator::default().with_key(key);
+                match &found {
+                    Ok((id, host, port)) => c
+                        .with_node_id(BrokerId(*id))
+                        .with_host(StrBytes::from_string(host.clone()))
+                        .with_port(*port),
+                    Err((e, why)) => c
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_code(code(*e))
+                        .with_error_message(Some(StrBytes::from_string(why.clone()))),
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    match found {
+        Ok((id, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(id))
+            .with_host(StrBytes::from_string(host))
+            .with_port(port),
+        Err((e, why)) => FindCoordinatorResponse::default()
+            .with_error_code(code(e))
+            .with_error_message(Some(StrBytes::from_string(why)))
+            .with_node_id(BrokerId(-1))
+            .with_port(-1),
+    }
+}
+
+pub(crate) async fn offset_commit(
+    ctx: &Context<'_>,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let mut offsets = Vec::new();
+    let mut refused = None;
+    for topic in &request.topics {
+        for p in &topic.partitions {
+            match (
+                u32::try_from(p.partition_index),
+                u64::try_from(p.committed_offset),
+            ) {
+                (Ok(partition), Ok(offset)) => offsets.push(OffsetCommit {
+                    topic: topic.name.0.to_string(),
+                    partition,
+                    offset,
+                    metadata: p
+                        .committed_metadata
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                }),
+                (Err(_), _) => refused = Some(ErrorCode::UnknownTopicOrPartition),
+                (_, Err(_)) => refused = Some(ErrorCode::InvalidRequest),
+            }
+        }
+    }
+    // The coordinator commits all of a request or none of it.
+    let outcome = match refused {
+        Some(e) => Err(e),
+        None => ctx
+            .backends
+            .groups
+            .commit(
+                request.group_id.0.as_str(),
+                request.member_id.as_str(),
+                request.group_instance_id.as_ref().map(|i| i.as_str()),
+                request.generation_id_or_member_epoch,
+                offsets,
+            )
+            .await
+            .map_err(|e| e.code()),
+    };
+    let error = outcome.err().map_or(0, code);
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(error)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// One group's committed offsets: (topic, [(partition, offset, metadata)]), for the
+/// partitions asked (`None`: every partition with a commit).
+type Committed = Vec<(String, Vec<(i32, i64, String)>)>;
+
+async fn committed(
+    ctx: &Context<'_>,
+    group_id: &str,
+    asked: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Committed, ErrorCode> {
+    let wanted: Vec<(String, u32)> = asked
+        .iter()
+        .flatten()
+        .flat_map(|(t, ps)| {
+            ps.iter()
+                .filter_map(|p| u32::try_from(*p).ok())
+                .map(move |p| (t.clone(), p))
+        })
+        .collect();
+    let found = ctx
+        .backends
+        .groups
+        .fetch_offsets(group_id, &wanted)
+        .await
+        .map_err(|e| e.code())?;
+    let lookup = |topic: &str, partition: i32| {
+        found
+            .iter()
+            .find(|o| o.topic == topic && i64::from(o.partition) == i64::from(partition))
+    };
+    Ok(match asked {
+        // Every asked partition is answered, -1 where nothing was committed.
+        Some(topics) => topics
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let rows = partitions
+                    .into_iter()
+                    .map(|p| match lookup(&topic, p) {
+                        Some(o) => (p, o.offset as i64, o.metadata.clone()),
+                        None => (p, -1, String::new()),
+                    })
+                    .collect();
+                (topic, rows)
+            })
+            .collect(),
+        None => {
+            let mut out: Committed = Vec::new();
+            for o in found {
+                let row = (o.partition as i32, o.offset as i64, o.metadata);
+                match out.last_mut() {
+                    Some((t, rows)) if *t == o.topic => rows.push(row),
+                    _ => out.push((o.topic, vec![row])),
+                }
+            }
+            out
+        }
+    })
+}
+
+pub(crate) async fn offset_fetch(
+    ctx: &Context<'_>,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    if ctx.version >= 8 {
+        let mut groups = Vec::new();
+        for g in request.groups {
+            let asked = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            let answer = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+            groups.push(match committed(ctx, g.group_id.0.as_str(), asked).await {
+                Ok(topics) => answer.with_topics(
+                    topics
+                        .into_iter()
+                        .map(|(topic, rows)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(topic_name(topic))
+                                .with_partitions(
+                                    rows.into_iter()
+                                        .map(|(p, offset, metadata)| {
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(p)
+                                                .with_committed_offset(offset)
+                                                .with_committed_leader_epoch(-1)
+                                                .with_metadata(Some(StrBytes::from_string(
+                                                    metadata,
+                                                )))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+                Err(e) => answer.with_error_code(code(e)),
+            });
+        }
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let asked: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect()
+    });
+    let result = committed(ctx, request.group_id.0.as_str(), asked.clone()).await;
+    let (topics, error) = match result {
+        Ok(topics) => (topics, None),
+        // v1 has no top-level error: each asked partition carries it.
+        Err(e) => (
+            asked
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, -1, String::new())).collect()))
+                .collect(),
+            Some(e),
+        ),
+    };
+    let partition_error = match error {
+        Some(e) if ctx.version < 2 => code(e),
+        _ => 0,
+    };
+    let response = OffsetFetchResponse::default().with_topics(
+        topics
+            .into_iter()
+            .map(|(topic, rows)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_partitions(
+                        rows.into_iter()
+                            .map(|(p, offset, metadata)| {
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(offset)
+                                    .with_committed_leader_epoch(-1)
+                                    .with_metadata(Some(StrBytes::from_string(metadata)))
+                                    .with_error_code(partition_error)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    );
+    match error {
+        Some(e) if ctx.version >= 2 => response.with_error_code(code(e)),
+        _ => response,
+    }
+}
