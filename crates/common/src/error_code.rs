@@ -84,6 +84,7 @@ error_codes! {
     OffsetNotAvailable => "OFFSET_NOT_AVAILABLE", 78,
     PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE", 80,
     InvalidFetchSize => "INVALID_FETCH_SIZE", 4,
+    MemberIdRequired => "MEMBER_ID_REQUIRED", 79,
 }
 
 impl ErrorCode {

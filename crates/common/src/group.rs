@@ -21,10 +21,23 @@ pub struct Subscription {
 pub struct Protocol {
     pub name: String,
     pub subscription: Subscription,
+    /// The protocol metadata as a Kafka client encoded it (its own user data and
+    /// version included), relayed to the leader as it came; `None` from gRPC members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Vec<u8>>,
 }
 
 /// A member's partitions, per topic in ascending order.
 pub type Assignment = BTreeMap<String, Vec<u32>>;
+
+/// What a member gets from SyncGroup: its partitions, and the bytes a Kafka leader sent
+/// for it (relayed as they came, user data included).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberAssignment {
+    pub partitions: Assignment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Vec<u8>>,
+}
 
 /// A member as `group describe` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +49,9 @@ pub struct MemberDescription {
     pub rebalance_timeout_ms: u64,
     pub protocols: Vec<Protocol>,
     pub assignment: Assignment,
+    /// The assignment as a Kafka leader encoded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use rill_common::group::{
-    Assignment, GroupDescription, GroupState, MemberDescription, Protocol, Subscription,
-    TopicPartition,
+    Assignment, GroupDescription, GroupState, MemberAssignment, MemberDescription, Protocol,
+    Subscription, TopicPartition,
 };
 
 /// JoinGroup as the state machine sees it. `member_id` is empty for a new member;
@@ -21,6 +21,9 @@ pub struct JoinRequest {
     pub protocol_type: String,
     /// In order of preference.
     pub protocols: Vec<Protocol>,
+    /// KIP-394 (Kafka JoinGroup v4+): a new member without an id is first told its id
+    /// (MEMBER_ID_REQUIRED) and joins when it comes back with it.
+    pub require_known_member_id: bool,
 }
 
 /// A member as the leader sees it in its JoinGroup response.
@@ -29,6 +32,8 @@ pub struct JoinedMember {
     pub member_id: String,
     pub group_instance_id: Option<String>,
     pub subscription: Subscription,
+    /// The member's protocol metadata as its Kafka client encoded it.
+    pub metadata: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,4 +53,6 @@ pub struct SyncRequest {
     pub group_instance_id: Option<String>,
     pub generation: i32,
     pub assignments: BTreeMap<String, Assignment>,
+    /// A Kafka leader's encoded assignments, relayed to each member as they came.
+    pub assignment_bytes: BTreeMap<String, Vec<u8>>,
 }

@@ -154,6 +154,7 @@ impl CoordinatorLink {
                 .members
                 .into_iter()
                 .map(|m| rill_coordinator::JoinedMember {
+                    metadata: None,
                     member_id: m.member_id,
                     group_instance_id: m.group_instance_id,
                     subscription: subscription_from_pb(m.subscription),

@@ -115,6 +115,7 @@ pub(crate) mod test_support {
         JoinedMember {
             member_id: id.to_string(),
             group_instance_id: None,
+            metadata: None,
             subscription: Subscription {
                 topics: topics.iter().map(|t| t.to_string()).collect(),
                 owned: Vec::new(),

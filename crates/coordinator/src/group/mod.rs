@@ -23,7 +23,7 @@ use rill_common::ErrorCode;
 use crate::assignor;
 use crate::types::{
     Assignment, GroupDescription, GroupState, JoinRequest, JoinResponse, JoinedMember,
-    MemberDescription, Protocol, Subscription, SyncRequest,
+    MemberAssignment, MemberDescription, Protocol, Subscription, SyncRequest,
 };
 
 /// The coordinator's bounds (`group.min.session.timeout.ms`, `group.max.session.timeout.ms`).
@@ -44,7 +44,7 @@ pub enum Output {
     /// Answer the SyncGroup that `member_id` is waiting on.
     Sync {
         member_id: String,
-        result: Result<Assignment, ErrorCode>,
+        result: Result<MemberAssignment, ErrorCode>,
     },
     /// The durable part of the group changed (a generation completed or the group
     /// emptied): write `Group::describe()` through the metadata log.
@@ -59,7 +59,7 @@ struct Member {
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocols: Vec<Protocol>,
-    assignment: Assignment,
+    assignment: MemberAssignment,
     last_heard: Instant,
     /// A JoinGroup of this member waits for the rebalance to complete.
     awaiting_join: bool,
@@ -92,6 +92,8 @@ pub struct Group {
     /// CompletingRebalance on a leader that did not sync.
     deadline: Option<Instant>,
     next_seq: u64,
+    /// KIP-394: ids handed to new members that must come back with them, until when.
+    pending: BTreeMap<String, Instant>,
 }
 
 impl Group {
@@ -106,6 +108,7 @@ impl Group {
             members: BTreeMap::new(),
             deadline: None,
             next_seq: 0,
+            pending: BTreeMap::new(),
         }
     }
 
@@ -130,7 +133,10 @@ impl Group {
                     session_timeout: Duration::from_millis(m.session_timeout_ms),
                     rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms),
                     protocols: m.protocols.clone(),
-                    assignment: m.assignment.clone(),
+                    assignment: MemberAssignment {
+                        partitions: m.assignment.clone(),
+                        bytes: m.assignment_bytes.clone(),
+                    },
                     last_heard: now,
                     awaiting_join: false,
                     awaiting_sync: false,
@@ -168,7 +174,9 @@ impl Group {
     }
 
     pub fn assignment_of(&self, member_id: &str) -> Option<&Assignment> {
-        self.members.get(member_id).map(|m| &m.assignment)
+        self.members
+            .get(member_id)
+            .map(|m| &m.assignment.partitions)
     }
 
     pub fn describe(&self) -> GroupDescription {
@@ -189,7 +197,8 @@ impl Group {
                     session_timeout_ms: m.session_timeout.as_millis() as u64,
                     rebalance_timeout_ms: m.rebalance_timeout.as_millis() as u64,
                     protocols: m.protocols.clone(),
-                    assignment: m.assignment.clone(),
+                    assignment: m.assignment.partitions.clone(),
+                    assignment_bytes: m.assignment.bytes.clone(),
                 })
                 .collect(),
         }
@@ -231,8 +240,17 @@ impl Group {
         let member_id = if req.member_id.is_empty() {
             match static_id {
                 Some(old) => return self.rejoin_static(now, old, req),
+                None if req.require_known_member_id && req.group_instance_id.is_none() => {
+                    // Told its id, the member joins with it; a member that never comes
+                    // back is forgotten after its session timeout.
+                    self.pending
+                        .insert(req.new_member_id.clone(), now + req.session_timeout);
+                    return reject(ErrorCode::MemberIdRequired);
+                }
                 None => req.new_member_id.clone(),
             }
+        } else if self.pending.remove(&req.member_id).is_some() {
+            req.member_id.clone()
         } else {
             if !self.members.contains_key(&req.member_id) {
                 return reject(ErrorCode::UnknownMemberId);
@@ -263,7 +281,7 @@ impl Group {
                         session_timeout: req.session_timeout,
                         rebalance_timeout: req.rebalance_timeout,
                         protocols: req.protocols,
-                        assignment: Assignment::new(),
+                        assignment: MemberAssignment::default(),
                         last_heard: now,
                         awaiting_join: false,
                         awaiting_sync: false,
@@ -376,8 +394,9 @@ impl Group {
         match self.state {
             GroupState::PreparingRebalance => reply(Err(ErrorCode::RebalanceInProgress)),
             GroupState::Stable => reply(Ok(self
-                .assignment_of(&req.member_id)
-                .cloned()
+                .members
+                .get(&req.member_id)
+                .map(|m| m.assignment.clone())
                 .unwrap_or_default())),
             GroupState::CompletingRebalance => {
                 if self.leader.as_deref() != Some(req.member_id.as_str()) {
@@ -392,7 +411,10 @@ impl Group {
                 }
                 let mut out = Vec::new();
                 for (id, m) in self.members.iter_mut() {
-                    m.assignment = req.assignments.get(id).cloned().unwrap_or_default();
+                    m.assignment = MemberAssignment {
+                        partitions: req.assignments.get(id).cloned().unwrap_or_default(),
+                        bytes: req.assignment_bytes.get(id).cloned(),
+                    };
                     if m.awaiting_sync || *id == req.member_id {
                         m.awaiting_sync = false;
                         out.push(Output::Sync {
@@ -483,6 +505,7 @@ impl Group {
     /// and on a leader that did not sync.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
+        self.pending.retain(|_, until| *until > now);
         let expired: Vec<String> = self
             .members
             .values()
@@ -753,6 +776,11 @@ impl Group {
                     member_id: m.id.clone(),
                     group_instance_id: m.instance_id.clone(),
                     subscription: m.subscription(&protocol),
+                    metadata: m
+                        .protocols
+                        .iter()
+                        .find(|p| p.name == protocol)
+                        .and_then(|p| p.metadata.clone()),
                 })
                 .collect()
         } else {

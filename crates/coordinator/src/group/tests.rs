@@ -16,6 +16,7 @@ fn protocols(names: &[&str], topics: &[&str]) -> Vec<Protocol> {
     names
         .iter()
         .map(|n| Protocol {
+            metadata: None,
             name: n.to_string(),
             subscription: Subscription {
                 topics: topics.iter().map(|t| t.to_string()).collect(),
@@ -35,6 +36,7 @@ fn join_req(member_id: &str, new_id: &str, instance: Option<&str>) -> JoinReques
         rebalance_timeout: REBALANCE,
         protocol_type: "consumer".into(),
         protocols: protocols(&["range"], &["t"]),
+        require_known_member_id: false,
     }
 }
 
@@ -50,7 +52,9 @@ fn joins(out: &[Output]) -> BTreeMap<String, Result<JoinResponse, ErrorCode>> {
 fn syncs(out: &[Output]) -> BTreeMap<String, Result<Assignment, ErrorCode>> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Sync { member_id, result } => Some((member_id.clone(), result.clone())),
+            Output::Sync { member_id, result } => {
+                Some((member_id.clone(), result.clone().map(|a| a.partitions)))
+            }
             _ => None,
         })
         .collect()
@@ -112,6 +116,7 @@ fn sync_req(member: &str, generation: i32, assignments: &[(&str, &[u32])]) -> Sy
             .iter()
             .map(|(m, ps)| (m.to_string(), assignment(ps)))
             .collect(),
+        assignment_bytes: BTreeMap::new(),
     }
 }
 
@@ -337,5 +342,91 @@ fn the_current_generation_may_commit_until_the_next_one_forms() {
         g.check_commit("a", None, 3),
         Err(ErrorCode::RebalanceInProgress),
         "no commits until the new assignment is known"
+    );
+}
+
+#[test]
+fn a_new_kafka_member_is_told_its_id_first_and_joins_with_it() {
+    let t0 = Instant::now();
+    let mut g = Group::new("g");
+    let mut first = join_req("", "m-1", None);
+    first.require_known_member_id = true;
+    let out = g.join(t0, &config(), first.clone());
+    assert_eq!(
+        joins(&out).get("m-1"),
+        Some(&Err(ErrorCode::MemberIdRequired))
+    );
+    assert_eq!(g.state(), GroupState::Empty, "nobody joined yet");
+    // It comes back with the id it was given and becomes the (only) member.
+    let mut again = join_req("m-1", "m-2", None);
+    again.require_known_member_id = true;
+    let out = g.join(t0, &config(), again);
+    let answer = joins(&out).get("m-1").cloned().expect("answered");
+    assert_eq!(
+        answer.map(|r| (r.member_id, r.generation)),
+        Ok(("m-1".to_string(), 1))
+    );
+    // An id nobody was given is still unknown; a pending id that never returns expires.
+    let out = g.join(t0, &config(), join_req("made-up", "", None));
+    assert_eq!(
+        joins(&out).get("made-up"),
+        Some(&Err(ErrorCode::UnknownMemberId))
+    );
+    let out = g.join(t0, &config(), {
+        let mut r = join_req("", "m-3", None);
+        r.require_known_member_id = true;
+        r
+    });
+    assert_eq!(
+        joins(&out).get("m-3"),
+        Some(&Err(ErrorCode::MemberIdRequired))
+    );
+    g.tick(t0 + SESSION + Duration::from_millis(1));
+    let out = g.join(t0 + SESSION * 2, &config(), join_req("m-3", "", None));
+    assert_eq!(
+        joins(&out).get("m-3"),
+        Some(&Err(ErrorCode::UnknownMemberId))
+    );
+}
+
+#[test]
+fn a_static_kafka_member_needs_no_id_round_trip() {
+    let t0 = Instant::now();
+    let mut g = Group::new("g");
+    let mut r = join_req("", "s-1", Some("instance-1"));
+    r.require_known_member_id = true;
+    let out = g.join(t0, &config(), r);
+    assert!(joins(&out).get("s-1").is_some_and(|r| r.is_ok()), "{out:?}");
+}
+
+#[test]
+fn kafka_protocol_bytes_are_relayed_as_they_came() {
+    let t0 = Instant::now();
+    let mut g = Group::new("g");
+    let mut r = join_req("", "a", None);
+    r.protocols[0].metadata = Some(b"a's subscription bytes".to_vec());
+    let out = g.join(t0, &config(), r);
+    let leader_view = joins(&out)["a"].clone().expect("a leads");
+    assert_eq!(
+        leader_view.members[0].metadata.as_deref(),
+        Some(&b"a's subscription bytes"[..])
+    );
+    let mut sync = sync_req("a", 1, &[("a", &[0])]);
+    sync.assignment_bytes
+        .insert("a".into(), b"a's assignment bytes".to_vec());
+    let out = g.sync(t0, sync);
+    let got = out.iter().find_map(|o| match o {
+        Output::Sync { result: Ok(a), .. } => Some(a.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        got.and_then(|a| a.bytes),
+        Some(b"a's assignment bytes".to_vec())
+    );
+    // Persisted with the group, so a new coordinator relays them too.
+    let restored = Group::restore(&g.describe(), t0);
+    assert_eq!(
+        restored.describe().members[0].assignment_bytes.as_deref(),
+        Some(&b"a's assignment bytes"[..])
     );
 }

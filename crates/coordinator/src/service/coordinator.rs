@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::error::CoordinatorError;
 use crate::group::{Group, GroupConfig, Output};
-use crate::types::{Assignment, GroupState, JoinRequest, JoinResponse, SyncRequest};
+use crate::types::{GroupState, JoinRequest, JoinResponse, MemberAssignment, SyncRequest};
 
 /// How long a SyncGroup waits for the leader's assignment at most.
 const SYNC_WAIT: Duration = Duration::from_secs(60);
@@ -30,7 +30,7 @@ struct Inner {
     term: Option<u64>,
     groups: HashMap<String, Group>,
     joins: Waiters<JoinResponse>,
-    syncs: Waiters<Assignment>,
+    syncs: Waiters<MemberAssignment>,
     partition_counts: BTreeMap<String, u32>,
 }
 
@@ -147,7 +147,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         req: SyncRequest,
-    ) -> Result<Assignment, CoordinatorError> {
+    ) -> Result<MemberAssignment, CoordinatorError> {
         check_group_id(group_id)?;
         let rx = {
             let mut inner = self.inner.lock().await;

@@ -61,6 +61,7 @@ impl GroupService for GroupServiceImpl {
             uuid::Uuid::new_v4()
         );
         let join = JoinRequest {
+            require_known_member_id: false,
             member_id: r.member_id,
             new_member_id,
             group_instance_id: r.group_instance_id.filter(|i| !i.is_empty()),
@@ -72,6 +73,7 @@ impl GroupService for GroupServiceImpl {
                 .protocols
                 .into_iter()
                 .map(|p| Protocol {
+                    metadata: None,
                     name: p.name,
                     subscription: subscription_from_pb(p.subscription),
                 })
@@ -113,6 +115,7 @@ impl GroupService for GroupServiceImpl {
                 .into_iter()
                 .map(|a| (a.member_id, assignment_from_pb(a.topics)))
                 .collect(),
+            assignment_bytes: Default::default(),
         };
         let assignment = self
             .coordinator
@@ -120,7 +123,7 @@ impl GroupService for GroupServiceImpl {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SyncGroupResponse {
-            assignment: assignment_to_pb(&assignment),
+            assignment: assignment_to_pb(&assignment.partitions),
         }))
     }
 
