@@ -630,3 +630,52 @@ fn confluent_kafka_commits_offsets_and_a_new_consumer_resumes_from_them() {
         Ok(())
     });
 }
+
+#[test]
+fn confluent_kafka_consumers_share_a_topic_in_a_group_and_commit() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        for (topic, strategy) in [("shared", "range"), ("shared-coop", "cooperative-sticky")] {
+            c.create_topic(topic, 4, 3, &[])?;
+            let group = format!("{topic}-group");
+            let out = script(
+                "ck_group.py",
+                &[&c.kafka_bootstrap(), topic, &group, "2000", strategy],
+            )?;
+            assert_eq!(out["distinct"], 2000, "{strategy}: {out}");
+            let a: Vec<u64> = out["assignments"][0]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .collect();
+            let b: Vec<u64> = out["assignments"][1]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_u64)
+                .collect();
+            let mut all: Vec<u64> = a.iter().chain(&b).copied().collect();
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                vec![0, 1, 2, 3],
+                "{strategy}: one owner per partition: {out}"
+            );
+            assert!(
+                !a.is_empty() && !b.is_empty(),
+                "{strategy}: both members hold partitions: {out}"
+            );
+            // The group and its offsets, through the gRPC side.
+            let described = c.json(&["group", "describe", &group])?;
+            let committed: u64 = described["offsets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o["committed"].as_u64())
+                .sum();
+            assert_eq!(committed, 2000, "{strategy}: {described}");
+        }
+        Ok(())
+    });
+}

@@ -14,6 +14,7 @@
 //! **Invariant:** kafka-protocol types never leave this crate, and it never imports
 //! rill-proto or tonic.
 
+mod consumer_protocol;
 mod frame;
 mod handlers;
 mod metrics;

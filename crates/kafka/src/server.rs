@@ -180,6 +180,7 @@ async fn answer(
         backends,
         listener,
         version,
+        client_id: header.client_id.as_deref().unwrap_or(""),
     };
     match handlers::handle(&ctx, request).await {
         Reply::Response(response) => Ok(Some(encode_response(header, key, &response, version)?)),

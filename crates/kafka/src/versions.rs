@@ -50,6 +50,10 @@ pub const SERVED: &[ServedApi] = &[
     api(ApiKey::FindCoordinator, 0, 4),
     api(ApiKey::OffsetCommit, 2, 8),
     api(ApiKey::OffsetFetch, 1, 8),
+    api(ApiKey::JoinGroup, 0, 7),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 4),
 ];
 
 /// The entry for `key`, if served.

@@ -6,6 +6,7 @@ mod admin;
 mod configs;
 mod data;
 mod groups;
+mod membership;
 mod metadata;
 mod offsets;
 
@@ -61,6 +62,8 @@ pub(crate) struct Context<'a> {
     /// The listener the client connected through (its addresses are the ones returned).
     pub listener: &'a str,
     pub version: i16,
+    /// The client id the request header carried ("" if none).
+    pub client_id: &'a str,
 }
 
 pub(crate) enum Reply {
@@ -92,6 +95,10 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
         Rq::FindCoordinator(r) => Rs::FindCoordinator(groups::find_coordinator(ctx, r)),
         Rq::OffsetCommit(r) => Rs::OffsetCommit(groups::offset_commit(ctx, r).await),
         Rq::OffsetFetch(r) => Rs::OffsetFetch(groups::offset_fetch(ctx, r).await),
+        Rq::JoinGroup(r) => Rs::JoinGroup(membership::join_group(ctx, r).await),
+        Rq::SyncGroup(r) => Rs::SyncGroup(membership::sync_group(ctx, r).await),
+        Rq::Heartbeat(r) => Rs::Heartbeat(membership::heartbeat(ctx, r).await),
+        Rq::LeaveGroup(r) => Rs::LeaveGroup(membership::leave_group(ctx, r).await),
         Rq::DescribeCluster(r) => Rs::DescribeCluster(metadata::describe_cluster(ctx, r)),
         Rq::DescribeConfigs(r) => Rs::DescribeConfigs(configs::describe_configs(ctx, r)),
         Rq::AlterConfigs(r) => Rs::AlterConfigs(configs::alter_configs(ctx, r).await),

@@ -137,6 +137,16 @@ pub(crate) fn message(api_key: i16) -> Option<&'static Message> {
     })
 }
 
+/// The layouts inside group requests: a Kafka consumer's subscription and assignment
+/// (each preceded by its own i16 version, versions above 3 read as 3).
+pub(crate) fn consumer_subscription() -> &'static Message {
+    &schemas::consumer_protocol_subscription::MESSAGE
+}
+
+pub(crate) fn consumer_assignment() -> &'static Message {
+    &schemas::consumer_protocol_assignment::MESSAGE
+}
+
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,

@@ -1689,3 +1689,107 @@ pub mod offset_delete_request {
         ],
     };
 }
+
+pub mod consumer_protocol_subscription {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 3),
+        flexible_from: 10000,
+        body: &CONSUMER_PROTOCOL_SUBSCRIPTION,
+    };
+    pub(super) static TOPIC_PARTITION: Struct = Struct {
+        name: "TopicPartition",
+        fields: &[
+            Field {
+                name: "topic",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "partitions",
+                ty: Ty::Array(&Ty::I32),
+                versions: (1, 3),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static CONSUMER_PROTOCOL_SUBSCRIPTION: Struct = Struct {
+        name: "ConsumerProtocolSubscription",
+        fields: &[
+            Field {
+                name: "topics",
+                ty: Ty::Array(&Ty::Str),
+                versions: (0, 3),
+                tag: None,
+            },
+            Field {
+                name: "user_data",
+                ty: Ty::Bytes,
+                versions: (0, 3),
+                tag: None,
+            },
+            Field {
+                name: "owned_partitions",
+                ty: Ty::Array(&Ty::Struct(&TOPIC_PARTITION)),
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "generation_id",
+                ty: Ty::I32,
+                versions: (2, 3),
+                tag: None,
+            },
+            Field {
+                name: "rack_id",
+                ty: Ty::Str,
+                versions: (3, 3),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod consumer_protocol_assignment {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 3),
+        flexible_from: 10000,
+        body: &CONSUMER_PROTOCOL_ASSIGNMENT,
+    };
+    pub(super) static TOPIC_PARTITION: Struct = Struct {
+        name: "TopicPartition",
+        fields: &[
+            Field {
+                name: "topic",
+                ty: Ty::Str,
+                versions: (0, 3),
+                tag: None,
+            },
+            Field {
+                name: "partitions",
+                ty: Ty::Array(&Ty::I32),
+                versions: (0, 3),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static CONSUMER_PROTOCOL_ASSIGNMENT: Struct = Struct {
+        name: "ConsumerProtocolAssignment",
+        fields: &[
+            Field {
+                name: "assigned_partitions",
+                ty: Ty::Array(&Ty::Struct(&TOPIC_PARTITION)),
+                versions: (0, 3),
+                tag: None,
+            },
+            Field {
+                name: "user_data",
+                ty: Ty::Bytes,
+                versions: (0, 3),
+                tag: None,
+            },
+        ],
+    };
+}
