@@ -679,3 +679,33 @@ fn confluent_kafka_consumers_share_a_topic_in_a_group_and_commit() {
         Ok(())
     });
 }
+
+#[test]
+fn confluent_kafka_admin_lists_and_describes_a_live_group() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("described", 3, 3, &[])?;
+        let out = script(
+            "ck_describe_groups.py",
+            &[&c.kafka_bootstrap(), "described", "watchers"],
+        )?;
+        let listed = out["listed"].as_array().cloned().unwrap_or_default();
+        assert!(
+            listed
+                .iter()
+                .any(|g| g[0] == "watchers" && g[1].as_str().is_some_and(|s| s.contains("STABLE"))),
+            "{out}"
+        );
+        assert!(
+            out["state"].as_str().is_some_and(|s| s.contains("STABLE")),
+            "{out}"
+        );
+        assert_eq!(out["members"][0]["client_id"], "describer", "{out}");
+        assert_eq!(
+            out["members"][0]["partitions"],
+            serde_json::json!([0, 1, 2]),
+            "{out}"
+        );
+        Ok(())
+    });
+}

@@ -54,6 +54,8 @@ pub const SERVED: &[ServedApi] = &[
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::Heartbeat, 0, 4),
     api(ApiKey::LeaveGroup, 0, 4),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::ListGroups, 0, 4),
 ];
 
 /// The entry for `key`, if served.

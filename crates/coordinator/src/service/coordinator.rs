@@ -10,7 +10,9 @@ use tracing::{info, warn};
 
 use crate::error::CoordinatorError;
 use crate::group::{Group, GroupConfig, Output};
-use crate::types::{GroupState, JoinRequest, JoinResponse, MemberAssignment, SyncRequest};
+use crate::types::{
+    GroupDescription, GroupState, JoinRequest, JoinResponse, MemberAssignment, SyncRequest,
+};
 
 /// How long a SyncGroup waits for the leader's assignment at most.
 const SYNC_WAIT: Duration = Duration::from_secs(60);
@@ -230,6 +232,37 @@ impl GroupCoordinator {
             .await
             .map_err(|e| CoordinatorError::new(ErrorCode::NotCoordinator, e.to_string()))?;
         Ok(())
+    }
+
+    /// The groups as they are now (mid-rebalance included), for DescribeGroups: `None`
+    /// for a group this coordinator does not know.
+    pub async fn describe_groups(
+        &self,
+        group_ids: &[String],
+    ) -> Result<Vec<(String, Option<GroupDescription>)>, CoordinatorError> {
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        Ok(group_ids
+            .iter()
+            .map(|id| (id.clone(), inner.groups.get(id).map(Group::describe)))
+            .collect())
+    }
+
+    /// Every group this coordinator knows, as it is now (ListGroups). Groups that only
+    /// committed offsets (assign mode) are listed as Empty.
+    pub async fn list_groups(&self) -> Result<Vec<GroupDescription>, CoordinatorError> {
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        let mut groups: Vec<GroupDescription> =
+            inner.groups.values().map(Group::describe).collect();
+        let state = self.metadata.state();
+        for id in state.offsets.keys() {
+            if !inner.groups.contains_key(id) {
+                groups.push(Group::new(id).describe());
+            }
+        }
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Ok(groups)
     }
 
     /// Committed offsets of the group (of `partitions`, or all).

@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use rill_common::ErrorCode;
@@ -202,4 +205,96 @@ pub(crate) async fn leave_group(
         );
     }
     LeaveGroupResponse::default().with_members(members)
+}
+
+pub(crate) async fn describe_groups(
+    ctx: &Context<'_>,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let ids: Vec<String> = request.groups.iter().map(|g| g.0.to_string()).collect();
+    let described = ctx.backends.groups.describe_groups(&ids).await;
+    let groups = match described {
+        Ok(found) => found
+            .into_iter()
+            .map(|(id, group)| {
+                let answer = DescribedGroup::default()
+                    .with_group_id(GroupId(text(id.clone())))
+                    .with_authorized_operations(i32::MIN);
+                let Some(g) = group else {
+                    // Kafka describes an unknown group as Dead, without an error.
+                    return answer.with_group_state(text("Dead"));
+                };
+                let protocol = g.protocol.clone().unwrap_or_default();
+                let members = g
+                    .members
+                    .iter()
+                    .map(|m| {
+                        let p = m.protocols.iter().find(|p| p.name == protocol);
+                        let metadata = match p.and_then(|p| p.metadata.clone()) {
+                            Some(bytes) => Bytes::from(bytes),
+                            None => p
+                                .map(|p| write_subscription(&p.subscription))
+                                .unwrap_or_default(),
+                        };
+                        let assignment = match &m.assignment_bytes {
+                            Some(bytes) => Bytes::from(bytes.clone()),
+                            None => write_assignment(&m.assignment),
+                        };
+                        DescribedGroupMember::default()
+                            .with_member_id(text(m.member_id.clone()))
+                            .with_group_instance_id(m.group_instance_id.clone().map(text))
+                            .with_client_id(text(m.client_id.clone()))
+                            .with_member_metadata(metadata)
+                            .with_member_assignment(assignment)
+                    })
+                    .collect();
+                answer
+                    .with_group_state(text(g.state.as_str()))
+                    .with_protocol_type(text(g.protocol_type.clone().unwrap_or_default()))
+                    .with_protocol_data(text(protocol))
+                    .with_members(members)
+            })
+            .collect(),
+        Err(e) => {
+            let error = code(e.code());
+            ids.into_iter()
+                .map(|id| {
+                    DescribedGroup::default()
+                        .with_group_id(GroupId(text(id)))
+                        .with_error_code(error)
+                })
+                .collect()
+        }
+    };
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+pub(crate) async fn list_groups(
+    ctx: &Context<'_>,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    match ctx.backends.groups.list_groups().await {
+        Ok(groups) => ListGroupsResponse::default().with_groups(
+            groups
+                .into_iter()
+                .filter(|g| {
+                    request.states_filter.is_empty()
+                        || request
+                            .states_filter
+                            .iter()
+                            .any(|s| s.as_str().eq_ignore_ascii_case(g.state.as_str()))
+                })
+                .map(|g| {
+                    ListedGroup::default()
+                        .with_group_id(GroupId(text(g.group_id)))
+                        .with_protocol_type(text(g.protocol_type.unwrap_or_default()))
+                        .with_group_state(text(g.state.as_str()))
+                        .with_group_type(text("classic"))
+                })
+                .collect(),
+        ),
+        // Only the coordinator holds groups: other brokers have none to list.
+        Err(e) if e.code() == ErrorCode::NotCoordinator => ListGroupsResponse::default(),
+        Err(e) => ListGroupsResponse::default().with_error_code(code(e.code())),
+    }
 }

@@ -99,6 +99,8 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
         Rq::SyncGroup(r) => Rs::SyncGroup(membership::sync_group(ctx, r).await),
         Rq::Heartbeat(r) => Rs::Heartbeat(membership::heartbeat(ctx, r).await),
         Rq::LeaveGroup(r) => Rs::LeaveGroup(membership::leave_group(ctx, r).await),
+        Rq::DescribeGroups(r) => Rs::DescribeGroups(membership::describe_groups(ctx, r).await),
+        Rq::ListGroups(r) => Rs::ListGroups(membership::list_groups(ctx, r).await),
         Rq::DescribeCluster(r) => Rs::DescribeCluster(metadata::describe_cluster(ctx, r)),
         Rq::DescribeConfigs(r) => Rs::DescribeConfigs(configs::describe_configs(ctx, r)),
         Rq::AlterConfigs(r) => Rs::AlterConfigs(configs::alter_configs(ctx, r).await),
