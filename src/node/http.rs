@@ -63,6 +63,15 @@ fn lag_gauge(topic: &str, partition: u32, follower: u64) -> metrics::Gauge {
     )
 }
 
+fn group_lag_gauge(group: &str, topic: &str, partition: u32) -> metrics::Gauge {
+    metrics::gauge!(
+        "rill_group_lag",
+        "group" => group.to_string(),
+        "topic" => topic.to_string(),
+        "partition" => partition.to_string()
+    )
+}
+
 async fn render(handle: PrometheusHandle) -> String {
     handle.render()
 }
@@ -74,6 +83,7 @@ async fn update_gauges(
 ) {
     // Lag series of partitions this broker no longer leads are set to 0, not left stale.
     let mut lag_series: HashSet<(String, u32, u64)> = HashSet::new();
+    let mut group_lag_series: HashSet<(String, String, u32)> = HashSet::new();
     loop {
         let info = metadata.controller_info();
         let state = metadata.state();
@@ -116,6 +126,28 @@ async fn update_gauges(
             lag_gauge(topic, *partition, *follower).set(0.0);
         }
         lag_series = seen;
+        // Committed-offset lag, exported by each partition's leader (the one that knows
+        // its high watermark), for groups of both protocols.
+        let mut group_seen = HashSet::new();
+        for (group, topics) in &state.offsets {
+            for (topic, partitions) in topics {
+                for (partition, committed) in partitions {
+                    let Some(p) = replicas
+                        .partition(topic, *partition)
+                        .filter(|p| p.is_leader())
+                    else {
+                        continue;
+                    };
+                    let lag = p.high_watermark().saturating_sub(committed.offset);
+                    group_lag_gauge(group, topic, *partition).set(lag as f64);
+                    group_seen.insert((group.clone(), topic.clone(), *partition));
+                }
+            }
+        }
+        for (group, topic, partition) in group_lag_series.difference(&group_seen) {
+            group_lag_gauge(group, topic, *partition).set(0.0);
+        }
+        group_lag_series = group_seen;
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -676,6 +676,28 @@ fn confluent_kafka_consumers_share_a_topic_in_a_group_and_commit() {
                 .sum();
             assert_eq!(committed, 2000, "{strategy}: {described}");
         }
+        // The coordinator counted the rebalances of both groups, and the leaders export
+        // the committed-offset lag (0: everything was committed).
+        let rebalances: f64 = c
+            .running()
+            .iter()
+            .map(|id| c.metric(*id, "rill_group_rebalances_total").unwrap_or(0.0))
+            .sum();
+        assert!(rebalances >= 2.0, "rebalances counted: {rebalances}");
+        common::wait_until(Duration::from_secs(5), "lag gauges", || {
+            let series: usize = c
+                .running()
+                .iter()
+                .map(|id| {
+                    c.metrics(*id)
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| l.starts_with("rill_group_lag{"))
+                        .count()
+                })
+                .sum();
+            Ok(series >= 8)
+        })?;
         Ok(())
     });
 }

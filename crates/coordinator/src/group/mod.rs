@@ -49,6 +49,12 @@ pub enum Output {
     /// The durable part of the group changed (a generation completed or the group
     /// emptied): write `Group::describe()` through the metadata log.
     Persist,
+    /// A rebalance completed (PreparingRebalance to Stable): how long it took and how
+    /// many partitions changed owner, for metrics.
+    Rebalanced {
+        latency: Duration,
+        partitions_moved: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +100,8 @@ pub struct Group {
     next_seq: u64,
     /// KIP-394: ids handed to new members that must come back with them, until when.
     pending: BTreeMap<String, Instant>,
+    /// When the rebalance under way began.
+    rebalance_started: Option<Instant>,
 }
 
 impl Group {
@@ -109,6 +117,7 @@ impl Group {
             deadline: None,
             next_seq: 0,
             pending: BTreeMap::new(),
+            rebalance_started: None,
         }
     }
 
@@ -171,6 +180,10 @@ impl Group {
 
     pub fn member_ids(&self) -> BTreeSet<String> {
         self.members.keys().cloned().collect()
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
     }
 
     pub fn assignment_of(&self, member_id: &str) -> Option<&Assignment> {
@@ -410,6 +423,18 @@ impl Group {
                     return reply(Err(ErrorCode::InvalidAssignment));
                 }
                 let mut out = Vec::new();
+                let owners =
+                    |members: &BTreeMap<String, Member>| -> BTreeMap<(String, u32), String> {
+                        members
+                            .values()
+                            .flat_map(|m| {
+                                m.assignment.partitions.iter().flat_map(move |(t, ps)| {
+                                    ps.iter().map(move |p| ((t.clone(), *p), m.id.clone()))
+                                })
+                            })
+                            .collect()
+                    };
+                let before = owners(&self.members);
                 for (id, m) in self.members.iter_mut() {
                     m.assignment = MemberAssignment {
                         partitions: req.assignments.get(id).cloned().unwrap_or_default(),
@@ -425,6 +450,16 @@ impl Group {
                 }
                 self.state = GroupState::Stable;
                 self.deadline = None;
+                let partitions_moved = owners(&self.members)
+                    .iter()
+                    .filter(|(tp, owner)| before.get(*tp) != Some(*owner))
+                    .count();
+                if let Some(started) = self.rebalance_started.take() {
+                    out.push(Output::Rebalanced {
+                        latency: now.saturating_duration_since(started),
+                        partitions_moved,
+                    });
+                }
                 out.push(Output::Persist);
                 out
             }
@@ -646,6 +681,7 @@ impl Group {
     fn become_empty(&mut self, out: &mut Vec<Output>) {
         if self.state != GroupState::Empty {
             self.state = GroupState::Empty;
+            self.rebalance_started = None;
             self.generation += 1;
             self.protocol = None;
             self.leader = None;
@@ -671,6 +707,7 @@ impl Group {
             .max()
             .unwrap_or_default();
         self.state = GroupState::PreparingRebalance;
+        self.rebalance_started.get_or_insert(now);
         self.deadline = Some(now + timeout);
     }
 

@@ -430,3 +430,33 @@ fn kafka_protocol_bytes_are_relayed_as_they_came() {
         Some(&b"a's assignment bytes"[..])
     );
 }
+
+#[test]
+fn a_completed_rebalance_reports_its_latency_and_the_partitions_that_moved() {
+    let t0 = Instant::now();
+    let mut g = Group::new("g");
+    g.join(t0, &config(), join_req("", "a", None));
+    let out = g.sync(
+        t0 + Duration::from_millis(40),
+        sync_req("a", 1, &[("a", &[0, 1])]),
+    );
+    assert!(out.contains(&Output::Rebalanced {
+        latency: Duration::from_millis(40),
+        partitions_moved: 2,
+    }));
+    // b joins; a rejoins; a keeps 0, 1 moves to b.
+    let t1 = t0 + Duration::from_secs(1);
+    g.join(t1, &config(), join_req("", "b", None));
+    g.join(t1, &config(), join_req("a", "", None));
+    let out = g.sync(
+        t1 + Duration::from_millis(25),
+        sync_req("a", 2, &[("a", &[0]), ("b", &[1])]),
+    );
+    assert!(
+        out.contains(&Output::Rebalanced {
+            latency: Duration::from_millis(25),
+            partitions_moved: 1,
+        }),
+        "{out:?}"
+    );
+}

@@ -8,6 +8,7 @@ use tokio::sync::{oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::metrics;
 use crate::error::CoordinatorError;
 use crate::group::{Group, GroupConfig, Output};
 use crate::types::{
@@ -330,6 +331,7 @@ impl GroupCoordinator {
                     self.dispatch(&mut inner, &id, outputs).await;
                 }
             }
+            metrics::groups(inner.groups.values());
         }
         let mut inner = self.inner.lock().await;
         abandon(&mut inner);
@@ -365,6 +367,10 @@ impl GroupCoordinator {
                         let _ = tx.send(result);
                     }
                 }
+                Output::Rebalanced {
+                    latency,
+                    partitions_moved,
+                } => metrics::rebalanced(group_id, latency, partitions_moved),
                 Output::Persist => {}
             }
         }

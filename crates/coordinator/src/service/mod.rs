@@ -6,6 +6,7 @@
 
 mod coordinator;
 mod grpc;
+mod metrics;
 
 pub use coordinator::GroupCoordinator;
 pub use grpc::GroupServiceImpl;
