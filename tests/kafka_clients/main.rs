@@ -731,3 +731,54 @@ fn confluent_kafka_admin_lists_and_describes_a_live_group() {
         Ok(())
     });
 }
+
+#[test]
+fn kcat_balanced_consumer_and_kafka_python_subscribe_consume_and_commit() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("grouped", 3, 3, &[])?;
+        let bootstrap = c.kafka_bootstrap();
+        let lines: String = (0..600).map(|i| format!("k{}:v{i}\n", i % 11)).collect();
+        kcat(
+            &["-b", &bootstrap, "-P", "-t", "grouped", "-K:"],
+            Some(lines.as_bytes()),
+        )?;
+        // kcat -G (librdkafka 2.0.2): a balanced consumer that commits as it goes.
+        let read = kcat(
+            &[
+                "-b",
+                &bootstrap,
+                "-G",
+                "kcat-group",
+                "grouped",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-f",
+                "%s\n",
+            ],
+            None,
+        )?;
+        assert_eq!(read.lines().count(), 600);
+        let out = script("kp_group.py", &[&bootstrap, "grouped", "kp-group"])?;
+        assert_eq!(out["read"], 600, "{out}");
+        for group in ["kcat-group", "kp-group"] {
+            let described = c.json(&["group", "describe", group])?;
+            let lag: i64 = described["offsets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o["lag"].as_i64())
+                .sum();
+            let committed: i64 = described["offsets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o["committed"].as_i64())
+                .sum();
+            assert_eq!((committed, lag), (600, 0), "{group}: {described}");
+        }
+        Ok(())
+    });
+}
