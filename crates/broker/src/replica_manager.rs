@@ -499,20 +499,16 @@ impl ReplicaManager {
     }
 
     /// Reads for consumers (leaders only, up to the high watermark), long-polling until
-    /// `min_bytes` are there or `max_wait` passes.
+    /// `limits.min_bytes` are there or `limits.max_wait` passes.
     /// `replica_id` is the follower broker for replica fetches (reads up to the log end
     /// and reports the follower's progress), `None` for consumers.
     pub async fn fetch(
         &self,
         replica_id: Option<BrokerId>,
         requests: &[FetchPartitionRequest],
-        max_wait: Duration,
-        min_bytes: usize,
-        max_bytes: usize,
+        limits: FetchLimits,
     ) -> Vec<FetchPartitionResult> {
-        let results = self
-            .long_poll(replica_id, requests, max_wait, min_bytes, max_bytes)
-            .await;
+        let results = self.long_poll(replica_id, requests, limits).await;
         if replica_id.is_none() {
             for r in &results {
                 if let Ok(fetched) = &r.result {
@@ -527,10 +523,13 @@ impl ReplicaManager {
         &self,
         replica_id: Option<BrokerId>,
         requests: &[FetchPartitionRequest],
-        max_wait: Duration,
-        min_bytes: usize,
-        max_bytes: usize,
+        limits: FetchLimits,
     ) -> Vec<FetchPartitionResult> {
+        let FetchLimits {
+            max_wait,
+            min_bytes,
+            max_bytes,
+        } = limits;
         let deadline = Instant::now() + max_wait;
         let mut changed = self.data_changed.subscribe();
         loop {

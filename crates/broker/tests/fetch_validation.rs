@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rill_broker::divergence::Diverging;
 use rill_broker::log::MemoryStorage;
-use rill_broker::replica_manager::{FetchPartitionRequest, Fetched};
+use rill_broker::replica_manager::{FetchLimits, FetchPartitionRequest, Fetched};
 use rill_broker::{Acks, FlushPolicy, ReplicaManager};
 use rill_common::record::RecordBatchBuilder;
 use rill_metadata::{MetadataState, PartitionState, Topic};
@@ -60,7 +60,15 @@ async fn follower_fetch(
         last_fetched_epoch,
     };
     let mut results = replicas
-        .fetch(Some(2), &[request], Duration::ZERO, 0, 1 << 20)
+        .fetch(
+            Some(2),
+            &[request],
+            FetchLimits {
+                max_wait: Duration::ZERO,
+                min_bytes: 0,
+                max_bytes: 1 << 20,
+            },
+        )
         .await;
     match results.pop().map(|r| r.result) {
         Some(Ok(fetched)) => fetched,

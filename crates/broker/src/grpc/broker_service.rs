@@ -101,16 +101,7 @@ impl BrokerService for BrokerServiceImpl {
             i64::from(r.max_bytes),
         );
         let replica = u64::try_from(r.replica_id).ok();
-        let results = self
-            .replicas
-            .fetch(
-                replica,
-                &requests,
-                limits.max_wait,
-                limits.min_bytes,
-                limits.max_bytes,
-            )
-            .await;
+        let results = self.replicas.fetch(replica, &requests, limits).await;
         let partitions = results
             .into_iter()
             .map(|result| match result.result {

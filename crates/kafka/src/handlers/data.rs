@@ -119,17 +119,7 @@ pub(crate) async fn fetch(ctx: &Context<'_>, request: FetchRequest) -> FetchResp
     );
     // Kafka clients fetch as consumers: `replica_id` (a follower) is only honoured on
     // the internal gRPC protocol.
-    let results = ctx
-        .backends
-        .replicas
-        .fetch(
-            None,
-            &requests,
-            limits.max_wait,
-            limits.min_bytes,
-            limits.max_bytes,
-        )
-        .await;
+    let results = ctx.backends.replicas.fetch(None, &requests, limits).await;
     let mut responses: Vec<FetchableTopicResponse> = Vec::new();
     let mut push = |topic: String, data: PartitionData| match responses.last_mut() {
         Some(t) if t.topic.0.as_str() == topic => t.partitions.push(data),
