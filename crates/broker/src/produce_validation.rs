@@ -58,6 +58,15 @@ mod tests {
         }
     }
 
+    /// An uncompressed batch with `bits` set in its attributes and a CRC that matches.
+    fn with_attribute_bits(bits: u8) -> Vec<u8> {
+        let mut b = batch(Compression::None);
+        b[22] |= bits;
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
     #[test]
     fn what_kafka_refuses_gets_kafkas_codes() {
         let one = batch(Compression::Lz4);
@@ -77,20 +86,12 @@ mod tests {
             code(validate_produced(&magic1)),
             Some(ErrorCode::InvalidRecord)
         );
-        let mut codec7 = batch(Compression::None);
-        codec7[22] |= 7;
-        let crc = crc32c::crc32c(&codec7[21..]);
-        codec7[17..21].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(
-            code(validate_produced(&codec7)),
+            code(validate_produced(&with_attribute_bits(7))),
             Some(ErrorCode::UnsupportedCompressionType)
         );
-        let mut control = batch(Compression::None);
-        control[22] |= 0x20;
-        let crc = crc32c::crc32c(&control[21..]);
-        control[17..21].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(
-            code(validate_produced(&control)),
+            code(validate_produced(&with_attribute_bits(0x20))),
             Some(ErrorCode::InvalidRecord)
         );
         assert_eq!(
