@@ -782,3 +782,35 @@ fn kcat_balanced_consumer_and_kafka_python_subscribe_consume_and_commit() {
         Ok(())
     });
 }
+
+#[test]
+fn kafka_python_deletes_offsets_and_groups_only_where_nobody_consumes() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("kept", 3, 3, &[])?;
+        let out = script("kp_group_admin.py", &[&c.kafka_bootstrap(), "kept"])?;
+        // A member consumes the topic: its offsets and the group stay.
+        assert_eq!(
+            out["subscribed"]["0"], "GroupSubscribedToTopicError",
+            "{out}"
+        );
+        assert_eq!(out["delete_live"]["live"], "NonEmptyGroupError", "{out}");
+        // Nobody is in "other": one offset goes, then the group with the rest.
+        assert_eq!(out["deleted_offset"]["0"], "NoError", "{out}");
+        assert_eq!(
+            out["other_left"],
+            serde_json::json!([[1, 11], [2, 12]]),
+            "{out}"
+        );
+        assert_eq!(out["delete_other"]["other"], "OK", "{out}");
+        assert_eq!(out["other_after"], serde_json::json!([]), "{out}");
+        assert_eq!(
+            out["delete_again"]["other"], "GroupIdNotFoundError",
+            "{out}"
+        );
+        assert_eq!(out["delete_live_after_close"]["live"], "OK", "{out}");
+        let listed = c.json(&["group", "list"])?;
+        assert!(!listed.to_string().contains("\"other\""), "{listed}");
+        Ok(())
+    });
+}

@@ -67,6 +67,7 @@ error_codes! {
     InvalidGroupId => "INVALID_GROUP_ID", 24,
     GroupIdNotFound => "GROUP_ID_NOT_FOUND", 69,
     NonEmptyGroup => "NON_EMPTY_GROUP", 68,
+    GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC", 86,
     InvalidAssignment => "INVALID_ASSIGNMENT", -1,
     InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH", 47,
     UnknownProducerId => "UNKNOWN_PRODUCER_ID", 59,

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// A topic name and a partition number.
 pub type TopicPartition = (String, u32);
 
+/// The protocol type of Kafka's consumers (and of Rill's): members' metadata and
+/// assignments are the consumer protocol's subscription and assignment.
+pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
 /// What a member asks for in one protocol: the topics it subscribes to, and (for the
 /// sticky assignors) the partitions it owns now and the generation it owned them in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

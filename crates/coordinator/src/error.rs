@@ -5,6 +5,9 @@ use rill_common::ErrorCode;
 pub enum CoordinatorError {
     #[error("{code}: {message}")]
     Rejected { code: ErrorCode, message: String },
+    /// KIP-394: a new member must join again with the id it is given here.
+    #[error("MEMBER_ID_REQUIRED: join again with member id {member_id}")]
+    MemberIdRequired { member_id: String },
 }
 
 impl CoordinatorError {
@@ -18,12 +21,14 @@ impl CoordinatorError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Rejected { code, .. } => *code,
+            Self::MemberIdRequired { .. } => ErrorCode::MemberIdRequired,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
             Self::Rejected { message, .. } => message,
+            Self::MemberIdRequired { .. } => "join again with the member id given",
         }
     }
 }

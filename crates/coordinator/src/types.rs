@@ -9,7 +9,8 @@ pub use rill_common::group::{
 };
 
 /// JoinGroup as the state machine sees it. `member_id` is empty for a new member;
-/// `new_member_id` is the id the coordinator gives it then (the edge generates it).
+/// `new_member_id` is the id the coordinator gives it then (`GroupCoordinator::join`
+/// makes it; an edge leaves it empty).
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
     pub member_id: String,

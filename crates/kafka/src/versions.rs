@@ -56,6 +56,8 @@ pub const SERVED: &[ServedApi] = &[
     api(ApiKey::LeaveGroup, 0, 4),
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::ListGroups, 0, 4),
+    api(ApiKey::DeleteGroups, 0, 2),
+    api(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The entry for `key`, if served.

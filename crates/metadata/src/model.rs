@@ -229,6 +229,12 @@ pub enum MetadataCommand {
         group_id: String,
         offsets: Vec<OffsetCommit>,
     },
+    /// Committed offsets the coordinator deleted (OffsetDelete), checked against the
+    /// group's subscriptions first.
+    DeleteOffsets {
+        group_id: String,
+        partitions: Vec<(String, u32)>,
+    },
     /// A block of `count` producer ids for one node; the outcome is its first id.
     AllocateProducerIds {
         count: u64,
@@ -408,6 +414,25 @@ impl MetadataState {
                             metadata: o.metadata,
                         },
                     );
+                }
+                Ok(None)
+            }
+            MetadataCommand::DeleteOffsets {
+                group_id,
+                partitions,
+            } => {
+                if let Some(committed) = self.offsets.get_mut(&group_id) {
+                    for (topic, partition) in partitions {
+                        if let Some(ps) = committed.get_mut(&topic) {
+                            ps.remove(&partition);
+                            if ps.is_empty() {
+                                committed.remove(&topic);
+                            }
+                        }
+                    }
+                    if committed.is_empty() {
+                        self.offsets.remove(&group_id);
+                    }
                 }
                 Ok(None)
             }

@@ -62,6 +62,11 @@ pub enum ControllerRequest {
         group_id: String,
         offsets: Vec<crate::model::OffsetCommit>,
     },
+    /// The group coordinator deletes committed offsets it has checked (OffsetDelete).
+    DeleteOffsets {
+        group_id: String,
+        partitions: Vec<(String, u32)>,
+    },
     /// An admin sets the offsets of a group nobody is in.
     ResetGroupOffsets {
         group_id: String,

@@ -18,6 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use rill_common::group::CONSUMER_PROTOCOL_TYPE;
 use rill_common::ErrorCode;
 
 use crate::assignor;
@@ -190,6 +191,29 @@ impl Group {
         self.members
             .get(member_id)
             .map(|m| &m.assignment.partitions)
+    }
+
+    /// OffsetDelete's rule: the topics whose committed offsets must stay because members
+    /// of this group consume them. `None`: a group with members that does not speak the
+    /// consumer protocol, whose offsets all stay (NON_EMPTY_GROUP).
+    pub fn topics_in_use(&self) -> Option<BTreeSet<String>> {
+        if self.members.is_empty() {
+            return Some(BTreeSet::new());
+        }
+        if self.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
+            return None;
+        }
+        let topics = self.members.values().flat_map(|m| {
+            m.protocols
+                .iter()
+                .filter(|p| {
+                    self.protocol
+                        .as_ref()
+                        .is_none_or(|chosen| *chosen == p.name)
+                })
+                .flat_map(|p| p.subscription.topics.iter().cloned())
+        });
+        Some(topics.collect())
     }
 
     pub fn describe(&self) -> GroupDescription {

@@ -460,3 +460,27 @@ fn a_completed_rebalance_reports_its_latency_and_the_partitions_that_moved() {
         "{out:?}"
     );
 }
+
+#[test]
+fn offsets_of_topics_members_consume_cannot_be_deleted_and_an_empty_group_can_go() {
+    let t0 = Instant::now();
+    let mut g = stable_group(t0);
+    assert_eq!(g.topics_in_use(), Some(BTreeSet::from(["t".to_string()])));
+    assert_eq!(g.delete(), Err(ErrorCode::NonEmptyGroup));
+    for member in ["a", "b"] {
+        assert!(g.leave(t0, member, None).is_ok());
+    }
+    assert_eq!(g.state(), GroupState::Empty);
+    assert_eq!(g.topics_in_use(), Some(BTreeSet::new()));
+    assert_eq!(g.delete(), Ok(()));
+    assert_eq!(g.state(), GroupState::Dead);
+}
+
+#[test]
+fn a_group_outside_the_consumer_protocol_keeps_its_offsets_while_it_has_members() {
+    let mut g = Group::new("connect");
+    let mut req = join_req("", "w1", None);
+    req.protocol_type = "connect".into();
+    let _ = g.join(Instant::now(), &config(), req);
+    assert_eq!(g.topics_in_use(), None);
+}

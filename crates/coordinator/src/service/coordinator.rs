@@ -115,13 +115,21 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// JoinGroup, answered when the rebalance completes. A new member (empty
+    /// `member_id`) is given an id made from its client id;
+    /// `CoordinatorError::MemberIdRequired` carries it when the member must join again
+    /// with it (KIP-394).
     pub async fn join(
         &self,
         group_id: &str,
-        req: JoinRequest,
+        mut req: JoinRequest,
     ) -> Result<JoinResponse, CoordinatorError> {
         check_group_id(group_id)?;
         let wait = req.rebalance_timeout + Duration::from_secs(5);
+        if req.member_id.is_empty() && req.new_member_id.is_empty() {
+            req.new_member_id = new_member_id(&req.client_id);
+        }
+        let new_member_id = req.new_member_id.clone();
         let waiter = if req.member_id.is_empty() {
             req.new_member_id.clone()
         } else {
@@ -143,7 +151,14 @@ impl GroupCoordinator {
             self.dispatch(&mut inner, group_id, outputs).await;
             rx
         };
-        await_answer(rx, wait).await
+        match await_answer(rx, wait).await {
+            Err(e) if e.code() == ErrorCode::MemberIdRequired => {
+                Err(CoordinatorError::MemberIdRequired {
+                    member_id: new_member_id,
+                })
+            }
+            answer => answer,
+        }
     }
 
     pub async fn sync(
@@ -264,6 +279,104 @@ impl GroupCoordinator {
         }
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         Ok(groups)
+    }
+
+    /// DeleteGroups: each group goes with its committed offsets if nobody is in it
+    /// (NON_EMPTY_GROUP otherwise); a group that neither has members nor committed
+    /// offsets is GROUP_ID_NOT_FOUND.
+    pub async fn delete_groups(
+        &self,
+        group_ids: &[String],
+    ) -> Result<Vec<(String, Result<(), ErrorCode>)>, CoordinatorError> {
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        let mut results = Vec::with_capacity(group_ids.len());
+        for group_id in group_ids {
+            let result = self.delete_group(&mut inner, group_id).await;
+            if let Err(code) = result {
+                info!(group_id, %code, "group not deleted");
+            }
+            results.push((group_id.clone(), result));
+        }
+        Ok(results)
+    }
+
+    async fn delete_group(&self, inner: &mut Inner, group_id: &str) -> Result<(), ErrorCode> {
+        check_group_id(group_id).map_err(|e| e.code())?;
+        let has_offsets = self.metadata.state().offsets.contains_key(group_id);
+        let mut group = match inner.groups.get(group_id) {
+            Some(group) if group.state() != GroupState::Dead => group.clone(),
+            _ if has_offsets => Group::new(group_id),
+            _ => return Err(ErrorCode::GroupIdNotFound),
+        };
+        group.delete()?;
+        let request = ControllerRequest::PutGroup {
+            group: group.describe(),
+        };
+        self.metadata
+            .execute_as_leader(request)
+            .await
+            .map_err(|e| {
+                warn!(group_id, "cannot delete the group: {e}");
+                ErrorCode::NotCoordinator
+            })?;
+        inner.groups.remove(group_id);
+        info!(group_id, "group deleted with its offsets");
+        Ok(())
+    }
+
+    /// OffsetDelete: removes the group's committed offsets of `partitions`, except those
+    /// of topics its members consume (GROUP_SUBSCRIBED_TO_TOPIC per partition). A group
+    /// with members outside the consumer protocol keeps them all (NON_EMPTY_GROUP).
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, u32)],
+    ) -> Result<Vec<((String, u32), Result<(), ErrorCode>)>, CoordinatorError> {
+        check_group_id(group_id)?;
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        let state = self.metadata.state();
+        let in_use = match inner.groups.get(group_id) {
+            Some(group) if group.state() != GroupState::Dead => group.topics_in_use(),
+            _ if state.offsets.contains_key(group_id) => Some(BTreeSet::new()),
+            _ => return Err(ErrorCode::GroupIdNotFound.into()),
+        };
+        let Some(in_use) = in_use else {
+            return Err(CoordinatorError::new(
+                ErrorCode::NonEmptyGroup,
+                format!("group {group_id} has members; its offsets stay"),
+            ));
+        };
+        let results: Vec<_> = partitions
+            .iter()
+            .map(|(topic, partition)| {
+                let result = if in_use.contains(topic) {
+                    Err(ErrorCode::GroupSubscribedToTopic)
+                } else if state.partition(topic, *partition).is_none() {
+                    Err(ErrorCode::UnknownTopicOrPartition)
+                } else {
+                    Ok(())
+                };
+                ((topic.clone(), *partition), result)
+            })
+            .collect();
+        let deleted: Vec<(String, u32)> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !deleted.is_empty() {
+            let request = ControllerRequest::DeleteOffsets {
+                group_id: group_id.to_string(),
+                partitions: deleted,
+            };
+            self.metadata
+                .execute_as_leader(request)
+                .await
+                .map_err(|e| CoordinatorError::new(ErrorCode::NotCoordinator, e.to_string()))?;
+        }
+        Ok(results)
     }
 
     /// Committed offsets of the group (of `partitions`, or all).
@@ -388,6 +501,16 @@ fn abandon(inner: &mut Inner) {
     }
     inner.groups.clear();
     inner.term = None;
+}
+
+/// A new member's id: its client id (or "member") and a random suffix, as Kafka makes it.
+fn new_member_id(client_id: &str) -> String {
+    let prefix = if client_id.is_empty() {
+        "member"
+    } else {
+        client_id
+    };
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
 }
 
 fn check_group_id(group_id: &str) -> Result<(), CoordinatorError> {

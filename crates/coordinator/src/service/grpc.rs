@@ -51,19 +51,10 @@ impl GroupService for GroupServiceImpl {
         request: Request<pb::JoinGroupRequest>,
     ) -> Result<Response<pb::JoinGroupResponse>, Status> {
         let r = request.into_inner();
-        let new_member_id = format!(
-            "{}-{}",
-            if r.client_id.is_empty() {
-                "rill"
-            } else {
-                &r.client_id
-            },
-            uuid::Uuid::new_v4()
-        );
         let join = JoinRequest {
             require_known_member_id: false,
             member_id: r.member_id,
-            new_member_id,
+            new_member_id: String::new(),
             group_instance_id: r.group_instance_id.filter(|i| !i.is_empty()),
             client_id: r.client_id,
             session_timeout: Duration::from_millis(r.session_timeout_ms.into()),

@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use rill_common::ErrorCode;
-use rill_coordinator::{JoinRequest, Protocol, SyncRequest};
+use rill_coordinator::{CoordinatorError, JoinRequest, Protocol, SyncRequest};
 
 use super::{code, Context};
 use crate::consumer_protocol::{
@@ -25,7 +25,7 @@ use crate::consumer_protocol::{
 };
 
 /// The protocol type of Kafka's consumers (Connect and others are relayed, not read).
-const CONSUMER: &str = "consumer";
+use rill_common::group::CONSUMER_PROTOCOL_TYPE as CONSUMER;
 
 fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
@@ -41,11 +41,10 @@ pub(crate) async fn join_group(ctx: &Context<'_>, request: JoinGroupRequest) -> 
     } else {
         ctx.client_id
     };
-    let new_member_id = format!("{client_id}-{}", uuid::Uuid::new_v4());
     let consumer = request.protocol_type.as_str() == CONSUMER;
     let join = JoinRequest {
         member_id: request.member_id.to_string(),
-        new_member_id: new_member_id.clone(),
+        new_member_id: String::new(),
         group_instance_id: request.group_instance_id.as_ref().map(ToString::to_string),
         client_id: client_id.to_string(),
         session_timeout: millis(request.session_timeout_ms),
@@ -108,8 +107,8 @@ pub(crate) async fn join_group(ctx: &Context<'_>, request: JoinGroupRequest) -> 
                 .with_member_id(text(joined.member_id))
                 .with_members(members)
         }
-        Err(e) if e.code() == ErrorCode::MemberIdRequired => {
-            failed(ErrorCode::MemberIdRequired, new_member_id)
+        Err(CoordinatorError::MemberIdRequired { member_id }) => {
+            failed(ErrorCode::MemberIdRequired, member_id)
         }
         Err(e) => failed(e.code(), request.member_id.to_string()),
     }

@@ -5,6 +5,7 @@
 mod admin;
 mod configs;
 mod data;
+mod group_admin;
 mod groups;
 mod membership;
 mod metadata;
@@ -101,6 +102,8 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
         Rq::LeaveGroup(r) => Rs::LeaveGroup(membership::leave_group(ctx, r).await),
         Rq::DescribeGroups(r) => Rs::DescribeGroups(membership::describe_groups(ctx, r).await),
         Rq::ListGroups(r) => Rs::ListGroups(membership::list_groups(ctx, r).await),
+        Rq::DeleteGroups(r) => Rs::DeleteGroups(group_admin::delete_groups(ctx, r).await),
+        Rq::OffsetDelete(r) => Rs::OffsetDelete(group_admin::offset_delete(ctx, r).await),
         Rq::DescribeCluster(r) => Rs::DescribeCluster(metadata::describe_cluster(ctx, r)),
         Rq::DescribeConfigs(r) => Rs::DescribeConfigs(configs::describe_configs(ctx, r)),
         Rq::AlterConfigs(r) => Rs::AlterConfigs(configs::alter_configs(ctx, r).await),

@@ -127,4 +127,23 @@ mod tests {
             Some(ErrorCode::InvalidGroupId)
         );
     }
+
+    #[test]
+    fn deleted_offsets_go_and_a_group_without_offsets_is_forgotten() {
+        let mut s = state(GroupState::Empty);
+        let commit = MetadataCommand::CommitOffsets {
+            group_id: "g".into(),
+            offsets: vec![offset("t", 0, 5), offset("t", 1, 7)],
+        };
+        assert!(s.apply(commit, 1).is_ok());
+        let delete = |partitions: Vec<(String, u32)>| MetadataCommand::DeleteOffsets {
+            group_id: "g".into(),
+            partitions,
+        };
+        assert!(s.apply(delete(vec![("t".into(), 0)]), 2).is_ok());
+        assert_eq!(s.offsets["g"]["t"].len(), 1);
+        assert!(s.apply(delete(vec![("t".into(), 1)]), 3).is_ok());
+        assert!(!s.offsets.contains_key("g"));
+        assert!(s.apply(delete(vec![("t".into(), 1)]), 4).is_ok());
+    }
 }

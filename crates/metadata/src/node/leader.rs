@@ -85,6 +85,20 @@ impl MetadataNode {
                     log_index: Some(log_index),
                 })
             }
+            ControllerRequest::DeleteOffsets {
+                group_id,
+                partitions,
+            } => {
+                let command = MetadataCommand::DeleteOffsets {
+                    group_id,
+                    partitions,
+                };
+                let (_, log_index) = self.write(command).await?;
+                Ok(ForwardedReply {
+                    reply: ControllerReply::Done,
+                    log_index: Some(log_index),
+                })
+            }
             ControllerRequest::AllocateProducerIds { count } => {
                 let (start, log_index) = self
                     .write(MetadataCommand::AllocateProducerIds { count })
@@ -207,6 +221,7 @@ impl MetadataNode {
                     | ControllerRequest::AllocateProducerIds { .. }
                     | ControllerRequest::PutGroup { .. }
                     | ControllerRequest::CommitOffsets { .. }
+                    | ControllerRequest::DeleteOffsets { .. }
                     | ControllerRequest::AddLearner { .. } => {
                         return Err(MetadataError::rejected(
                             ErrorCode::InvalidRequest,
