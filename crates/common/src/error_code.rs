@@ -70,6 +70,11 @@ error_codes! {
     GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC", 86,
     InvalidAssignment => "INVALID_ASSIGNMENT", -1,
     InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH", 47,
+    InvalidTxnState => "INVALID_TXN_STATE", 48,
+    InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING", 49,
+    InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT", 50,
+    ConcurrentTransactions => "CONCURRENT_TRANSACTIONS", 51,
+    ProducerFenced => "PRODUCER_FENCED", 90,
     UnknownProducerId => "UNKNOWN_PRODUCER_ID", 59,
     ElectionNotNeeded => "ELECTION_NOT_NEEDED", 84,
     EligibleLeadersNotAvailable => "ELIGIBLE_LEADERS_NOT_AVAILABLE", 83,
@@ -105,6 +110,7 @@ impl ErrorCode {
                 | Self::LeaderNotAvailable
                 | Self::OffsetNotAvailable
                 | Self::UnknownTopicId
+                | Self::ConcurrentTransactions
         )
     }
 }

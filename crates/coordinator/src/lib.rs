@@ -10,6 +10,7 @@ mod error;
 pub mod group;
 #[cfg(feature = "service")]
 pub mod service;
+pub mod transaction;
 mod types;
 
 pub use error::CoordinatorError;

@@ -1,0 +1,87 @@
+//! Transaction values that the metadata log persists and the transaction coordinator
+//! works on (KIP-98, with KIP-890's epoch bump at every end).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::group::TopicPartition;
+
+/// A transactional id's state, as Kafka's transaction coordinator names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TxnState {
+    /// No transaction open (a producer id is assigned).
+    Empty,
+    /// Partitions or a group were added: records may be written.
+    Ongoing,
+    /// The producer asked to commit; the decision is durable, markers are being written.
+    PrepareCommit,
+    /// The producer asked to abort; markers are being written.
+    PrepareAbort,
+    /// The coordinator aborts on its own (a new producer fenced this one, or the
+    /// transaction timed out); markers are being written.
+    PrepareEpochFence,
+    CompleteCommit,
+    CompleteAbort,
+    /// Forgotten (expired transactional id).
+    Dead,
+}
+
+impl TxnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "Empty",
+            Self::Ongoing => "Ongoing",
+            Self::PrepareCommit => "PrepareCommit",
+            Self::PrepareAbort => "PrepareAbort",
+            Self::PrepareEpochFence => "PrepareEpochFence",
+            Self::CompleteCommit => "CompleteCommit",
+            Self::CompleteAbort => "CompleteAbort",
+            Self::Dead => "Dead",
+        }
+    }
+
+    /// Markers are being written: the next transaction of this id must wait.
+    pub fn is_preparing(self) -> bool {
+        matches!(
+            self,
+            Self::PrepareCommit | Self::PrepareAbort | Self::PrepareEpochFence
+        )
+    }
+}
+
+/// A producer id and the epoch that goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProducerIdAndEpoch {
+    pub producer_id: i64,
+    pub epoch: i16,
+}
+
+/// A committed offset a transaction carries until it commits (TxnOffsetCommit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnOffset {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub metadata: String,
+}
+
+/// One transactional id as the metadata log holds it (`txn describe` shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnDescription {
+    pub transactional_id: String,
+    pub producer: ProducerIdAndEpoch,
+    /// The producer id and epoch before the last bump: a retried EndTxn or
+    /// InitProducerId of that producer is recognised.
+    pub previous_producer: Option<ProducerIdAndEpoch>,
+    pub state: TxnState,
+    pub timeout_ms: u64,
+    /// Wall-clock milliseconds: when the open transaction began, and of the last change.
+    pub started_ms: Option<u64>,
+    pub updated_ms: u64,
+    pub partitions: BTreeSet<TopicPartition>,
+    /// Groups added with AddOffsetsToTxn and the offsets sent to the transaction.
+    pub offsets: BTreeMap<String, Vec<TxnOffset>>,
+    /// The epoch the markers being written carry (while preparing).
+    pub marker_epoch: Option<i16>,
+}
