@@ -10,8 +10,8 @@ pub const NO_PRODUCER_ID: i64 = -1;
 const LOG_OVERHEAD: usize = 12;
 const CRC_START: usize = 21;
 /// Attribute bits: the batch belongs to a transaction / is a control batch (markers).
-const TRANSACTIONAL_BIT: i16 = 0x10;
-const CONTROL_BIT: i16 = 0x20;
+pub(super) const TRANSACTIONAL_BIT: i16 = 0x10;
+pub(super) const CONTROL_BIT: i16 = 0x20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
@@ -254,6 +254,10 @@ pub struct RecordBatchBuilder {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub compression: Compression,
+    /// The batch belongs to a transaction (its producer's open one).
+    pub transactional: bool,
+    /// A control batch (transaction markers): only `control::control_batch` sets it.
+    pub(super) control: bool,
 }
 
 impl Default for RecordBatchBuilder {
@@ -267,6 +271,8 @@ impl Default for RecordBatchBuilder {
             producer_epoch: -1,
             base_sequence: -1,
             compression: Compression::None,
+            transactional: false,
+            control: false,
         }
     }
 }
@@ -332,7 +338,14 @@ impl RecordBatchBuilder {
         buf.extend_from_slice(&(-1i32).to_be_bytes());
         buf.push(MAGIC as u8);
         buf.extend_from_slice(&[0; 4]); // crc, below
-        buf.extend_from_slice(&codec.attribute_bits().to_be_bytes());
+        let mut attributes = codec.attribute_bits();
+        if self.transactional {
+            attributes |= TRANSACTIONAL_BIT;
+        }
+        if self.control {
+            attributes |= CONTROL_BIT;
+        }
+        buf.extend_from_slice(&attributes.to_be_bytes());
         buf.extend_from_slice(&(self.count - 1).to_be_bytes());
         let base_timestamp = self.base_timestamp.unwrap_or(0);
         buf.extend_from_slice(&base_timestamp.to_be_bytes());

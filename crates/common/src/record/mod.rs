@@ -14,6 +14,7 @@
 
 mod batch;
 mod compression;
+mod control;
 mod varint;
 
 pub use batch::{
@@ -21,3 +22,4 @@ pub use batch::{
     BatchHeader, Record, RecordBatchBuilder, RecordError, HEADER_LEN, MAGIC, NO_PRODUCER_ID,
 };
 pub use compression::{Compression, UnknownCompression, MAX_DECOMPRESSED_BYTES};
+pub use control::{control_batch, read_control, ControlMarker, ControlType};
