@@ -11,6 +11,15 @@ pub type TopicPartition = (String, u32);
 /// assignments are the consumer protocol's subscription and assignment.
 pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
+/// One partition's offset in a commit (a member's, an admin's, or a transaction's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetCommit {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub metadata: String,
+}
+
 /// What a member asks for in one protocol: the topics it subscribes to, and (for the
 /// sticky assignors) the partitions it owns now and the generation it owned them in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

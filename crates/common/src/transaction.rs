@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::group::TopicPartition;
+use crate::group::{OffsetCommit, TopicPartition};
 
 /// A transactional id's state, as Kafka's transaction coordinator names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,15 +57,6 @@ pub struct ProducerIdAndEpoch {
     pub epoch: i16,
 }
 
-/// A committed offset a transaction carries until it commits (TxnOffsetCommit).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxnOffset {
-    pub topic: String,
-    pub partition: u32,
-    pub offset: u64,
-    pub metadata: String,
-}
-
 /// One transactional id as the metadata log holds it (`txn describe` shows it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxnDescription {
@@ -81,7 +72,7 @@ pub struct TxnDescription {
     pub updated_ms: u64,
     pub partitions: BTreeSet<TopicPartition>,
     /// Groups added with AddOffsetsToTxn and the offsets sent to the transaction.
-    pub offsets: BTreeMap<String, Vec<TxnOffset>>,
+    pub offsets: BTreeMap<String, Vec<OffsetCommit>>,
     /// The epoch the markers being written carry (while preparing).
     pub marker_epoch: Option<i16>,
 }

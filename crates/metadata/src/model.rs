@@ -154,6 +154,9 @@ pub struct MetadataState {
     /// The first producer id not yet handed out in a block.
     #[serde(default)]
     pub next_producer_id: i64,
+    /// Transactional ids as their coordinator last persisted them.
+    #[serde(default)]
+    pub transactions: BTreeMap<String, TxnDescription>,
 }
 
 /// One group's committed offsets: topic -> partition -> offset.
@@ -165,14 +168,8 @@ pub struct CommittedOffset {
     pub metadata: String,
 }
 
-/// One partition's offset in a commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OffsetCommit {
-    pub topic: String,
-    pub partition: u32,
-    pub offset: u64,
-    pub metadata: String,
-}
+pub use rill_common::group::OffsetCommit;
+use rill_common::transaction::{TxnDescription, TxnState};
 
 /// An entry of the metadata log. Each carries a decision already taken by the controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +231,14 @@ pub enum MetadataCommand {
     DeleteOffsets {
         group_id: String,
         partitions: Vec<(String, u32)>,
+    },
+    /// A transaction coordinator persists a transactional id (a Dead one is removed).
+    /// `offsets` are the transaction's, committed with it: they become the groups'
+    /// committed offsets in the same entry that completes the transaction.
+    PutTransaction {
+        transaction: TxnDescription,
+        #[serde(default)]
+        offsets: Vec<(String, Vec<OffsetCommit>)>,
     },
     /// A block of `count` producer ids for one node; the outcome is its first id.
     AllocateProducerIds {
@@ -405,16 +410,7 @@ impl MetadataState {
                 Ok(None)
             }
             MetadataCommand::CommitOffsets { group_id, offsets } => {
-                let committed = self.offsets.entry(group_id).or_default();
-                for o in offsets {
-                    committed.entry(o.topic).or_default().insert(
-                        o.partition,
-                        CommittedOffset {
-                            offset: o.offset,
-                            metadata: o.metadata,
-                        },
-                    );
-                }
+                self.commit_offsets(group_id, offsets);
                 Ok(None)
             }
             MetadataCommand::DeleteOffsets {
@@ -433,6 +429,21 @@ impl MetadataState {
                     if committed.is_empty() {
                         self.offsets.remove(&group_id);
                     }
+                }
+                Ok(None)
+            }
+            MetadataCommand::PutTransaction {
+                transaction,
+                offsets,
+            } => {
+                for (group_id, offsets) in offsets {
+                    self.commit_offsets(group_id, offsets);
+                }
+                if transaction.state == TxnState::Dead {
+                    self.transactions.remove(&transaction.transactional_id);
+                } else {
+                    self.transactions
+                        .insert(transaction.transactional_id.clone(), transaction);
                 }
                 Ok(None)
             }
@@ -479,6 +490,19 @@ impl MetadataState {
 
     /// Applies a change whose partition epoch still matches; a stale one is dropped (the
     /// controller re-derives it from the newer state on its next pass).
+    fn commit_offsets(&mut self, group_id: String, offsets: Vec<OffsetCommit>) {
+        let committed = self.offsets.entry(group_id).or_default();
+        for o in offsets {
+            committed.entry(o.topic).or_default().insert(
+                o.partition,
+                CommittedOffset {
+                    offset: o.offset,
+                    metadata: o.metadata,
+                },
+            );
+        }
+    }
+
     pub(crate) fn apply_partition_change(&mut self, change: PartitionChange) -> bool {
         let Some(partition) = self
             .topics

@@ -1,6 +1,6 @@
 //! The one conversion between the consumer-group domain types and their protobuf form.
 
-use rill_common::group::{Assignment, Subscription};
+use rill_common::group::{Assignment, OffsetCommit, Subscription};
 
 use crate::v1 as pb;
 
@@ -50,5 +50,27 @@ pub fn subscription_from_pb(s: Option<pb::GroupSubscription>) -> Subscription {
             .map(|tp| (tp.topic, tp.partition))
             .collect(),
         generation: s.generation,
+    }
+}
+
+impl From<pb::PartitionOffset> for OffsetCommit {
+    fn from(o: pb::PartitionOffset) -> Self {
+        Self {
+            topic: o.topic,
+            partition: o.partition,
+            offset: o.offset,
+            metadata: o.metadata,
+        }
+    }
+}
+
+impl From<OffsetCommit> for pb::PartitionOffset {
+    fn from(o: OffsetCommit) -> Self {
+        Self {
+            topic: o.topic,
+            partition: o.partition,
+            offset: o.offset,
+            metadata: o.metadata,
+        }
     }
 }

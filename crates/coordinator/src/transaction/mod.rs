@@ -24,8 +24,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use rill_common::group::TopicPartition;
-use rill_common::transaction::{ProducerIdAndEpoch, TxnDescription, TxnOffset, TxnState};
+use rill_common::group::{OffsetCommit, TopicPartition};
+use rill_common::transaction::{ProducerIdAndEpoch, TxnDescription, TxnState};
 use rill_common::ErrorCode;
 
 #[cfg(test)]
@@ -53,7 +53,7 @@ pub struct Markers {
     pub commit: bool,
     pub partitions: BTreeSet<TopicPartition>,
     /// group id, offsets: made visible when a COMMIT is written.
-    pub offsets: Vec<(String, Vec<TxnOffset>)>,
+    pub offsets: Vec<(String, Vec<OffsetCommit>)>,
 }
 
 /// The last epoch a producer id may use; at it, the producer gets a fresh id.
@@ -223,14 +223,14 @@ impl Transaction {
         Ok(())
     }
 
-    /// TxnOffsetCommit: offsets of a group added to this open transaction, visible when
+    /// OffsetCommitCommit: offsets of a group added to this open transaction, visible when
     /// it commits (a later offset for the same partition replaces an earlier one).
     pub fn add_offset_commits(
         &mut self,
         now_ms: u64,
         producer: ProducerIdAndEpoch,
         group_id: &str,
-        offsets: Vec<TxnOffset>,
+        offsets: Vec<OffsetCommit>,
         out: &mut Vec<TxnOutput>,
     ) -> Result<(), ErrorCode> {
         self.check_producer(producer)?;

@@ -19,8 +19,8 @@ fn tp(topic: &str, partition: u32) -> TopicPartition {
     (topic.to_string(), partition)
 }
 
-fn offset(partition: u32, offset: u64) -> TxnOffset {
-    TxnOffset {
+fn offset(partition: u32, offset: u64) -> OffsetCommit {
+    OffsetCommit {
         topic: "in".into(),
         partition,
         offset,

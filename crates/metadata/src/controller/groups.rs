@@ -146,4 +146,36 @@ mod tests {
         assert!(!s.offsets.contains_key("g"));
         assert!(s.apply(delete(vec![("t".into(), 1)]), 4).is_ok());
     }
+
+    #[test]
+    fn a_completed_transaction_commits_its_offsets_in_the_same_entry() {
+        use rill_common::transaction::{ProducerIdAndEpoch, TxnDescription, TxnState};
+        let mut s = state(GroupState::Empty);
+        let mut txn = TxnDescription {
+            transactional_id: "copier".into(),
+            producer: ProducerIdAndEpoch {
+                producer_id: 7,
+                epoch: 2,
+            },
+            previous_producer: None,
+            state: TxnState::CompleteCommit,
+            timeout_ms: 60_000,
+            started_ms: None,
+            updated_ms: 1,
+            partitions: Default::default(),
+            offsets: Default::default(),
+            marker_epoch: None,
+        };
+        let put = |txn: &TxnDescription, offsets| MetadataCommand::PutTransaction {
+            transaction: txn.clone(),
+            offsets,
+        };
+        let offsets = vec![("g".to_string(), vec![offset("t", 0, 42)])];
+        assert!(s.apply(put(&txn, offsets), 1).is_ok());
+        assert_eq!(s.offsets["g"]["t"][&0].offset, 42);
+        assert_eq!(s.transactions["copier"].state, TxnState::CompleteCommit);
+        txn.state = TxnState::Dead;
+        assert!(s.apply(put(&txn, Vec::new()), 2).is_ok());
+        assert!(s.transactions.is_empty());
+    }
 }
