@@ -12,6 +12,7 @@ pub mod produce_validation;
 pub mod producer_state;
 pub mod replica_manager;
 pub mod traffic;
+pub mod transactions;
 
 pub use error::BrokerError;
 pub use replica_manager::{Acks, FlushPolicy, ReplicaManager, ReplicationStats};
