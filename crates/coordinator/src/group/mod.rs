@@ -14,18 +14,20 @@
 //!   └──last member leaves or expires (from any state)
 //! Empty ──delete──> Dead
 //! ```
+//! Beside it: `member.rs` (a member, made on join or restored, and its persisted form)
+//! and `view.rs` (what the group shows without changing).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use rill_common::group::CONSUMER_PROTOCOL_TYPE;
 use rill_common::ErrorCode;
 
 use crate::assignor;
 use crate::types::{
-    Assignment, GroupDescription, GroupState, JoinRequest, JoinResponse, JoinedMember,
-    MemberAssignment, MemberDescription, Protocol, Subscription, SyncRequest,
+    GroupDescription, GroupState, JoinRequest, JoinResponse, JoinedMember, MemberAssignment,
+    Protocol, SyncRequest,
 };
+use member::Member;
 
 /// The coordinator's bounds (`group.min.session.timeout.ms`, `group.max.session.timeout.ms`).
 #[derive(Debug, Clone, Copy)]
@@ -56,34 +58,6 @@ pub enum Output {
         latency: Duration,
         partitions_moved: usize,
     },
-}
-
-#[derive(Debug, Clone)]
-struct Member {
-    id: String,
-    instance_id: Option<String>,
-    client_id: String,
-    session_timeout: Duration,
-    rebalance_timeout: Duration,
-    protocols: Vec<Protocol>,
-    assignment: MemberAssignment,
-    last_heard: Instant,
-    /// A JoinGroup of this member waits for the rebalance to complete.
-    awaiting_join: bool,
-    /// A SyncGroup of this member waits for the leader's assignment.
-    awaiting_sync: bool,
-    /// Join order: the first joiner leads.
-    joined_seq: u64,
-}
-
-impl Member {
-    fn subscription(&self, protocol: &str) -> Subscription {
-        self.protocols
-            .iter()
-            .find(|p| p.name == protocol)
-            .map(|p| p.subscription.clone())
-            .unwrap_or_default()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,25 +108,9 @@ impl Group {
         group.leader = d.leader.clone();
         for m in &d.members {
             group.next_seq += 1;
-            group.members.insert(
-                m.member_id.clone(),
-                Member {
-                    id: m.member_id.clone(),
-                    instance_id: m.group_instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    session_timeout: Duration::from_millis(m.session_timeout_ms),
-                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms),
-                    protocols: m.protocols.clone(),
-                    assignment: MemberAssignment {
-                        partitions: m.assignment.clone(),
-                        bytes: m.assignment_bytes.clone(),
-                    },
-                    last_heard: now,
-                    awaiting_join: false,
-                    awaiting_sync: false,
-                    joined_seq: group.next_seq,
-                },
-            );
+            group
+                .members
+                .insert(m.member_id.clone(), Member::restore(m, now, group.next_seq));
         }
         group.state = match d.state {
             GroupState::Dead => GroupState::Dead,
@@ -165,80 +123,6 @@ impl Group {
             }
         };
         group
-    }
-
-    pub fn state(&self) -> GroupState {
-        self.state
-    }
-
-    pub fn generation(&self) -> i32 {
-        self.generation
-    }
-
-    pub fn leader(&self) -> Option<&str> {
-        self.leader.as_deref()
-    }
-
-    pub fn member_ids(&self) -> BTreeSet<String> {
-        self.members.keys().cloned().collect()
-    }
-
-    pub fn member_count(&self) -> usize {
-        self.members.len()
-    }
-
-    pub fn assignment_of(&self, member_id: &str) -> Option<&Assignment> {
-        self.members
-            .get(member_id)
-            .map(|m| &m.assignment.partitions)
-    }
-
-    /// OffsetDelete's rule: the topics whose committed offsets must stay because members
-    /// of this group consume them. `None`: a group with members that does not speak the
-    /// consumer protocol, whose offsets all stay (NON_EMPTY_GROUP).
-    pub fn topics_in_use(&self) -> Option<BTreeSet<String>> {
-        if self.members.is_empty() {
-            return Some(BTreeSet::new());
-        }
-        if self.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
-            return None;
-        }
-        let topics = self.members.values().flat_map(|m| {
-            m.protocols
-                .iter()
-                .filter(|p| {
-                    self.protocol
-                        .as_ref()
-                        .is_none_or(|chosen| *chosen == p.name)
-                })
-                .flat_map(|p| p.subscription.topics.iter().cloned())
-        });
-        Some(topics.collect())
-    }
-
-    pub fn describe(&self) -> GroupDescription {
-        GroupDescription {
-            group_id: self.group_id.clone(),
-            state: self.state,
-            generation: self.generation,
-            protocol_type: self.protocol_type.clone(),
-            protocol: self.protocol.clone(),
-            leader: self.leader.clone(),
-            members: self
-                .members
-                .values()
-                .map(|m| MemberDescription {
-                    member_id: m.id.clone(),
-                    group_instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    session_timeout_ms: m.session_timeout.as_millis() as u64,
-                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as u64,
-                    protocols: m.protocols.clone(),
-                    assignment: m.assignment.partitions.clone(),
-                    assignment_bytes: m.assignment.bytes.clone(),
-                })
-                .collect(),
-        }
     }
 
     /// JoinGroup. The answer is in the outputs: at once, or when the rebalance completes.
@@ -298,6 +182,7 @@ impl Group {
             req.member_id.clone()
         };
 
+        self.protocol_type = Some(req.protocol_type.clone());
         let changed = match self.members.get_mut(&member_id) {
             Some(m) => {
                 let changed = m.protocols != req.protocols;
@@ -309,26 +194,11 @@ impl Group {
             }
             None => {
                 self.next_seq += 1;
-                self.members.insert(
-                    member_id.clone(),
-                    Member {
-                        id: member_id.clone(),
-                        instance_id: req.group_instance_id,
-                        client_id: req.client_id,
-                        session_timeout: req.session_timeout,
-                        rebalance_timeout: req.rebalance_timeout,
-                        protocols: req.protocols,
-                        assignment: MemberAssignment::default(),
-                        last_heard: now,
-                        awaiting_join: false,
-                        awaiting_sync: false,
-                        joined_seq: self.next_seq,
-                    },
-                );
+                let member = Member::new(member_id.clone(), req, now, self.next_seq);
+                self.members.insert(member_id.clone(), member);
                 true
             }
         };
-        self.protocol_type = Some(req.protocol_type);
 
         match self.state {
             GroupState::PreparingRebalance => {}
@@ -857,5 +727,7 @@ impl Group {
     }
 }
 
+mod member;
 #[cfg(test)]
 mod tests;
+mod view;

@@ -1,6 +1,7 @@
 //! The group state machine driven by events and a fake clock.
 
 use super::*;
+use crate::types::{Assignment, Subscription};
 
 const SESSION: Duration = Duration::from_secs(10);
 const REBALANCE: Duration = Duration::from_secs(30);
