@@ -31,6 +31,11 @@ impl GroupServiceImpl {
     }
 }
 
+/// A static member's `group.instance.id`; protobuf's empty string means none.
+fn instance_id(id: Option<&str>) -> Option<&str> {
+    id.filter(|i| !i.is_empty())
+}
+
 fn status(e: CoordinatorError) -> Status {
     rill_proto::error_status(e.code(), e.message())
 }
@@ -55,7 +60,7 @@ impl GroupService for GroupServiceImpl {
             require_known_member_id: false,
             member_id: r.member_id,
             new_member_id: String::new(),
-            group_instance_id: r.group_instance_id.filter(|i| !i.is_empty()),
+            group_instance_id: instance_id(r.group_instance_id.as_deref()).map(str::to_string),
             client_id: r.client_id,
             session_timeout: Duration::from_millis(r.session_timeout_ms.into()),
             rebalance_timeout: Duration::from_millis(r.rebalance_timeout_ms.into()),
@@ -99,7 +104,7 @@ impl GroupService for GroupServiceImpl {
         let r = request.into_inner();
         let sync = SyncRequest {
             member_id: r.member_id,
-            group_instance_id: r.group_instance_id.filter(|i| !i.is_empty()),
+            group_instance_id: instance_id(r.group_instance_id.as_deref()).map(str::to_string),
             generation: r.generation,
             assignments: r
                 .assignments
@@ -127,7 +132,7 @@ impl GroupService for GroupServiceImpl {
             .heartbeat(
                 &r.group_id,
                 &r.member_id,
-                r.group_instance_id.as_deref().filter(|i| !i.is_empty()),
+                instance_id(r.group_instance_id.as_deref()),
                 r.generation,
             )
             .await
@@ -144,7 +149,7 @@ impl GroupService for GroupServiceImpl {
             .leave(
                 &r.group_id,
                 &r.member_id,
-                r.group_instance_id.as_deref().filter(|i| !i.is_empty()),
+                instance_id(r.group_instance_id.as_deref()),
             )
             .await
             .map_err(status)?;
@@ -161,7 +166,7 @@ impl GroupService for GroupServiceImpl {
             .commit(
                 &r.group_id,
                 &r.member_id,
-                r.group_instance_id.as_deref().filter(|i| !i.is_empty()),
+                instance_id(r.group_instance_id.as_deref()),
                 r.generation,
                 offsets,
             )
