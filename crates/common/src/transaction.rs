@@ -73,6 +73,7 @@ pub struct TxnDescription {
     pub partitions: BTreeSet<TopicPartition>,
     /// Groups added with AddOffsetsToTxn and the offsets sent to the transaction.
     pub offsets: BTreeMap<String, Vec<OffsetCommit>>,
-    /// The epoch the markers being written carry (while preparing).
-    pub marker_epoch: Option<i16>,
+    /// The producer id and epoch the markers being written carry (while preparing): the
+    /// bumped epoch, or the old id at the last epoch when the id rotated.
+    pub marker_producer: Option<ProducerIdAndEpoch>,
 }

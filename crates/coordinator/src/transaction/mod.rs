@@ -88,7 +88,7 @@ impl Transaction {
                 updated_ms: now_ms,
                 partitions: BTreeSet::new(),
                 offsets: Default::default(),
-                marker_epoch: None,
+                marker_producer: None,
             },
         }
     }
@@ -125,10 +125,7 @@ impl Transaction {
             _ => return None,
         };
         Some(Markers {
-            producer: ProducerIdAndEpoch {
-                producer_id: self.d.producer.producer_id,
-                epoch: self.d.marker_epoch.unwrap_or(self.d.producer.epoch),
-            },
+            producer: self.d.marker_producer.unwrap_or(self.d.producer),
             commit,
             partitions: self.d.partitions.clone(),
             offsets: if commit {
@@ -169,7 +166,7 @@ impl Transaction {
                 Err(ErrorCode::ConcurrentTransactions)
             }
             TxnState::Ongoing => {
-                self.fence(now_ms, out)?;
+                self.fence(now_ms, out);
                 Err(ErrorCode::ConcurrentTransactions)
             }
             TxnState::Empty
@@ -289,16 +286,7 @@ impl Transaction {
         self.check_producer(producer)?;
         match self.d.state {
             TxnState::Ongoing => {
-                self.prepare(
-                    now_ms,
-                    if commit {
-                        TxnState::PrepareCommit
-                    } else {
-                        TxnState::PrepareAbort
-                    },
-                    fresh_producer_id,
-                    out,
-                )?;
+                self.prepare_end(now_ms, commit, fresh_producer_id, out)?;
                 Ok(self.d.producer)
             }
             // Nothing was added: an abort ends nothing, a commit is a mistake.
@@ -318,11 +306,11 @@ impl Transaction {
 
     /// Every marker of the preparing transaction is written (and, for a commit, its
     /// offsets committed): it completes and forgets its partitions and offsets.
-    /// `marker_epoch` names the markers; a completion of older ones changes nothing.
+    /// `written` names the markers' producer; a completion of other ones changes nothing.
     pub fn markers_written(
         &mut self,
         now_ms: u64,
-        marker_epoch: i16,
+        written: ProducerIdAndEpoch,
         out: &mut Vec<TxnOutput>,
     ) -> bool {
         let complete = match self.d.state {
@@ -330,14 +318,14 @@ impl Transaction {
             TxnState::PrepareAbort | TxnState::PrepareEpochFence => TxnState::CompleteAbort,
             _ => return false,
         };
-        if self.d.marker_epoch != Some(marker_epoch) {
+        if self.d.marker_producer != Some(written) {
             return false;
         }
         self.d.state = complete;
         self.d.partitions.clear();
         self.d.offsets.clear();
         self.d.started_ms = None;
-        self.d.marker_epoch = None;
+        self.d.marker_producer = None;
         self.d.updated_ms = now_ms;
         out.push(TxnOutput::Persist);
         true
@@ -352,8 +340,7 @@ impl Transaction {
                 .started_ms
                 .is_some_and(|started| now_ms.saturating_sub(started) > self.d.timeout_ms);
         if expired {
-            // The epoch cannot run out here: fencing never needs a fresh id.
-            let _ = self.fence(now_ms, out);
+            self.fence(now_ms, out);
         }
     }
 
@@ -366,58 +353,77 @@ impl Transaction {
         if self.d.state != TxnState::Ongoing {
             return Err(ErrorCode::InvalidTxnState);
         }
-        self.fence(now_ms, out)
+        self.fence(now_ms, out);
+        Ok(())
     }
 
-    fn fence(&mut self, now_ms: u64, out: &mut Vec<TxnOutput>) -> Result<(), ErrorCode> {
-        self.prepare(now_ms, TxnState::PrepareEpochFence, None, out)
-    }
-
-    /// Ongoing -> a Prepare state: bump the epoch (the markers carry the new one) and ask
-    /// for the markers. A fence keeps the producer id even at the last epoch: the fenced
-    /// producer must init again, which rotates it.
-    fn prepare(
-        &mut self,
-        now_ms: u64,
-        state: TxnState,
-        fresh_producer_id: Option<i64>,
-        out: &mut Vec<TxnOutput>,
-    ) -> Result<(), ErrorCode> {
-        assert!(state.is_preparing(), "prepare into {state:?}");
+    /// Ongoing -> PrepareEpochFence: the coordinator aborts (a new producer, the timeout,
+    /// an operator). Ongoing never runs at the last epoch (bumps rotate the id before
+    /// it), so the bump always fences; the fenced producer's next init rotates the id.
+    fn fence(&mut self, now_ms: u64, out: &mut Vec<TxnOutput>) {
         assert_eq!(
             self.d.state,
             TxnState::Ongoing,
-            "prepare from {:?}",
+            "fence from {:?}",
             self.d.state
         );
-        let marker_producer_id = self.d.producer.producer_id;
-        if state == TxnState::PrepareEpochFence {
-            // Ongoing never runs at the last epoch (bumps rotate before it), so this fences.
-            assert!(
-                self.d.producer.epoch < LAST_EPOCH,
-                "ongoing at the last epoch"
-            );
-            self.d.previous_producer = Some(self.d.producer);
-            self.d.producer.epoch += 1;
+        assert!(
+            self.d.producer.epoch < LAST_EPOCH,
+            "ongoing at the last epoch"
+        );
+        self.d.previous_producer = Some(self.d.producer);
+        self.d.producer.epoch += 1;
+        self.enter_prepare(now_ms, TxnState::PrepareEpochFence, self.d.producer, out);
+    }
+
+    /// Ongoing -> PrepareCommit / PrepareAbort at the producer's EndTxn: bump the epoch
+    /// (or rotate the id; then the markers close the old id at the last epoch).
+    fn prepare_end(
+        &mut self,
+        now_ms: u64,
+        commit: bool,
+        fresh_producer_id: Option<i64>,
+        out: &mut Vec<TxnOutput>,
+    ) -> Result<(), ErrorCode> {
+        assert_eq!(
+            self.d.state,
+            TxnState::Ongoing,
+            "end from {:?}",
+            self.d.state
+        );
+        let old_id = self.d.producer.producer_id;
+        self.bump_epoch(fresh_producer_id)?;
+        let markers = if self.d.producer.producer_id == old_id {
+            self.d.producer
         } else {
-            self.bump_epoch(fresh_producer_id)?;
-        }
-        let marker_epoch = if self.d.producer.producer_id == marker_producer_id {
-            self.d.producer.epoch
-        } else {
-            // Rotated: the markers close the old id with an epoch above any it used.
-            LAST_EPOCH
+            ProducerIdAndEpoch {
+                producer_id: old_id,
+                epoch: LAST_EPOCH,
+            }
         };
-        self.d.marker_epoch = Some(marker_epoch);
+        let state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        self.enter_prepare(now_ms, state, markers, out);
+        Ok(())
+    }
+
+    /// The decision is made: persist it, then write markers stamped `markers`.
+    fn enter_prepare(
+        &mut self,
+        now_ms: u64,
+        state: TxnState,
+        markers: ProducerIdAndEpoch,
+        out: &mut Vec<TxnOutput>,
+    ) {
+        assert!(state.is_preparing(), "prepare into {state:?}");
+        self.d.marker_producer = Some(markers);
         self.d.state = state;
         self.d.updated_ms = now_ms;
         out.push(TxnOutput::Persist);
-        let mut markers = self.pending_markers();
-        if let Some(m) = markers.as_mut() {
-            m.producer.producer_id = marker_producer_id;
-        }
-        out.extend(markers.map(TxnOutput::WriteMarkers));
-        Ok(())
+        out.extend(self.pending_markers().map(TxnOutput::WriteMarkers));
     }
 
     /// The next epoch, or a fresh producer id at epoch 0 when the epoch runs out.
@@ -442,7 +448,7 @@ impl Transaction {
         self.d.partitions.clear();
         self.d.offsets.clear();
         self.d.started_ms = None;
-        self.d.marker_epoch = None;
+        self.d.marker_producer = None;
         self.d.updated_ms = now_ms;
     }
 

@@ -170,8 +170,8 @@ fn commit_bumps_the_epoch_writes_markers_with_it_and_completes_when_they_are_wri
 
     // Markers of another epoch complete nothing; the right ones do.
     out.clear();
-    assert!(!txn.markers_written(T0 + 60, 1, &mut out));
-    assert!(txn.markers_written(T0 + 60, 2, &mut out));
+    assert!(!txn.markers_written(T0 + 60, pid(7, 1), &mut out));
+    assert!(txn.markers_written(T0 + 60, pid(7, 2), &mut out));
     assert_eq!(out, vec![TxnOutput::Persist]);
     assert_eq!(txn.state(), TxnState::CompleteCommit);
     assert!(txn.describe().partitions.is_empty() && txn.describe().offsets.is_empty());
@@ -205,7 +205,7 @@ fn abort_writes_abort_markers_without_the_offsets() {
     let m = markers(&out);
     assert_eq!(txn.state(), TxnState::PrepareAbort);
     assert!(!m[0].commit && m[0].offsets.is_empty());
-    assert!(txn.markers_written(T0 + 50, 2, &mut out));
+    assert!(txn.markers_written(T0 + 50, pid(7, 2), &mut out));
     assert_eq!(txn.state(), TxnState::CompleteAbort);
 }
 
@@ -267,7 +267,7 @@ fn a_new_producer_fences_the_old_one_and_aborts_its_open_transaction() {
         Err(ErrorCode::ConcurrentTransactions),
         "still aborting"
     );
-    assert!(txn.markers_written(T0 + 70, 2, &mut out));
+    assert!(txn.markers_written(T0 + 70, pid(7, 2), &mut out));
     assert_eq!(txn.state(), TxnState::CompleteAbort);
     let got = txn.init_producer_id(T0 + 80, &config(), TIMEOUT, None, None, &mut out);
     assert_eq!(got, Ok(pid(7, 3)));
@@ -327,7 +327,7 @@ fn an_exhausted_epoch_moves_to_a_fresh_producer_id_and_the_markers_close_the_old
         Ok(pid(12, 0)),
         "a retry"
     );
-    assert!(txn2.markers_written(T0, LAST_EPOCH, &mut out));
+    assert!(txn2.markers_written(T0, pid(7, LAST_EPOCH), &mut out));
     assert_eq!(txn2.producer(), pid(12, 0));
     txn = txn2;
     assert_eq!(
@@ -344,6 +344,18 @@ fn a_restored_preparing_transaction_writes_its_markers_again() {
     let restored = Transaction::restore(txn.describe().clone());
     assert_eq!(restored.pending_markers(), markers(&out).first().cloned());
     assert!(initialised().pending_markers().is_none());
+    // After a rotation the markers still close the old producer id.
+    let mut d = ongoing().describe().clone();
+    d.producer.epoch = LAST_EPOCH - 1;
+    let mut rotating = Transaction::restore(d);
+    let old = pid(7, LAST_EPOCH - 1);
+    assert_eq!(
+        rotating.end(T0, old, false, Some(12), &mut out),
+        Ok(pid(12, 0))
+    );
+    let restored = Transaction::restore(rotating.describe().clone());
+    let pending = restored.pending_markers().map(|m| m.producer);
+    assert_eq!(pending, Some(pid(7, LAST_EPOCH)));
 }
 
 #[test]

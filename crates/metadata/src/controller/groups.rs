@@ -164,7 +164,7 @@ mod tests {
             updated_ms: 1,
             partitions: Default::default(),
             offsets: Default::default(),
-            marker_epoch: None,
+            marker_producer: None,
         };
         let put = |txn: &TxnDescription, offsets| MetadataCommand::PutTransaction {
             transaction: txn.clone(),
