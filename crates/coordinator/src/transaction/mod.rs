@@ -190,15 +190,11 @@ impl Transaction {
         partitions: &[TopicPartition],
         out: &mut Vec<TxnOutput>,
     ) -> Result<(), ErrorCode> {
-        self.check_addable(producer)?;
-        let new = partitions.iter().any(|tp| !self.d.partitions.contains(tp));
-        let began = self.begin(now_ms);
-        self.d.partitions.extend(partitions.iter().cloned());
-        if new || began {
-            self.d.updated_ms = now_ms;
-            out.push(TxnOutput::Persist);
-        }
-        Ok(())
+        self.add(now_ms, producer, out, |d| {
+            let before = d.partitions.len();
+            d.partitions.extend(partitions.iter().cloned());
+            d.partitions.len() > before
+        })
     }
 
     /// AddOffsetsToTxn: offsets of `group_id` will be committed with this transaction.
@@ -209,10 +205,25 @@ impl Transaction {
         group_id: &str,
         out: &mut Vec<TxnOutput>,
     ) -> Result<(), ErrorCode> {
+        self.add(now_ms, producer, out, |d| {
+            let new = !d.offsets.contains_key(group_id);
+            d.offsets.entry(group_id.to_string()).or_default();
+            new
+        })
+    }
+
+    /// Adds to the transaction (opening it if need be); persisted only if it began or
+    /// `add` reports something new.
+    fn add(
+        &mut self,
+        now_ms: u64,
+        producer: ProducerIdAndEpoch,
+        out: &mut Vec<TxnOutput>,
+        add: impl FnOnce(&mut TxnDescription) -> bool,
+    ) -> Result<(), ErrorCode> {
         self.check_addable(producer)?;
         let began = self.begin(now_ms);
-        let new = !self.d.offsets.contains_key(group_id);
-        self.d.offsets.entry(group_id.to_string()).or_default();
+        let new = add(&mut self.d);
         if new || began {
             self.d.updated_ms = now_ms;
             out.push(TxnOutput::Persist);
@@ -220,7 +231,7 @@ impl Transaction {
         Ok(())
     }
 
-    /// OffsetCommitCommit: offsets of a group added to this open transaction, visible when
+    /// TxnOffsetCommit: offsets of a group added to this open transaction, visible when
     /// it commits (a later offset for the same partition replaces an earlier one).
     pub fn add_offset_commits(
         &mut self,
