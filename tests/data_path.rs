@@ -297,6 +297,7 @@ fn bad_input_gets_clear_error_codes_and_stores_nothing() {
                 max_wait_ms: 0,
                 min_bytes: 0,
                 max_bytes: 1 << 20,
+                isolation_level: pb::IsolationLevel::ReadCommitted.into(),
                 partitions: vec![pb::FetchPartition {
                     topic: topic.to_string(),
                     partition: 0,

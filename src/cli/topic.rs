@@ -85,7 +85,7 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                 )];
                 for p in &topic.partitions {
                     let mut line = format!(
-                        "\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}\tElr: {}\tHW: {}\tLEO: {}\tLogStart: {}",
+                        "\tPartition: {}\tLeader: {}\tLeaderEpoch: {}\tReplicas: {}\tIsr: {}\tElr: {}\tHW: {}\tLSO: {}\tLEO: {}\tLogStart: {}",
                         p.partition,
                         p.leader.map_or("none".to_string(), |l| l.to_string()),
                         p.leader_epoch,
@@ -93,6 +93,7 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                         join(&p.isr),
                         join(&p.eligible_leader_replicas),
                         p.high_watermark,
+                        p.last_stable_offset,
                         p.log_end_offset,
                         p.log_start_offset
                     );

@@ -54,9 +54,11 @@ impl AdminServiceImpl {
         let mut offsets = Vec::new();
         for (topic, partitions) in committed.into_iter().flatten() {
             for (partition, c) in partitions {
+                // -1 (lag unknown) for a deleted topic or a leader that cannot answer.
                 let log_end = if state.partition(topic, *partition).is_some() {
-                    let (_, hw, _) = self.partition_offsets(&state, topic, *partition).await;
-                    hw as i64
+                    self.partition_offsets(&state, topic, *partition)
+                        .await
+                        .map_or(-1, |o| o.high_watermark as i64)
                 } else {
                     -1
                 };

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rill_broker::partition::Offsets;
 use rill_broker::ReplicaManager;
 use rill_common::ErrorCode;
 use rill_metadata::controller::{config, liveness};
@@ -25,9 +26,6 @@ pub struct AdminServiceImpl {
     /// The extra client listeners (a client is told addresses on its listener).
     client_listeners: Arc<ListenerPorts>,
 }
-
-/// Offsets of one partition: log start, high watermark, log end.
-type PartitionOffsets = (u64, u64, u64);
 
 impl AdminServiceImpl {
     pub fn new(
@@ -90,33 +88,31 @@ impl AdminServiceImpl {
     }
 
     /// The partition's offsets from its leader: this node's replica when it leads,
-    /// else one ListOffsets call to the leader. Zeros when the leader cannot answer.
+    /// else one ListOffsets call to the leader. `None` when the leader cannot answer.
     pub(super) async fn partition_offsets(
         &self,
         state: &MetadataState,
         topic: &str,
         partition: u32,
-    ) -> PartitionOffsets {
+    ) -> Option<Offsets> {
         if let Some(p) = self
             .replicas
             .partition(topic, partition)
             .filter(|p| p.is_leader())
         {
-            let o = p.offsets();
-            return (o.log_start, o.high_watermark, o.log_end);
+            return Some(p.offsets());
         }
         let leader_addr = state
             .partition(topic, partition)
             .and_then(|p| p.leader)
             .and_then(|l| state.brokers.get(&l))
             .map(|b| b.addr.clone());
-        let Some(channel) = leader_addr.and_then(|a| self.channels.get(&a).ok()) else {
-            return (0, 0, 0);
-        };
+        let channel = leader_addr.and_then(|a| self.channels.get(&a).ok())?;
         let mut request = tonic::Request::new(pb::ListOffsetsRequest {
             topic: topic.to_string(),
             partition,
             timestamp: -1,
+            isolation_level: pb::IsolationLevel::ReadUncommitted.into(),
         });
         request.set_timeout(std::time::Duration::from_secs(2));
         match BrokerServiceClient::new(channel)
@@ -125,21 +121,29 @@ impl AdminServiceImpl {
         {
             Ok(r) => {
                 let r = r.into_inner();
-                (r.log_start_offset, r.high_watermark, r.log_end_offset)
+                Some(Offsets {
+                    log_start: r.log_start_offset,
+                    last_stable_offset: r.last_stable_offset,
+                    high_watermark: r.high_watermark,
+                    log_end: r.log_end_offset,
+                })
             }
-            Err(_) => (0, 0, 0),
+            Err(_) => None,
         }
     }
 
     async fn describe_topic(&self, state: &MetadataState, topic: &Topic) -> pb::TopicDescription {
         let mut description = describe_topic(state, topic);
         for p in &mut description.partitions {
-            let (log_start, hw, log_end) = self
+            // Zeros when the leader cannot answer (the topic describe has no "unknown").
+            let offsets = self
                 .partition_offsets(state, &topic.name, p.partition)
-                .await;
-            p.log_start_offset = log_start;
-            p.high_watermark = hw;
-            p.log_end_offset = log_end;
+                .await
+                .unwrap_or_default();
+            p.log_start_offset = offsets.log_start;
+            p.last_stable_offset = offsets.last_stable_offset;
+            p.high_watermark = offsets.high_watermark;
+            p.log_end_offset = offsets.log_end;
         }
         description
     }

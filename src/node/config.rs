@@ -48,6 +48,9 @@ pub struct NodeArgs {
     /// group.max.session.timeout.ms
     #[arg(long, env = "RILL_GROUP_MAX_SESSION_TIMEOUT_MS")]
     pub group_max_session_timeout_ms: Option<u64>,
+    /// transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask.
+    #[arg(long, env = "RILL_TRANSACTION_MAX_TIMEOUT_MS")]
+    pub transaction_max_timeout_ms: Option<u64>,
     /// log.flush.mode: `group` (ack after fsync) or `interval`.
     #[arg(long, env = "RILL_LOG_FLUSH_MODE")]
     pub log_flush_mode: Option<FlushMode>,
@@ -120,6 +123,7 @@ pub struct NodeConfig {
     pub replica_lag_time_max: Duration,
     pub group_min_session_timeout: Duration,
     pub group_max_session_timeout: Duration,
+    pub transaction_max_timeout: Duration,
     pub log_flush_mode: FlushMode,
     pub log_flush_interval: Duration,
     pub log_retention_check_interval: Duration,
@@ -168,7 +172,7 @@ fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
     Ok(map)
 }
 
-const KNOWN_KEYS: [&str; 23] = [
+const KNOWN_KEYS: [&str; 24] = [
     "grpc.listeners",
     "grpc.advertised.listeners",
     "kafka.listeners",
@@ -190,6 +194,7 @@ const KNOWN_KEYS: [&str; 23] = [
     "replica.lag.time.max.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
+    "transaction.max.timeout.ms",
     "log.flush.mode",
     "log.flush.interval.ms",
 ];
@@ -322,6 +327,11 @@ impl NodeConfig {
                 args.group_max_session_timeout_ms,
                 "group.max.session.timeout.ms",
                 300_000,
+            )?,
+            transaction_max_timeout: layers.millis(
+                args.transaction_max_timeout_ms,
+                "transaction.max.timeout.ms",
+                900_000,
             )?,
             log_flush_mode: layers
                 .get(args.log_flush_mode, "log.flush.mode")?

@@ -7,6 +7,7 @@ mod broker_tasks;
 pub mod config;
 mod http;
 mod producer_ids;
+mod txn_backends;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,10 +18,11 @@ use rill_broker::grpc::{BrokerServiceImpl, ProducerIdSource};
 use rill_broker::log::{LogStorage, SledStorage};
 use rill_broker::{FlushPolicy, ReplicaManager};
 use rill_common::listeners::Listener;
-use rill_coordinator::service::{GroupCoordinator, GroupServiceImpl};
+use rill_coordinator::service::{GroupCoordinator, GroupServiceImpl, TxnCoordinator};
+use rill_coordinator::transaction::TxnConfig;
 use rill_coordinator::GroupConfig;
 use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
-use rill_metadata::AdvertisedListeners;
+use rill_metadata::{AdvertisedListeners, ChannelPool};
 use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings, StoreInfo};
 use rill_proto::v1::admin_service_server::AdminServiceServer;
 use rill_proto::v1::broker_service_server::BrokerServiceServer;
@@ -94,6 +96,19 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     // One allocator for both protocols' idempotent producers.
     let producer_ids: Arc<dyn ProducerIdSource> =
         Arc::new(producer_ids::ProducerIds::new(metadata.clone()));
+    let transactions = Arc::new(TxnCoordinator::new(
+        metadata.clone(),
+        groups.clone(),
+        Arc::new(txn_backends::NodeTxnBackends {
+            metadata: metadata.clone(),
+            replicas: replicas.clone(),
+            producer_ids: producer_ids.clone(),
+            channels: ChannelPool::default(),
+        }),
+        TxnConfig {
+            max_timeout: config.transaction_max_timeout,
+        },
+    ));
     let kafka_sockets = bind_all(&config.kafka_listeners, "Kafka").await?;
     let grpc_sockets = bind_all(&config.grpc_listeners, "gRPC").await?;
     let mut client_ports = Vec::new();
@@ -119,6 +134,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         metadata: metadata.clone(),
         producer_ids,
         groups: groups.clone(),
+        transactions: transactions.clone(),
         settings: config.kafka.clone(),
     });
     let metrics = match &config.metrics_listen {
@@ -135,6 +151,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     };
     let mut tasks = metadata.spawn_tasks(cancel.clone());
     tasks.push(tokio::spawn(groups.run(cancel.clone())));
+    tasks.push(tokio::spawn(transactions.run(cancel.clone())));
     for (name, socket) in kafka_sockets {
         tasks.push(tokio::spawn(rill_kafka::serve(
             name,

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod groups;
+mod transactions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};

@@ -150,6 +150,8 @@ async fn fetch_once(
         max_wait_ms: FETCH_MAX_WAIT_MS,
         min_bytes: 1,
         max_bytes: FETCH_MAX_BYTES,
+        // Followers read up to the log end whatever this says.
+        isolation_level: pb::IsolationLevel::ReadUncommitted.into(),
         partitions: following
             .iter()
             .map(|(p, from)| {

@@ -5,12 +5,14 @@
 //! from the batch headers in the log (they carry producer id, epoch and sequence), so
 //! every replica that holds the same log holds the same table, and snapshotted (encoded
 //! here, stored by the log) so that opening a partition replays only the batches after
-//! the snapshot.
+//! the snapshot. The table also holds the partition's transactions (each producer's open
+//! one and the aborted ones, [`TransactionIndex`]), kept and snapshotted with it.
 
 use std::collections::{HashMap, VecDeque};
 
-use rill_common::record::{BatchHeader, NO_PRODUCER_ID};
+use rill_common::record::{BatchHeader, ControlMarker, NO_PRODUCER_ID};
 
+use crate::transactions::{AbortedTxn, TransactionIndex};
 use crate::BrokerError;
 
 /// Batches remembered per producer (Kafka's max in-flight requests for idempotence).
@@ -44,6 +46,7 @@ pub enum SequenceCheck {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
+    transactions: TransactionIndex,
 }
 
 fn last_sequence(h: &BatchHeader) -> i32 {
@@ -51,17 +54,76 @@ fn last_sequence(h: &BatchHeader) -> i32 {
 }
 
 impl ProducerStateTable {
-    /// Rebuilds the table from a log's batch headers, oldest first.
-    pub fn rebuild<'a>(headers: impl IntoIterator<Item = &'a BatchHeader>) -> Self {
+    /// Rebuilds the table from a log's batch headers, oldest first (`marker_of` reads a
+    /// control batch's marker).
+    pub fn rebuild<'a>(
+        headers: impl IntoIterator<Item = &'a BatchHeader>,
+        marker_of: impl FnMut(&BatchHeader) -> Option<ControlMarker>,
+    ) -> Self {
         let mut table = Self::default();
-        table.replay(headers);
+        table.replay(headers, marker_of);
         table
     }
 
-    /// Records stored batches, oldest first (a snapshot's successors, or a whole tail).
-    pub fn replay<'a>(&mut self, headers: impl IntoIterator<Item = &'a BatchHeader>) {
+    /// Records stored batches, oldest first (a snapshot's successors, or a whole tail);
+    /// `marker_of` reads a control batch's marker.
+    pub fn replay<'a>(
+        &mut self,
+        headers: impl IntoIterator<Item = &'a BatchHeader>,
+        mut marker_of: impl FnMut(&BatchHeader) -> Option<ControlMarker>,
+    ) {
         for h in headers {
-            self.record(h);
+            if h.is_control() {
+                self.record_marker(h, marker_of(h));
+            } else {
+                self.record(h);
+            }
+        }
+    }
+
+    /// The partition's open and aborted transactions.
+    pub fn transactions(&self) -> &TransactionIndex {
+        &self.transactions
+    }
+
+    /// Forgets what retention deleted (aborted transactions whose marker is below
+    /// `log_start`).
+    pub fn forget_before(&mut self, log_start: u64) {
+        self.transactions.forget_before(log_start);
+    }
+
+    /// Keeps the aborted transactions of `earlier` that end before `offset` and that
+    /// this table (rebuilt from `offset` on) does not know: a truncation or a rebuild
+    /// from a window keeps the index of the log below it.
+    pub fn keep_aborted_before(&mut self, earlier: &TransactionIndex, offset: u64) {
+        self.transactions.prepend_aborted(earlier, offset);
+    }
+
+    /// Decides on a transaction marker before the leader appends it: a marker of an
+    /// older epoch than the producer's is from a fenced coordinator decision.
+    pub fn check_marker(&self, producer_id: i64, producer_epoch: i16) -> Result<(), BrokerError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if producer_epoch < entry.epoch => {
+                Err(BrokerError::InvalidProducerEpoch(format!(
+                    "a marker of producer {producer_id} at epoch {producer_epoch}, older than {}",
+                    entry.epoch
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Remembers an appended control batch: it ends its producer's transaction here
+    /// and carries the producer's epoch from then on (KIP-890 bumps it at every end; a
+    /// newer epoch starts its sequences at 0).
+    pub fn record_marker(&mut self, h: &BatchHeader, marker: Option<ControlMarker>) {
+        debug_assert!(h.is_control(), "record_marker of a data batch");
+        self.transactions.record(h, marker);
+        let entry = self.producers.entry(h.producer_id).or_default();
+        entry.last_timestamp = entry.last_timestamp.max(h.max_timestamp);
+        if h.producer_epoch > entry.epoch {
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
         }
     }
 
@@ -121,11 +183,17 @@ impl ProducerStateTable {
         }
     }
 
-    /// Remembers an appended batch (`header` with its offsets stamped).
+    /// Remembers an appended data batch (`header` with its offsets stamped).
     pub fn record(&mut self, h: &BatchHeader) {
         if h.producer_id == NO_PRODUCER_ID {
             return;
         }
+        if h.is_control() {
+            // A marker whose record this caller did not read: the epoch still counts.
+            self.record_marker(h, None);
+            return;
+        }
+        self.transactions.record(h, None);
         let entry = self.producers.entry(h.producer_id).or_default();
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
@@ -152,11 +220,20 @@ impl ProducerStateTable {
     /// `producer.id.expiration.ms`): such a producer's next batch gets
     /// UNKNOWN_PRODUCER_ID and its client starts over with a new id.
     pub fn expire_older_than(&mut self, cutoff_ms: i64) {
-        self.producers.retain(|_, e| e.last_timestamp >= cutoff_ms);
+        let open: Vec<i64> = self
+            .transactions
+            .open_transactions()
+            .map(|(p, _)| p)
+            .collect();
+        // A producer with a transaction open here stays (its marker must find it).
+        self.producers
+            .retain(|id, e| e.last_timestamp >= cutoff_ms || open.contains(id));
     }
 
     /// The snapshot format: version, producer count, per producer its id, epoch, last
-    /// timestamp and batches, then a CRC32C of everything before it.
+    /// timestamp and batches; the open transactions (count, producer id and first
+    /// offset each), the aborted ones (count, producer id, first and last offset each);
+    /// then a CRC32C of everything before it.
     pub fn encode(&self) -> Vec<u8> {
         let mut out =
             Vec::with_capacity(5 + self.producers.len() * (19 + 24 * REMEMBERED_BATCHES) + 4);
@@ -176,6 +253,19 @@ impl ProducerStateTable {
                 out.extend_from_slice(&b.base_offset.to_be_bytes());
                 out.extend_from_slice(&b.next_offset.to_be_bytes());
             }
+        }
+        let open: Vec<(i64, u64)> = self.transactions.open_transactions().collect();
+        out.extend_from_slice(&(open.len() as u32).to_be_bytes());
+        for (producer_id, first_offset) in open {
+            out.extend_from_slice(&producer_id.to_be_bytes());
+            out.extend_from_slice(&first_offset.to_be_bytes());
+        }
+        let aborted = self.transactions.aborted();
+        out.extend_from_slice(&(aborted.len() as u32).to_be_bytes());
+        for a in aborted {
+            out.extend_from_slice(&a.producer_id.to_be_bytes());
+            out.extend_from_slice(&a.first_offset.to_be_bytes());
+            out.extend_from_slice(&a.last_offset.to_be_bytes());
         }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -219,6 +309,21 @@ impl ProducerStateTable {
             };
             table.producers.insert(id, entry);
         }
+        let open = u32::from_be_bytes(r.take()?);
+        for _ in 0..open {
+            let producer_id = i64::from_be_bytes(r.take()?);
+            let first_offset = u64::from_be_bytes(r.take()?);
+            table.transactions.restore_open(producer_id, first_offset);
+        }
+        let aborted = u32::from_be_bytes(r.take()?);
+        for _ in 0..aborted {
+            let a = AbortedTxn {
+                producer_id: i64::from_be_bytes(r.take()?),
+                first_offset: u64::from_be_bytes(r.take()?),
+                last_offset: u64::from_be_bytes(r.take()?),
+            };
+            table.transactions.restore_aborted(a).map_err(&bad)?;
+        }
         if !r.0.is_empty() {
             return Err(bad("trailing bytes"));
         }
@@ -226,7 +331,8 @@ impl ProducerStateTable {
     }
 }
 
-const SNAPSHOT_VERSION: u8 = 1;
+/// 2: with the transaction index (a version 1 snapshot is ignored and rebuilt).
+const SNAPSHOT_VERSION: u8 = 2;
 
 /// Fixed-size fields off the front of a snapshot.
 struct Reader<'a>(&'a [u8]);
@@ -329,7 +435,7 @@ mod tests {
             .map(|i| batch(9, 0, 2 * i, 2, 2 * i as u64))
             .collect();
         headers.push(batch(4, 3, 0, 1, 14));
-        let table = ProducerStateTable::rebuild(&headers);
+        let table = ProducerStateTable::rebuild(&headers, |_| None);
         let bytes = table.encode();
         let decoded = ProducerStateTable::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(decoded, table);
@@ -359,7 +465,7 @@ mod tests {
         old.max_timestamp = 1_000;
         let mut recent = batch(2, 0, 0, 1, 1);
         recent.max_timestamp = 5_000;
-        let mut t = ProducerStateTable::rebuild([&old, &recent]);
+        let mut t = ProducerStateTable::rebuild([&old, &recent], |_| None);
         t.expire_older_than(2_000);
         assert_eq!(t.len(), 1);
         assert_eq!(
@@ -375,7 +481,7 @@ mod tests {
     #[test]
     fn only_the_last_five_batches_are_remembered_and_the_table_rebuilds_from_headers() {
         let headers: Vec<BatchHeader> = (0..7).map(|i| batch(9, 0, i, 1, i as u64)).collect();
-        let t = ProducerStateTable::rebuild(&headers);
+        let t = ProducerStateTable::rebuild(&headers, |_| None);
         assert_eq!(
             t.check(&batch(9, 0, 6, 1, 0)).ok(),
             Some(SequenceCheck::Duplicate {

@@ -7,6 +7,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use rill_common::record::BatchHeader;
+use rill_common::transaction::IsolationLevel;
 use rill_common::BrokerId;
 use rill_metadata::controller::config;
 use rill_metadata::controller::isr::AlterPartition;
@@ -16,8 +18,13 @@ use tracing::{info, warn};
 
 use crate::divergence::{validate_fetch, Diverging};
 use crate::log::{LogStorage, PartitionKey};
-use crate::partition::{retention_point, Offsets, Partition, PartitionConfig, Role};
+use crate::partition::{
+    consumer_bound, retention_point, Offsets, Partition, PartitionConfig, Role,
+};
+use crate::transactions::AbortedTxn;
 use crate::BrokerError;
+
+mod markers;
 
 /// When an acknowledged write is on disk (`log.flush.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +116,8 @@ pub struct FetchPartitionRequest {
     /// The epoch of the fetcher's last batch (KIP-595): the leader checks its log holds
     /// that epoch up to `fetch_offset` before serving.
     pub last_fetched_epoch: Option<i32>,
+    /// What a consumer may read (followers read up to the log end whatever this says).
+    pub isolation: IsolationLevel,
 }
 
 /// What one partition of a fetch returns: whole batches, or (nothing read) where the
@@ -118,6 +127,9 @@ pub struct Fetched {
     pub offsets: Offsets,
     pub batches: Vec<Bytes>,
     pub diverging: Option<Diverging>,
+    /// read_committed: the aborted transactions the returned batches overlap (the
+    /// client drops their records).
+    pub aborted: Vec<AbortedTxn>,
 }
 
 #[derive(Debug)]
@@ -594,8 +606,8 @@ impl ReplicaManager {
             {
                 return Ok(Fetched {
                     offsets: p.offsets(),
-                    batches: Vec::new(),
                     diverging: Some(diverging),
+                    ..Fetched::default()
                 });
             }
         }
@@ -626,11 +638,12 @@ impl ReplicaManager {
             return Ok(Fetched {
                 offsets: p.offsets(),
                 batches,
-                diverging: None,
+                ..Fetched::default()
             });
         }
         let offsets = p.offsets();
-        if r.fetch_offset > offsets.high_watermark && r.fetch_offset <= offsets.log_end {
+        let bound = consumer_bound(r.isolation, &offsets);
+        if r.fetch_offset >= bound && r.fetch_offset <= offsets.log_end {
             return Ok(Fetched {
                 offsets,
                 ..Fetched::default()
@@ -640,12 +653,20 @@ impl ReplicaManager {
         let batches = if budget == 0 {
             Vec::new()
         } else {
-            p.read_committed(r.fetch_offset, limit)?
+            p.read_for_consumer(r.fetch_offset, r.isolation, &offsets, limit)?
+        };
+        let aborted = match (r.isolation, batches.last()) {
+            (IsolationLevel::ReadCommitted, Some(last)) => {
+                let end = BatchHeader::parse(last).map_or(bound, |h| h.next_offset());
+                p.aborted_between(r.fetch_offset, end)
+            }
+            _ => Vec::new(),
         };
         Ok(Fetched {
             offsets,
             batches,
             diverging: None,
+            aborted,
         })
     }
 
@@ -748,20 +769,23 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// `timestamp`: -2 earliest (and -4, Kafka's earliest local), -1 latest (the high
-    /// watermark), -3 the record with the largest timestamp, else the first offset with a
-    /// timestamp at least that. Also returns the partition's offsets.
+    /// `timestamp`: -2 earliest (and -4, Kafka's earliest local), -1 latest (where a
+    /// consumer with `isolation` reads up to: the LSO for read_committed, the high
+    /// watermark for read_uncommitted), -3 the record with the largest timestamp, else
+    /// the first offset with a timestamp at least that. Also returns the partition's
+    /// offsets.
     pub fn list_offsets(
         &self,
         topic: &str,
         partition: u32,
         timestamp: i64,
+        isolation: IsolationLevel,
     ) -> Result<(Option<(u64, i64)>, Offsets), BrokerError> {
         let p = self.leader_partition(topic, partition)?;
         let offsets = p.offsets();
         let found = match timestamp {
             -2 | -4 => Some((offsets.log_start, -1)),
-            -1 => Some((offsets.high_watermark, -1)),
+            -1 => Some((consumer_bound(isolation, &offsets), -1)),
             -3 => p.offset_of_max_timestamp()?,
             t if t >= 0 => p.offset_for_timestamp(t)?,
             other => return Err(BrokerError::InvalidRequest(format!("timestamp {other}"))),
@@ -817,9 +841,13 @@ impl ReplicaManager {
                         log.size_bytes(),
                         now,
                         &config,
-                        p.high_watermark(),
+                        // An open transaction holds retention back.
+                        p.offsets().last_stable_offset,
                     ) {
-                        Some(point) => log.delete_before(point).map(|_| Some(point)),
+                        Some(point) => log.delete_before(point).map(|_| {
+                            p.forget_transactions_before(point);
+                            Some(point)
+                        }),
                         None => Ok(None),
                     },
                 );

@@ -88,6 +88,47 @@ impl TransactionIndex {
             .collect()
     }
 
+    /// Every aborted transaction still indexed, in marker order.
+    pub fn aborted(&self) -> &[AbortedTxn] {
+        &self.aborted
+    }
+
+    /// A snapshot's open transaction.
+    pub fn restore_open(&mut self, producer_id: i64, first_offset: u64) {
+        self.open.insert(producer_id, first_offset);
+    }
+
+    /// A snapshot's aborted transaction; they come in marker order.
+    pub fn restore_aborted(&mut self, aborted: AbortedTxn) -> Result<(), &'static str> {
+        if self
+            .aborted
+            .last()
+            .is_some_and(|a| a.last_offset >= aborted.last_offset)
+            || aborted.first_offset > aborted.last_offset
+        {
+            return Err("aborted transactions out of order");
+        }
+        self.aborted.push(aborted);
+        Ok(())
+    }
+
+    /// Puts `earlier`'s aborted transactions whose markers lie below `offset` (and below
+    /// every one this index holds) in front of this index's: the part of the log this
+    /// index was not rebuilt from.
+    pub fn prepend_aborted(&mut self, earlier: &TransactionIndex, offset: u64) {
+        let bound = self
+            .aborted
+            .first()
+            .map_or(offset, |a| a.last_offset.min(offset));
+        let keep = earlier.aborted.partition_point(|a| a.last_offset < bound);
+        if keep == 0 {
+            return;
+        }
+        let mut aborted = earlier.aborted[..keep].to_vec();
+        aborted.append(&mut self.aborted);
+        self.aborted = aborted;
+    }
+
     /// Forgets aborted transactions that retention deleted entirely (their marker is
     /// below the new log start).
     pub fn forget_before(&mut self, log_start: u64) {
@@ -179,6 +220,27 @@ mod tests {
         assert!(index.aborted_between(13, 20).is_empty());
         index.forget_before(6);
         assert_eq!(index.aborted_between(0, 14), vec![a2]);
+    }
+
+    #[test]
+    fn a_rebuilt_tail_keeps_the_aborted_transactions_before_it() {
+        let mut whole = TransactionIndex::default();
+        data(&mut whole, 1, 0, 2);
+        marker(&mut whole, 1, 2, ControlType::Abort);
+        data(&mut whole, 2, 3, 2);
+        marker(&mut whole, 2, 5, ControlType::Abort);
+        // Rebuilt from offset 3 on: it knows the second abort only.
+        let mut tail = TransactionIndex::default();
+        data(&mut tail, 2, 3, 2);
+        marker(&mut tail, 2, 5, ControlType::Abort);
+        tail.prepend_aborted(&whole, 3);
+        assert_eq!(tail.aborted(), whole.aborted());
+        // Truncated at 4: the second abort is gone, its data is open again.
+        let mut cut = TransactionIndex::default();
+        data(&mut cut, 2, 3, 1);
+        cut.prepend_aborted(&whole, 3);
+        assert_eq!(cut.aborted(), &whole.aborted()[..1]);
+        assert_eq!(cut.first_unstable_offset(), Some(3));
     }
 
     #[test]

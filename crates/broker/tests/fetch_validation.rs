@@ -58,6 +58,7 @@ async fn follower_fetch(
         max_bytes: 1 << 20,
         current_leader_epoch: Some(4),
         last_fetched_epoch,
+        isolation: Default::default(),
     };
     let mut results = replicas
         .fetch(

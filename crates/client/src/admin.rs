@@ -55,6 +55,8 @@ pub struct PartitionDescription {
     pub isr: Vec<u64>,
     pub partition_epoch: u64,
     pub high_watermark: u64,
+    /// read_committed consumers read up to here (an open transaction holds it back).
+    pub last_stable_offset: u64,
     pub log_end_offset: u64,
     pub log_start_offset: u64,
     /// Replicas outside the ISR that hold every committed record (KIP-966).
@@ -228,6 +230,7 @@ impl AdminClient {
                     isr: p.isr,
                     partition_epoch: p.partition_epoch,
                     high_watermark: p.high_watermark,
+                    last_stable_offset: p.last_stable_offset,
                     log_end_offset: p.log_end_offset,
                     log_start_offset: p.log_start_offset,
                     eligible_leader_replicas: p.eligible_leader_replicas,

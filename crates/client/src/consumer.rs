@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rill_common::record::split_batches;
+use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
 use rill_proto::v1 as pb;
 
+use crate::fetched::{records_of, AbortedTxn};
 use crate::metadata::ClusterMetadata;
 use crate::{AdminClient, Bootstrap, ClientError};
 
@@ -37,6 +38,10 @@ pub struct ConsumerConfig {
     pub partition_max_bytes: u32,
     /// Where to start a partition with no position, or whose position left the log.
     pub auto_offset_reset: OffsetReset,
+    /// read_committed (the default) skips aborted transactions and waits for open ones;
+    /// read_latest reads up to the leader's log end, records that may later be
+    /// truncated away.
+    pub isolation: IsolationLevel,
 }
 
 impl Default for ConsumerConfig {
@@ -47,6 +52,7 @@ impl Default for ConsumerConfig {
             max_bytes: 50 << 20,
             partition_max_bytes: 1 << 20,
             auto_offset_reset: OffsetReset::Latest,
+            isolation: IsolationLevel::ReadCommitted,
         }
     }
 }
@@ -55,7 +61,8 @@ pub type TopicPartition = (String, u32);
 
 #[derive(Default)]
 struct FetchOutcome {
-    records: Vec<(TopicPartition, Vec<ConsumerRecord>)>,
+    /// Per partition its records and where its next fetch starts.
+    records: Vec<(TopicPartition, Vec<ConsumerRecord>, Option<u64>)>,
     /// Topics whose leadership moved: refresh their metadata.
     stale_topics: Vec<String>,
     out_of_range: Vec<TopicPartition>,
@@ -132,6 +139,7 @@ impl Consumer {
                         topic: tp.0.clone(),
                         partition: tp.1,
                         timestamp,
+                        isolation_level: pb_isolation(self.config.isolation).into(),
                     })
                     .await
                     .map(|r| r.into_inner().offset.unwrap_or(0))
@@ -224,11 +232,9 @@ impl Consumer {
                 // Reset per auto_offset_reset on the next poll.
                 self.positions.insert(tp, None);
             }
-            for (tp, mut got) in outcome.records {
-                if let (Some(last), Some(Some(position))) =
-                    (got.last(), self.positions.get_mut(&tp))
-                {
-                    *position = last.offset + 1;
+            for (tp, mut got, next) in outcome.records {
+                if let (Some(next), Some(Some(position))) = (next, self.positions.get_mut(&tp)) {
+                    *position = (*position).max(next);
                 }
                 records.append(&mut got);
             }
@@ -255,6 +261,7 @@ impl Consumer {
             max_wait_ms: max_wait.as_millis() as u32,
             min_bytes: self.config.min_bytes,
             max_bytes: self.config.max_bytes,
+            isolation_level: pb_isolation(self.config.isolation).into(),
             partitions: parts
                 .iter()
                 .map(|((topic, partition), offset)| pb::FetchPartition {
@@ -296,29 +303,40 @@ impl Consumer {
                     }
                 }
             }
-            let mut records = Vec::new();
-            for (header, batch) in split_batches(&p.records).map_err(|e| ClientError::Server {
-                code: ErrorCode::CorruptMessage,
-                message: e.to_string(),
-            })? {
-                for r in header.records(&batch).map_err(|e| ClientError::Server {
+            let aborted: Vec<AbortedTxn> = p
+                .aborted_transactions
+                .iter()
+                .map(|a| AbortedTxn {
+                    producer_id: a.producer_id,
+                    first_offset: a.first_offset,
+                })
+                .collect();
+            let (read, next) =
+                records_of(&p.records, offset, &aborted).map_err(|e| ClientError::Server {
                     code: ErrorCode::CorruptMessage,
                     message: e.to_string(),
-                })? {
-                    if r.offset >= offset {
-                        records.push(ConsumerRecord {
-                            topic: tp.0.clone(),
-                            partition: tp.1,
-                            offset: r.offset,
-                            key: r.key,
-                            value: r.value,
-                            timestamp_ms: r.timestamp_ms,
-                        });
-                    }
-                }
-            }
-            outcome.records.push((tp, records));
+                })?;
+            let records = read
+                .into_iter()
+                .map(|r| ConsumerRecord {
+                    topic: tp.0.clone(),
+                    partition: tp.1,
+                    offset: r.offset,
+                    key: r.key,
+                    value: r.value,
+                    timestamp_ms: r.timestamp_ms,
+                })
+                .collect();
+            outcome.records.push((tp, records, next));
         }
         Ok(outcome)
+    }
+}
+
+pub(crate) fn pb_isolation(level: IsolationLevel) -> pb::IsolationLevel {
+    match level {
+        IsolationLevel::ReadCommitted => pb::IsolationLevel::ReadCommitted,
+        IsolationLevel::ReadUncommitted => pb::IsolationLevel::ReadUncommitted,
+        IsolationLevel::ReadLatest => pb::IsolationLevel::ReadLatest,
     }
 }

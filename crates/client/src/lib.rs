@@ -6,6 +6,7 @@ mod admin_groups;
 mod connection;
 mod consumer;
 mod error;
+mod fetched;
 mod group;
 mod metadata;
 pub mod partitioner;

@@ -18,6 +18,10 @@ pub struct OffsetCommit {
     pub partition: u32,
     pub offset: u64,
     pub metadata: String,
+    /// The leader epoch of the record before `offset` as the committer saw it (Kafka
+    /// clients use it to detect truncation, KIP-320); `None` if not given.
+    #[serde(default)]
+    pub leader_epoch: Option<i32>,
 }
 
 /// What a member asks for in one protocol: the topics it subscribes to, and (for the

@@ -77,3 +77,53 @@ pub struct TxnDescription {
     /// bumped epoch, or the old id at the last epoch when the id rotated.
     pub marker_producer: Option<ProducerIdAndEpoch>,
 }
+
+/// What a consumer's fetch may read (Kafka's `isolation.level`, plus Rill's opt-in
+/// `read_latest`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IsolationLevel {
+    /// Up to the last stable offset: committed transactions only, aborted ones skipped.
+    #[default]
+    ReadCommitted,
+    /// Up to the high watermark, open and aborted transactions included.
+    ReadUncommitted,
+    /// From the leader up to its log end: the lowest latency, but what is read may later
+    /// be truncated away (it is not on a quorum of replicas yet).
+    ReadLatest,
+}
+
+impl IsolationLevel {
+    /// Kafka's wire value (0 read_uncommitted, 1 read_committed); Kafka has no
+    /// read_latest.
+    pub fn from_kafka(value: i8) -> Self {
+        if value == 1 {
+            Self::ReadCommitted
+        } else {
+            Self::ReadUncommitted
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadCommitted => "read_committed",
+            Self::ReadUncommitted => "read_uncommitted",
+            Self::ReadLatest => "read_latest",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::ReadCommitted, Self::ReadUncommitted, Self::ReadLatest]
+            .into_iter()
+            .find(|l| l.as_str() == name)
+    }
+}
+
+/// One transaction marker for one partition (Kafka's WritableTxnMarker): the leader
+/// appends a COMMIT or ABORT control batch stamped with the producer's id and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}

@@ -58,6 +58,13 @@ pub const SERVED: &[ServedApi] = &[
     api(ApiKey::ListGroups, 0, 4),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
+    // Transaction version 1 (librdkafka: AddPartitionsToTxn and AddOffsetsToTxn v0,
+    // TxnOffsetCommit 0-3, EndTxn 0-1); v4 of AddPartitionsToTxn is broker-to-broker and
+    // EndTxn v5 (KIP-890's epoch bump) is not served to Kafka clients yet.
+    api(ApiKey::AddPartitionsToTxn, 0, 3),
+    api(ApiKey::AddOffsetsToTxn, 0, 3),
+    api(ApiKey::TxnOffsetCommit, 0, 3),
+    api(ApiKey::EndTxn, 0, 3),
 ];
 
 /// The entry for `key`, if served.

@@ -166,6 +166,8 @@ pub type GroupOffsets = BTreeMap<String, BTreeMap<u32, CommittedOffset>>;
 pub struct CommittedOffset {
     pub offset: u64,
     pub metadata: String,
+    #[serde(default)]
+    pub leader_epoch: Option<i32>,
 }
 
 pub use rill_common::group::OffsetCommit;
@@ -498,6 +500,7 @@ impl MetadataState {
                 CommittedOffset {
                     offset: o.offset,
                     metadata: o.metadata,
+                    leader_epoch: o.leader_epoch,
                 },
             );
         }

@@ -67,6 +67,12 @@ pub enum ControllerRequest {
         group_id: String,
         partitions: Vec<(String, u32)>,
     },
+    /// The transaction coordinator persists a transactional id; a completed commit
+    /// carries the offsets it makes visible (written in the same entry).
+    PutTransaction {
+        transaction: rill_common::transaction::TxnDescription,
+        offsets: Vec<(String, Vec<crate::model::OffsetCommit>)>,
+    },
     /// An admin sets the offsets of a group nobody is in.
     ResetGroupOffsets {
         group_id: String,

@@ -60,6 +60,7 @@ impl From<pb::PartitionOffset> for OffsetCommit {
             partition: o.partition,
             offset: o.offset,
             metadata: o.metadata,
+            leader_epoch: None,
         }
     }
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use rill_common::transaction::{IsolationLevel, TxnMarker};
 use rill_proto::v1 as pb;
 use rill_proto::v1::broker_service_server::BrokerService;
 use tonic::{Request, Response, Status};
@@ -93,6 +94,7 @@ impl BrokerService for BrokerServiceImpl {
                 max_bytes: FetchLimits::partition_max_bytes(i64::from(p.partition_max_bytes)),
                 current_leader_epoch: p.current_leader_epoch,
                 last_fetched_epoch: p.last_fetched_epoch,
+                isolation: isolation(r.isolation_level()),
             })
             .collect();
         let limits = FetchLimits::new(
@@ -116,9 +118,18 @@ impl BrokerService for BrokerServiceImpl {
                         topic: result.topic,
                         partition: result.partition,
                         high_watermark: offsets.high_watermark,
+                        last_stable_offset: offsets.last_stable_offset,
                         log_start_offset: offsets.log_start,
                         log_end_offset: offsets.log_end,
                         records: records.freeze(),
+                        aborted_transactions: fetched
+                            .aborted
+                            .iter()
+                            .map(|a| pb::AbortedTransaction {
+                                producer_id: a.producer_id,
+                                first_offset: a.first_offset,
+                            })
+                            .collect(),
                         diverging_epoch: fetched.diverging.map(|Diverging(end)| {
                             pb::DivergingEpoch {
                                 epoch: end.map(|(e, _)| e),
@@ -187,7 +198,12 @@ impl BrokerService for BrokerServiceImpl {
         let r = request.into_inner();
         let (found, offsets) = self
             .replicas
-            .list_offsets(&r.topic, r.partition, r.timestamp)
+            .list_offsets(
+                &r.topic,
+                r.partition,
+                r.timestamp,
+                isolation(r.isolation_level()),
+            )
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::ListOffsetsResponse {
             offset: found.map(|(o, _)| o),
@@ -195,6 +211,42 @@ impl BrokerService for BrokerServiceImpl {
             log_start_offset: offsets.log_start,
             high_watermark: offsets.high_watermark,
             log_end_offset: offsets.log_end,
+            last_stable_offset: offsets.last_stable_offset,
         }))
+    }
+
+    async fn write_txn_marker(
+        &self,
+        request: Request<pb::WriteTxnMarkerRequest>,
+    ) -> Result<Response<pb::WriteTxnMarkerResponse>, Status> {
+        let r = request.into_inner();
+        let producer_epoch = i16::try_from(r.producer_epoch).map_err(|_| {
+            status(&BrokerError::InvalidRequest(format!(
+                "producer epoch {} is out of range",
+                r.producer_epoch
+            )))
+        })?;
+        let marker = TxnMarker {
+            producer_id: r.producer_id,
+            producer_epoch,
+            commit: r.commit,
+            coordinator_epoch: r.coordinator_epoch,
+        };
+        self.replicas
+            .write_marker(&r.topic, r.partition, marker, MARKER_TIMEOUT)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::WriteTxnMarkerResponse {}))
+    }
+}
+
+/// How long a marker write waits for the ISR at most.
+const MARKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn isolation(level: pb::IsolationLevel) -> IsolationLevel {
+    match level {
+        pb::IsolationLevel::ReadCommitted => IsolationLevel::ReadCommitted,
+        pb::IsolationLevel::ReadUncommitted => IsolationLevel::ReadUncommitted,
+        pb::IsolationLevel::ReadLatest => IsolationLevel::ReadLatest,
     }
 }

@@ -135,7 +135,7 @@ impl Partition {
     pub fn append_replicated(&self, batch: &[u8]) -> Result<BatchHeader, BrokerError> {
         let mut producers = self.producers();
         let header = self.log.append_replicated(batch)?;
-        producers.record(&header);
+        Self::record_replicated(&mut producers, &header, batch);
         Ok(header)
     }
 
@@ -145,7 +145,8 @@ impl Partition {
         self.log.truncate_to(offset)?;
         // The log dropped a snapshot past the cut; write the next one whatever the end.
         self.producer_snapshot_at.store(u64::MAX, Ordering::SeqCst);
-        *producers = producers_of(&self.log);
+        let rebuilt = producers_of(&self.log, Some(producers.transactions()));
+        *producers = rebuilt;
         drop(producers);
         self.clamp_high_watermark();
         Ok(())

@@ -6,16 +6,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use rill_common::record::BatchHeader;
+use bytes::Bytes;
+use rill_common::record::{control_batch, read_control, BatchHeader, ControlMarker};
 use rill_common::BrokerId;
 
 use crate::log::{PartitionKey, PartitionLog};
 use crate::produce_validation::validate_produced;
 use crate::producer_state::{ProducerStateTable, SequenceCheck};
+use crate::transactions::{AbortedTxn, TransactionIndex};
 use crate::BrokerError;
 
 mod follower;
 mod reads;
+
+pub use reads::consumer_bound;
 
 /// Where a producer's batch is in the log: just appended, or (a retry of an
 /// idempotent producer's batch) where it was stored the first time.
@@ -99,8 +103,11 @@ const PRODUCER_STATE_WINDOW: u64 = 100_000;
 const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The producer table of a log: its snapshot plus the batches after it, or (no usable
-/// snapshot) the batch headers of its recent tail.
-fn producers_of(log: &PartitionLog) -> ProducerStateTable {
+/// snapshot) the batch headers of its recent tail. `earlier` (the table before a
+/// truncation) keeps the aborted transactions below where the rebuild starts; without
+/// it and without a snapshot, aborted transactions older than the window are not known
+/// (a read_committed consumer of that old data would get their records).
+fn producers_of(log: &PartitionLog, earlier: Option<&TransactionIndex>) -> ProducerStateTable {
     let window = || {
         let from = log
             .log_end_offset()
@@ -123,19 +130,43 @@ fn producers_of(log: &PartitionLog) -> ProducerStateTable {
         }
     };
     match log.headers(from, usize::MAX) {
-        Ok(headers) => table.replay(&headers),
+        Ok(headers) => table.replay(&headers, |h| stored_marker(log, h)),
         Err(e) => {
             tracing::warn!("cannot rebuild producer state from the log: {e}");
             return ProducerStateTable::default();
         }
     }
+    if let Some(earlier) = earlier {
+        table.keep_aborted_before(earlier, from);
+    }
     table
+}
+
+/// The marker of the stored control batch `header` describes (`None` if unreadable:
+/// its producer's transaction then stays open here, which holds the LSO back rather
+/// than expose aborted records).
+fn stored_marker(log: &PartitionLog, header: &BatchHeader) -> Option<ControlMarker> {
+    let batch = log
+        .read(header.base_offset, header.next_offset(), 1)
+        .ok()?
+        .into_iter()
+        .next()?;
+    match read_control(header, &batch) {
+        Ok(marker) => marker,
+        Err(e) => {
+            tracing::warn!(offset = header.base_offset, "unreadable control batch: {e}");
+            None
+        }
+    }
 }
 
 /// Offsets of a partition replica.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Offsets {
     pub log_start: u64,
+    /// min(first offset of an open transaction, high watermark): read_committed reads
+    /// stop here.
+    pub last_stable_offset: u64,
     pub high_watermark: u64,
     pub log_end: u64,
 }
@@ -150,7 +181,7 @@ impl Partition {
     ) -> Self {
         let log_end = log.log_end_offset();
         let checkpoint = log.high_watermark_checkpoint().unwrap_or(0);
-        let producers = Mutex::new(producers_of(&log));
+        let producers = Mutex::new(producers_of(&log, None));
         let partition = Self {
             topic,
             key,
@@ -222,11 +253,34 @@ impl Partition {
     }
 
     pub fn offsets(&self) -> Offsets {
+        let high_watermark = self.high_watermark();
         Offsets {
             log_start: self.log.log_start_offset(),
-            high_watermark: self.high_watermark(),
+            last_stable_offset: self.last_stable_offset(high_watermark),
+            high_watermark,
             log_end: self.log.log_end_offset(),
         }
+    }
+
+    /// LSO = min(first offset of an open transaction, `high_watermark`).
+    fn last_stable_offset(&self, high_watermark: u64) -> u64 {
+        self.producers()
+            .transactions()
+            .last_stable_offset(high_watermark)
+    }
+
+    /// The aborted transactions whose records overlap `start..end` (what a
+    /// read_committed fetch of that range returns).
+    pub fn aborted_between(&self, start: u64, end: u64) -> Vec<AbortedTxn> {
+        self.producers().transactions().aborted_between(start, end)
+    }
+
+    /// The producers with a transaction open here and where each began.
+    pub fn open_transactions(&self) -> Vec<(i64, u64)> {
+        self.producers()
+            .transactions()
+            .open_transactions()
+            .collect()
     }
 
     pub fn high_watermark(&self) -> u64 {
@@ -410,6 +464,53 @@ impl Partition {
             next_offset: header.next_offset(),
             duplicate: false,
         })
+    }
+
+    /// Appends a transaction marker (the coordinator's COMMIT or ABORT for `producer_id`)
+    /// as the leader. A marker of an epoch older than the producer's here is refused
+    /// (INVALID_PRODUCER_EPOCH): a newer decision already passed.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: ControlMarker,
+        timestamp_ms: i64,
+    ) -> Result<Appended, BrokerError> {
+        let role = self.role().clone();
+        if role.leader != Some(self.broker_id) {
+            return Err(self.not_leader());
+        }
+        let mut producers = self.producers();
+        producers.check_marker(producer_id, producer_epoch)?;
+        let mut batch = control_batch(producer_id, producer_epoch, marker, timestamp_ms);
+        let header = self.log.append_as_leader(&mut batch, role.leader_epoch)?;
+        producers.record_marker(&header, Some(marker));
+        Ok(Appended {
+            base_offset: header.base_offset,
+            next_offset: header.next_offset(),
+            duplicate: false,
+        })
+    }
+
+    /// Records a replicated batch in the producer state (a control batch with its marker).
+    fn record_replicated(producers: &mut ProducerStateTable, header: &BatchHeader, batch: &[u8]) {
+        if header.is_control() {
+            let marker = match read_control(header, &Bytes::copy_from_slice(batch)) {
+                Ok(marker) => marker,
+                Err(e) => {
+                    tracing::warn!(offset = header.base_offset, "unreadable control batch: {e}");
+                    None
+                }
+            };
+            producers.record_marker(header, marker);
+        } else {
+            producers.record(header);
+        }
+    }
+
+    /// Retention moved the log start: forget aborted transactions below it.
+    pub fn forget_transactions_before(&self, log_start: u64) {
+        self.producers().forget_before(log_start);
     }
 
     pub fn checkpoint_high_watermark(&self) -> Result<(), BrokerError> {

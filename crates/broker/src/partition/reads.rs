@@ -4,13 +4,33 @@
 use bytes::Bytes;
 use rill_common::record::BatchHeader;
 
-use super::Partition;
+use rill_common::transaction::IsolationLevel;
+
+use super::{Offsets, Partition};
 use crate::BrokerError;
 
+/// The offset a consumer with `isolation` reads up to (exclusive).
+pub fn consumer_bound(isolation: IsolationLevel, offsets: &Offsets) -> u64 {
+    match isolation {
+        IsolationLevel::ReadCommitted => offsets.last_stable_offset,
+        IsolationLevel::ReadUncommitted => offsets.high_watermark,
+        IsolationLevel::ReadLatest => offsets.log_end,
+    }
+}
+
 impl Partition {
-    /// Batches a consumer may read from `offset`: only below the high watermark.
-    pub fn read_committed(&self, offset: u64, max_bytes: usize) -> Result<Vec<Bytes>, BrokerError> {
-        self.log.read(offset, self.high_watermark(), max_bytes)
+    /// Batches a consumer reads from `offset` with `isolation`: below the last stable
+    /// offset (read_committed), the high watermark (read_uncommitted) or the log end
+    /// (read_latest); `offsets` is what the caller reported (so the bound matches).
+    pub fn read_for_consumer(
+        &self,
+        offset: u64,
+        isolation: IsolationLevel,
+        offsets: &Offsets,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, BrokerError> {
+        self.log
+            .read(offset, consumer_bound(isolation, offsets), max_bytes)
     }
 
     /// The first offset whose record timestamp is at least `timestamp_ms`, below the HW.

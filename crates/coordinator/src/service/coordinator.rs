@@ -212,6 +212,27 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// KIP-447: a transactional offset commit names the member and generation it
+    /// consumed in; a zombie of an older generation is refused as a plain commit is.
+    /// A commit without a member (generation -1) is checked only for the group being
+    /// empty, and a group not known yet accepts it.
+    pub async fn check_member_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), CoordinatorError> {
+        check_group_id(group_id)?;
+        let mut inner = self.inner.lock().await;
+        self.ensure_coordinator(&mut inner).await?;
+        match inner.groups.get(group_id) {
+            Some(group) => Ok(group.check_commit(member_id, instance_id, generation)?),
+            None if generation < 0 => Ok(()),
+            None => Err(ErrorCode::UnknownMemberId.into()),
+        }
+    }
+
     /// Checks the member and generation, then writes the offsets through the log.
     pub async fn commit(
         &self,
@@ -404,6 +425,7 @@ impl GroupCoordinator {
                 partition,
                 offset: c.offset,
                 metadata: c.metadata.clone(),
+                leader_epoch: c.leader_epoch,
             })
             .collect())
     }

@@ -315,6 +315,39 @@ impl Transaction {
         }
     }
 
+    /// EndTxn of a client before KIP-890 (Kafka's EndTxn v0-4, transaction version 1,
+    /// which librdkafka speaks): the epoch stays and the markers carry it, so the next
+    /// transaction continues the producer's sequences. A retry of a completed end with
+    /// the same decision gets the same answer; one while markers are being written is
+    /// CONCURRENT_TRANSACTIONS (the client retries). Late writes of such a client are
+    /// kept out by the leaders' check of a transaction's first write to a partition.
+    pub fn end_keeping_epoch(
+        &mut self,
+        now_ms: u64,
+        producer: ProducerIdAndEpoch,
+        commit: bool,
+        out: &mut Vec<TxnOutput>,
+    ) -> Result<ProducerIdAndEpoch, ErrorCode> {
+        self.check_producer(producer)?;
+        match self.d.state {
+            TxnState::Ongoing => {
+                let state = if commit {
+                    TxnState::PrepareCommit
+                } else {
+                    TxnState::PrepareAbort
+                };
+                self.enter_prepare(now_ms, state, self.d.producer, out);
+                Ok(self.d.producer)
+            }
+            TxnState::CompleteCommit if commit => Ok(self.d.producer),
+            TxnState::CompleteAbort if !commit => Ok(self.d.producer),
+            TxnState::PrepareCommit | TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
+                Err(ErrorCode::ConcurrentTransactions)
+            }
+            _ => Err(ErrorCode::InvalidTxnState),
+        }
+    }
+
     /// Every marker of the preparing transaction is written (and, for a commit, its
     /// offsets committed): it completes and forgets its partitions and offsets.
     /// `written` names the markers' producer; a completion of other ones changes nothing.

@@ -25,6 +25,7 @@ fn offset(partition: u32, offset: u64) -> OffsetCommit {
         partition,
         offset,
         metadata: String::new(),
+        leader_epoch: None,
     }
 }
 
@@ -369,4 +370,44 @@ fn an_operator_can_abort_only_an_open_transaction() {
     let mut txn = ongoing();
     assert_eq!(txn.abort_by_operator(T0, &mut out), Ok(()));
     assert_eq!(txn.state(), TxnState::PrepareEpochFence);
+}
+
+#[test]
+fn an_end_keeping_the_epoch_marks_with_it_and_the_next_transaction_keeps_it() {
+    let mut txn = ongoing();
+    let mut out = Vec::new();
+    assert_eq!(
+        txn.end_keeping_epoch(T0 + 40, pid(7, 1), false, &mut out),
+        Ok(pid(7, 1))
+    );
+    assert_eq!(txn.state(), TxnState::PrepareAbort);
+    let m = markers(&out);
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].producer, m[0].commit), (pid(7, 1), false));
+    assert_eq!(
+        txn.end_keeping_epoch(T0 + 41, pid(7, 1), false, &mut out),
+        Err(ErrorCode::ConcurrentTransactions),
+        "a retry while markers are written waits"
+    );
+    assert!(txn.markers_written(T0 + 50, pid(7, 1), &mut out));
+    assert_eq!(txn.state(), TxnState::CompleteAbort);
+    assert_eq!(
+        txn.end_keeping_epoch(T0 + 51, pid(7, 1), false, &mut out),
+        Ok(pid(7, 1)),
+        "a retry after completion gets the same answer"
+    );
+    assert_eq!(
+        txn.end_keeping_epoch(T0 + 51, pid(7, 1), true, &mut out),
+        Err(ErrorCode::InvalidTxnState)
+    );
+    out.clear();
+    assert_eq!(
+        txn.add_partitions(T0 + 60, pid(7, 1), &[tp("out", 0)], &mut out),
+        Ok(())
+    );
+    assert_eq!(txn.state(), TxnState::Ongoing);
+    assert_eq!(
+        txn.end_keeping_epoch(T0 + 70, pid(7, 0), true, &mut out),
+        Err(ErrorCode::ProducerFenced)
+    );
 }

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use rill_broker::divergence::Diverging;
 use rill_broker::replica_manager::{request_wait, FetchLimits, FetchPartitionRequest, Produced};
 use rill_broker::{Acks, BrokerError};
+use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
 
 use super::{code, Context, Reply};
@@ -22,7 +23,6 @@ use super::{code, Context, Reply};
 pub(crate) async fn produce(ctx: &Context<'_>, request: ProduceRequest) -> Reply {
     let acks = Acks::from_wire(i32::from(request.acks));
     let timeout = request_wait(i64::from(request.timeout_ms));
-    let transactional = request.transactional_id.is_some();
     let mut pending = Vec::new();
     for topic in &request.topic_data {
         for partition in &topic.partition_data {
@@ -36,10 +36,6 @@ pub(crate) async fn produce(ctx: &Context<'_>, request: ProduceRequest) -> Reply
     let replicas = &ctx.backends.replicas;
     let results = join_all(pending.iter().map(|(topic, index, records)| async {
         let acks = acks.as_ref().map_err(|_| ErrorCode::InvalidRequiredAcks)?;
-        if transactional {
-            // Transactions arrive with the transaction coordinator (a later issue).
-            return Err(ErrorCode::InvalidRequest);
-        }
         let partition = u32::try_from(*index).map_err(|_| ErrorCode::UnknownTopicOrPartition)?;
         let records = records.clone().ok_or(ErrorCode::InvalidRecord)?;
         replicas
@@ -104,6 +100,7 @@ pub(crate) async fn fetch(ctx: &Context<'_>, request: FetchRequest) -> FetchResp
                     current_leader_epoch: (p.current_leader_epoch >= 0)
                         .then_some(p.current_leader_epoch),
                     last_fetched_epoch: (p.last_fetched_epoch >= 0).then_some(p.last_fetched_epoch),
+                    isolation: IsolationLevel::from_kafka(request.isolation_level),
                 }),
                 (Err(_), _) => {
                     refused.push((name, p.partition, ErrorCode::UnknownTopicOrPartition))
@@ -137,9 +134,19 @@ pub(crate) async fn fetch(ctx: &Context<'_>, request: FetchRequest) -> FetchResp
                 let offsets = fetched.offsets;
                 let mut data = data
                     .with_high_watermark(offsets.high_watermark as i64)
-                    .with_last_stable_offset(offsets.high_watermark as i64)
+                    .with_last_stable_offset(offsets.last_stable_offset as i64)
                     .with_log_start_offset(offsets.log_start as i64)
-                    .with_aborted_transactions(Some(Vec::new()))
+                    .with_aborted_transactions(Some(
+                        fetched
+                            .aborted
+                            .iter()
+                            .map(|a| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(a.producer_id))
+                                    .with_first_offset(a.first_offset as i64)
+                            })
+                            .collect(),
+                    ))
                     .with_preferred_read_replica(BrokerId(-1))
                     .with_records(Some(records));
                 if let Some(Diverging(end)) = fetched.diverging {
@@ -199,9 +206,13 @@ pub(crate) async fn init_producer_id(
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if request.transactional_id.is_some() {
-        // Transactional producers arrive with the transaction coordinator.
-        return response.with_error_code(code(ErrorCode::InvalidRequest));
+    if let Some(transactional_id) = request.transactional_id.as_ref() {
+        return super::transactions::init_transactional_producer(
+            ctx,
+            transactional_id.0.as_str(),
+            &request,
+        )
+        .await;
     }
     match ctx.backends.producer_ids.next_producer_id().await {
         Ok(id) => response

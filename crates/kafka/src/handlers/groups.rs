@@ -1,5 +1,5 @@
-//! FindCoordinator, OffsetCommit and OffsetFetch on the group coordinator the gRPC
-//! GroupService uses (it runs on the active controller; other nodes answer
+//! FindCoordinator (groups and transactions), OffsetCommit and OffsetFetch on the group
+//! coordinator the gRPC GroupService uses (it runs on the active controller; other nodes answer
 //! NOT_COORDINATOR and clients look for it again).
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -24,13 +24,15 @@ use super::{code, Context};
 
 /// FindCoordinator key types.
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 
-/// Where a group key's coordinator is, on the listener the client came through.
+/// Where a group's or a transactional id's coordinator is (both run on the active
+/// controller), on the listener the client came through.
 fn locate(ctx: &Context<'_>, key_type: i8) -> Result<(i32, String, i32), (ErrorCode, String)> {
-    if key_type != GROUP_KEY {
+    if key_type != GROUP_KEY && key_type != TRANSACTION_KEY {
         return Err((
             ErrorCode::InvalidRequest,
-            "only group coordinators are served (transactions come later)".into(),
+            format!("unknown coordinator key type {key_type}"),
         ));
     }
     let not_available = |why: &str| (ErrorCode::CoordinatorNotAvailable, why.to_string());
@@ -115,6 +117,8 @@ pub(crate) async fn offset_commit(
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_default(),
+                    leader_epoch: (p.committed_leader_epoch >= 0)
+                        .then_some(p.committed_leader_epoch),
                 }),
                 (Err(_), _) => refused = Some(ErrorCode::UnknownTopicOrPartition),
                 (_, Err(_)) => refused = Some(ErrorCode::InvalidRequest),
@@ -159,9 +163,28 @@ pub(crate) async fn offset_commit(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-/// One group's committed offsets: (topic, [(partition, offset, metadata)]), for the
-/// partitions asked (`None`: every partition with a commit).
-type Committed = Vec<(String, Vec<(i32, i64, String)>)>;
+/// One partition's committed offset as OffsetFetch returns it (-1: none).
+struct Row {
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: String,
+}
+
+impl Row {
+    fn none(partition: i32) -> Self {
+        Self {
+            partition,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }
+    }
+}
+
+/// One group's committed offsets per topic, for the partitions asked (`None`: every
+/// partition with a commit).
+type Committed = Vec<(String, Vec<Row>)>;
 
 async fn committed(
     ctx: &Context<'_>,
@@ -196,8 +219,13 @@ async fn committed(
                 let rows = partitions
                     .into_iter()
                     .map(|p| match lookup(&topic, p) {
-                        Some(o) => (p, o.offset as i64, o.metadata.clone()),
-                        None => (p, -1, String::new()),
+                        Some(o) => Row {
+                            partition: p,
+                            offset: o.offset as i64,
+                            leader_epoch: o.leader_epoch.unwrap_or(-1),
+                            metadata: o.metadata.clone(),
+                        },
+                        None => Row::none(p),
                     })
                     .collect();
                 (topic, rows)
@@ -206,7 +234,12 @@ async fn committed(
         None => {
             let mut out: Committed = Vec::new();
             for o in found {
-                let row = (o.partition as i32, o.offset as i64, o.metadata);
+                let row = Row {
+                    partition: o.partition as i32,
+                    offset: o.offset as i64,
+                    leader_epoch: o.leader_epoch.unwrap_or(-1),
+                    metadata: o.metadata,
+                };
                 match out.last_mut() {
                     Some((t, rows)) if *t == o.topic => rows.push(row),
                     _ => out.push((o.topic, vec![row])),
@@ -239,13 +272,13 @@ pub(crate) async fn offset_fetch(
                                 .with_name(topic_name(topic))
                                 .with_partitions(
                                     rows.into_iter()
-                                        .map(|(p, offset, metadata)| {
+                                        .map(|r| {
                                             OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(offset)
-                                                .with_committed_leader_epoch(-1)
+                                                .with_partition_index(r.partition)
+                                                .with_committed_offset(r.offset)
+                                                .with_committed_leader_epoch(r.leader_epoch)
                                                 .with_metadata(Some(StrBytes::from_string(
-                                                    metadata,
+                                                    r.metadata,
                                                 )))
                                         })
                                         .collect(),
@@ -271,7 +304,7 @@ pub(crate) async fn offset_fetch(
             asked
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, -1, String::new())).collect()))
+                .map(|(t, ps)| (t, ps.into_iter().map(Row::none).collect()))
                 .collect(),
             Some(e),
         ),
@@ -288,12 +321,12 @@ pub(crate) async fn offset_fetch(
                     .with_name(topic_name(topic))
                     .with_partitions(
                         rows.into_iter()
-                            .map(|(p, offset, metadata)| {
+                            .map(|r| {
                                 OffsetFetchResponsePartition::default()
-                                    .with_partition_index(p)
-                                    .with_committed_offset(offset)
-                                    .with_committed_leader_epoch(-1)
-                                    .with_metadata(Some(StrBytes::from_string(metadata)))
+                                    .with_partition_index(r.partition)
+                                    .with_committed_offset(r.offset)
+                                    .with_committed_leader_epoch(r.leader_epoch)
+                                    .with_metadata(Some(StrBytes::from_string(r.metadata)))
                                     .with_error_code(partition_error)
                             })
                             .collect(),

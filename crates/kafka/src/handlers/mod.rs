@@ -10,12 +10,13 @@ mod groups;
 mod membership;
 mod metadata;
 mod offsets;
+mod transactions;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use rill_broker::grpc::ProducerIdSource;
 use rill_broker::ReplicaManager;
 use rill_common::ErrorCode;
-use rill_coordinator::service::GroupCoordinator;
+use rill_coordinator::service::{GroupCoordinator, TxnCoordinator};
 use rill_metadata::MetadataNode;
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub struct Backends {
     pub metadata: Arc<MetadataNode>,
     pub producer_ids: Arc<dyn ProducerIdSource>,
     pub groups: Arc<GroupCoordinator>,
+    pub transactions: Arc<TxnCoordinator>,
     pub settings: KafkaSettings,
 }
 
@@ -110,6 +112,16 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
         Rq::IncrementalAlterConfigs(r) => {
             Rs::IncrementalAlterConfigs(configs::incremental_alter_configs(ctx, r).await)
         }
+        Rq::AddPartitionsToTxn(r) => {
+            Rs::AddPartitionsToTxn(transactions::add_partitions_to_txn(ctx, r).await)
+        }
+        Rq::AddOffsetsToTxn(r) => {
+            Rs::AddOffsetsToTxn(transactions::add_offsets_to_txn(ctx, r).await)
+        }
+        Rq::TxnOffsetCommit(r) => {
+            Rs::TxnOffsetCommit(transactions::txn_offset_commit(ctx, r).await)
+        }
+        Rq::EndTxn(r) => Rs::EndTxn(transactions::end_txn(ctx, r).await),
         other => return Reply::Close(format!("no handler for {other:?}")),
     };
     Reply::Response(Box::new(response))

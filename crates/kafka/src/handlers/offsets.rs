@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
+use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
 
 use super::data::topic_name;
@@ -20,6 +21,7 @@ use super::{code, Context};
 
 pub(crate) fn list_offsets(ctx: &Context<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let replicas = &ctx.backends.replicas;
+    let isolation = IsolationLevel::from_kafka(request.isolation_level);
     let topics = request
         .topics
         .into_iter()
@@ -37,7 +39,7 @@ pub(crate) fn list_offsets(ctx: &Context<'_>, request: ListOffsetsRequest) -> Li
                     let Ok(partition) = u32::try_from(p.partition_index) else {
                         return response.with_error_code(code(ErrorCode::UnknownTopicOrPartition));
                     };
-                    match replicas.list_offsets(&name, partition, p.timestamp) {
+                    match replicas.list_offsets(&name, partition, p.timestamp, isolation) {
                         Ok((Some((offset, timestamp)), _)) => response
                             .with_offset(offset as i64)
                             .with_timestamp(timestamp),

@@ -125,6 +125,11 @@ pub(crate) fn message(api_key: i16) -> Option<&'static Message> {
         21 => &delete_records_request::MESSAGE,
         22 => &init_producer_id_request::MESSAGE,
         23 => &offset_for_leader_epoch_request::MESSAGE,
+        24 => &add_partitions_to_txn_request::MESSAGE,
+        25 => &add_offsets_to_txn_request::MESSAGE,
+        26 => &end_txn_request::MESSAGE,
+        27 => &write_txn_markers_request::MESSAGE,
+        28 => &txn_offset_commit_request::MESSAGE,
         32 => &describe_configs_request::MESSAGE,
         33 => &alter_configs_request::MESSAGE,
         37 => &create_partitions_request::MESSAGE,
@@ -133,6 +138,9 @@ pub(crate) fn message(api_key: i16) -> Option<&'static Message> {
         44 => &incremental_alter_configs_request::MESSAGE,
         47 => &offset_delete_request::MESSAGE,
         60 => &describe_cluster_request::MESSAGE,
+        61 => &describe_producers_request::MESSAGE,
+        65 => &describe_transactions_request::MESSAGE,
+        66 => &list_transactions_request::MESSAGE,
         _ => return None,
     })
 }

@@ -1793,3 +1793,444 @@ pub mod consumer_protocol_assignment {
         ],
     };
 }
+
+pub mod add_partitions_to_txn_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 5),
+        flexible_from: 3,
+        body: &ADD_PARTITIONS_TO_TXN_REQUEST,
+    };
+    pub(super) static ADD_PARTITIONS_TO_TXN_TRANSACTION: Struct = Struct {
+        name: "AddPartitionsToTxnTransaction",
+        fields: &[
+            Field {
+                name: "transactional_id",
+                ty: Ty::Str,
+                versions: (4, 5),
+                tag: None,
+            },
+            Field {
+                name: "producer_id",
+                ty: Ty::I64,
+                versions: (4, 5),
+                tag: None,
+            },
+            Field {
+                name: "producer_epoch",
+                ty: Ty::I16,
+                versions: (4, 5),
+                tag: None,
+            },
+            Field {
+                name: "verify_only",
+                ty: Ty::I8,
+                versions: (4, 5),
+                tag: None,
+            },
+            Field {
+                name: "topics",
+                ty: Ty::Array(&Ty::Struct(&ADD_PARTITIONS_TO_TXN_TOPIC)),
+                versions: (4, 5),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static ADD_PARTITIONS_TO_TXN_TOPIC: Struct = Struct {
+        name: "AddPartitionsToTxnTopic",
+        fields: &[
+            Field {
+                name: "name",
+                ty: Ty::Str,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "partitions",
+                ty: Ty::Array(&Ty::I32),
+                versions: (0, 5),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static ADD_PARTITIONS_TO_TXN_REQUEST: Struct = Struct {
+        name: "AddPartitionsToTxnRequest",
+        fields: &[
+            Field {
+                name: "transactions",
+                ty: Ty::Array(&Ty::Struct(&ADD_PARTITIONS_TO_TXN_TRANSACTION)),
+                versions: (4, 5),
+                tag: None,
+            },
+            Field {
+                name: "v3_and_below_transactional_id",
+                ty: Ty::Str,
+                versions: (0, 3),
+                tag: None,
+            },
+            Field {
+                name: "v3_and_below_producer_id",
+                ty: Ty::I64,
+                versions: (0, 3),
+                tag: None,
+            },
+            Field {
+                name: "v3_and_below_producer_epoch",
+                ty: Ty::I16,
+                versions: (0, 3),
+                tag: None,
+            },
+            Field {
+                name: "v3_and_below_topics",
+                ty: Ty::Array(&Ty::Struct(&ADD_PARTITIONS_TO_TXN_TOPIC)),
+                versions: (0, 3),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod add_offsets_to_txn_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 4),
+        flexible_from: 3,
+        body: &ADD_OFFSETS_TO_TXN_REQUEST,
+    };
+    pub(super) static ADD_OFFSETS_TO_TXN_REQUEST: Struct = Struct {
+        name: "AddOffsetsToTxnRequest",
+        fields: &[
+            Field {
+                name: "transactional_id",
+                ty: Ty::Str,
+                versions: (0, 4),
+                tag: None,
+            },
+            Field {
+                name: "producer_id",
+                ty: Ty::I64,
+                versions: (0, 4),
+                tag: None,
+            },
+            Field {
+                name: "producer_epoch",
+                ty: Ty::I16,
+                versions: (0, 4),
+                tag: None,
+            },
+            Field {
+                name: "group_id",
+                ty: Ty::Str,
+                versions: (0, 4),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod end_txn_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 5),
+        flexible_from: 3,
+        body: &END_TXN_REQUEST,
+    };
+    pub(super) static END_TXN_REQUEST: Struct = Struct {
+        name: "EndTxnRequest",
+        fields: &[
+            Field {
+                name: "transactional_id",
+                ty: Ty::Str,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "producer_id",
+                ty: Ty::I64,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "producer_epoch",
+                ty: Ty::I16,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "committed",
+                ty: Ty::I8,
+                versions: (0, 5),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod write_txn_markers_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (1, 1),
+        flexible_from: 1,
+        body: &WRITE_TXN_MARKERS_REQUEST,
+    };
+    pub(super) static WRITE_TXN_MARKERS_REQUEST: Struct = Struct {
+        name: "WriteTxnMarkersRequest",
+        fields: &[Field {
+            name: "markers",
+            ty: Ty::Array(&Ty::Struct(&WRITABLE_TXN_MARKER)),
+            versions: (1, 1),
+            tag: None,
+        }],
+    };
+    pub(super) static WRITABLE_TXN_MARKER_TOPIC: Struct = Struct {
+        name: "WritableTxnMarkerTopic",
+        fields: &[
+            Field {
+                name: "name",
+                ty: Ty::Str,
+                versions: (1, 1),
+                tag: None,
+            },
+            Field {
+                name: "partition_indexes",
+                ty: Ty::Array(&Ty::I32),
+                versions: (1, 1),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static WRITABLE_TXN_MARKER: Struct = Struct {
+        name: "WritableTxnMarker",
+        fields: &[
+            Field {
+                name: "producer_id",
+                ty: Ty::I64,
+                versions: (1, 1),
+                tag: None,
+            },
+            Field {
+                name: "producer_epoch",
+                ty: Ty::I16,
+                versions: (1, 1),
+                tag: None,
+            },
+            Field {
+                name: "transaction_result",
+                ty: Ty::I8,
+                versions: (1, 1),
+                tag: None,
+            },
+            Field {
+                name: "topics",
+                ty: Ty::Array(&Ty::Struct(&WRITABLE_TXN_MARKER_TOPIC)),
+                versions: (1, 1),
+                tag: None,
+            },
+            Field {
+                name: "coordinator_epoch",
+                ty: Ty::I32,
+                versions: (1, 1),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod txn_offset_commit_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 5),
+        flexible_from: 3,
+        body: &TXN_OFFSET_COMMIT_REQUEST,
+    };
+    pub(super) static TXN_OFFSET_COMMIT_REQUEST_TOPIC: Struct = Struct {
+        name: "TxnOffsetCommitRequestTopic",
+        fields: &[
+            Field {
+                name: "name",
+                ty: Ty::Str,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "partitions",
+                ty: Ty::Array(&Ty::Struct(&TXN_OFFSET_COMMIT_REQUEST_PARTITION)),
+                versions: (0, 5),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static TXN_OFFSET_COMMIT_REQUEST_PARTITION: Struct = Struct {
+        name: "TxnOffsetCommitRequestPartition",
+        fields: &[
+            Field {
+                name: "partition_index",
+                ty: Ty::I32,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "committed_offset",
+                ty: Ty::I64,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "committed_leader_epoch",
+                ty: Ty::I32,
+                versions: (2, 5),
+                tag: None,
+            },
+            Field {
+                name: "committed_metadata",
+                ty: Ty::Str,
+                versions: (0, 5),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static TXN_OFFSET_COMMIT_REQUEST: Struct = Struct {
+        name: "TxnOffsetCommitRequest",
+        fields: &[
+            Field {
+                name: "transactional_id",
+                ty: Ty::Str,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "group_id",
+                ty: Ty::Str,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "producer_id",
+                ty: Ty::I64,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "producer_epoch",
+                ty: Ty::I16,
+                versions: (0, 5),
+                tag: None,
+            },
+            Field {
+                name: "generation_id",
+                ty: Ty::I32,
+                versions: (3, 5),
+                tag: None,
+            },
+            Field {
+                name: "member_id",
+                ty: Ty::Str,
+                versions: (3, 5),
+                tag: None,
+            },
+            Field {
+                name: "group_instance_id",
+                ty: Ty::Str,
+                versions: (3, 5),
+                tag: None,
+            },
+            Field {
+                name: "topics",
+                ty: Ty::Array(&Ty::Struct(&TXN_OFFSET_COMMIT_REQUEST_TOPIC)),
+                versions: (0, 5),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod describe_producers_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 0),
+        flexible_from: 0,
+        body: &DESCRIBE_PRODUCERS_REQUEST,
+    };
+    pub(super) static TOPIC_REQUEST: Struct = Struct {
+        name: "TopicRequest",
+        fields: &[
+            Field {
+                name: "name",
+                ty: Ty::Str,
+                versions: (0, 0),
+                tag: None,
+            },
+            Field {
+                name: "partition_indexes",
+                ty: Ty::Array(&Ty::I32),
+                versions: (0, 0),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static DESCRIBE_PRODUCERS_REQUEST: Struct = Struct {
+        name: "DescribeProducersRequest",
+        fields: &[Field {
+            name: "topics",
+            ty: Ty::Array(&Ty::Struct(&TOPIC_REQUEST)),
+            versions: (0, 0),
+            tag: None,
+        }],
+    };
+}
+
+pub mod describe_transactions_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 0),
+        flexible_from: 0,
+        body: &DESCRIBE_TRANSACTIONS_REQUEST,
+    };
+    pub(super) static DESCRIBE_TRANSACTIONS_REQUEST: Struct = Struct {
+        name: "DescribeTransactionsRequest",
+        fields: &[Field {
+            name: "transactional_ids",
+            ty: Ty::Array(&Ty::Str),
+            versions: (0, 0),
+            tag: None,
+        }],
+    };
+}
+
+pub mod list_transactions_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 2),
+        flexible_from: 0,
+        body: &LIST_TRANSACTIONS_REQUEST,
+    };
+    pub(super) static LIST_TRANSACTIONS_REQUEST: Struct = Struct {
+        name: "ListTransactionsRequest",
+        fields: &[
+            Field {
+                name: "state_filters",
+                ty: Ty::Array(&Ty::Str),
+                versions: (0, 2),
+                tag: None,
+            },
+            Field {
+                name: "producer_id_filters",
+                ty: Ty::Array(&Ty::I64),
+                versions: (0, 2),
+                tag: None,
+            },
+            Field {
+                name: "duration_filter",
+                ty: Ty::I64,
+                versions: (1, 2),
+                tag: None,
+            },
+            Field {
+                name: "transactional_id_pattern",
+                ty: Ty::Str,
+                versions: (2, 2),
+                tag: None,
+            },
+        ],
+    };
+}

@@ -94,6 +94,7 @@ mod tests {
             partition,
             offset,
             metadata: String::new(),
+            leader_epoch: None,
         }
     }
 

@@ -99,6 +99,20 @@ impl MetadataNode {
                     log_index: Some(log_index),
                 })
             }
+            ControllerRequest::PutTransaction {
+                transaction,
+                offsets,
+            } => {
+                let command = MetadataCommand::PutTransaction {
+                    transaction,
+                    offsets,
+                };
+                let (_, log_index) = self.write(command).await?;
+                Ok(ForwardedReply {
+                    reply: ControllerReply::Done,
+                    log_index: Some(log_index),
+                })
+            }
             ControllerRequest::AllocateProducerIds { count } => {
                 let (start, log_index) = self
                     .write(MetadataCommand::AllocateProducerIds { count })
@@ -222,6 +236,7 @@ impl MetadataNode {
                     | ControllerRequest::PutGroup { .. }
                     | ControllerRequest::CommitOffsets { .. }
                     | ControllerRequest::DeleteOffsets { .. }
+                    | ControllerRequest::PutTransaction { .. }
                     | ControllerRequest::AddLearner { .. } => {
                         return Err(MetadataError::rejected(
                             ErrorCode::InvalidRequest,

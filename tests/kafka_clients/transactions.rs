@@ -1,0 +1,108 @@
+//! Kafka transactions with a real client (confluent-kafka): commits and aborts seen
+//! through read_committed and read_uncommitted, a zombie fenced by its successor, a
+//! transaction the coordinator aborts at its timeout, and an exactly-once copy through
+//! coordinator and leader kills.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use serde_json::Value;
+
+use super::common::{self, with_cluster};
+use super::script;
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many times each value occurs.
+fn counts(values: &[String]) -> BTreeMap<&str, usize> {
+    let mut counts = BTreeMap::new();
+    for v in values {
+        *counts.entry(v.as_str()).or_default() += 1;
+    }
+    counts
+}
+
+/// Every partition's LSO reaches its high watermark (no transaction left open).
+fn wait_stable(c: &common::Cluster, topic: &str) -> anyhow::Result<()> {
+    common::wait_until(Duration::from_secs(30), "the LSO to reach the HW", || {
+        let t = c.describe(topic)?;
+        Ok(common::partitions(&t).iter().all(|p| {
+            p["last_stable_offset"].as_u64().is_some()
+                && p["last_stable_offset"] == p["high_watermark"]
+        }))
+    })
+}
+
+#[test]
+fn confluent_kafka_read_committed_sees_every_committed_transaction_once_and_no_aborted_one() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("txn", 3, 3, &[])?;
+        let out = script(
+            "ck_transactions.py",
+            &[&c.kafka_bootstrap(), "txn", "50", "cacac"],
+        )?;
+        let committed = strings(&out["committed"]);
+        let aborted = strings(&out["aborted"]);
+        let read_committed = strings(&out["read_committed"]);
+        let read_uncommitted = strings(&out["read_uncommitted"]);
+        assert_eq!((committed.len(), aborted.len()), (150, 100));
+        let seen = counts(&read_committed);
+        for v in &committed {
+            assert_eq!(seen.get(v.as_str()), Some(&1), "{v} read once");
+        }
+        for v in &aborted {
+            assert!(!seen.contains_key(v.as_str()), "aborted {v} was read");
+        }
+        assert_eq!(read_committed.len(), committed.len());
+        // read_uncommitted sees the aborted records too.
+        let all = counts(&read_uncommitted);
+        assert!(committed
+            .iter()
+            .chain(&aborted)
+            .all(|v| all.contains_key(v.as_str())));
+        wait_stable(c, "txn")?;
+        Ok(())
+    });
+}
+
+#[test]
+fn a_zombie_is_fenced_by_its_successor_and_a_forgotten_transaction_is_aborted_at_its_timeout() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("zombie", 2, 3, &[])?;
+        let out = script("ck_zombie.py", &[&c.kafka_bootstrap(), "zombie"])?;
+        let a_error = &out["a_error"];
+        assert!(
+            a_error["fatal"].as_bool() == Some(true),
+            "the zombie's commit must fail for good: {a_error}"
+        );
+        let seen = strings(&out["read_committed"]);
+        let mut expected = strings(&out["b"]);
+        let mut got = seen.clone();
+        expected.sort();
+        got.sort();
+        assert_eq!(got, expected, "only the successor's records are read");
+        // The timed-out transaction no longer holds the LSO back.
+        wait_stable(c, "zombie")?;
+        let txns = c.json(&["topic", "describe", "zombie"])?;
+        let total_hw: u64 = common::partitions(&txns)
+            .iter()
+            .filter_map(|p| p["high_watermark"].as_u64())
+            .sum();
+        // 30 records and at least three markers (A's abort, B's commit, C's abort).
+        assert!(total_hw >= 33, "records and markers: {total_hw}");
+        let err = out["c"].as_array().ok_or_else(|| anyhow!("no C values"))?;
+        assert_eq!(err.len(), 10);
+        Ok(())
+    });
+}
