@@ -214,6 +214,15 @@ impl Cluster {
     }
 
     /// SIGKILL one node and reap it.
+    /// SIGKILLs node `id`, leaves it down for `down`, starts it again and waits until
+    /// the cluster is ready.
+    pub fn restart(&mut self, id: u64, down: Duration) -> anyhow::Result<()> {
+        self.kill(id);
+        std::thread::sleep(down);
+        self.start_node(id)?;
+        self.wait_ready(Duration::from_secs(60))
+    }
+
     pub fn kill(&mut self, id: u64) {
         self.paused.remove(&id);
         if let Some(mut child) = self.children.remove(&id) {

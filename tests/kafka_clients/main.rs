@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -247,40 +247,19 @@ fn confluent_kafka_idempotent_producer_loses_and_duplicates_nothing_through_lead
             .stderr(std::fs::File::create(out_path.with_extension("err"))?)
             .spawn()?;
         let mut producer = KillOnDrop(child);
-        let sent = |path: &PathBuf| -> u64 {
-            std::fs::read_to_string(path)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter_map(|v| v["sent"].as_u64())
-                .max()
-                .unwrap_or(0)
-        };
         for round in 0..3u64 {
             // Kill the leader of a partition while records flow.
             common::wait_until(
                 Duration::from_secs(60),
                 "the producer to make progress",
-                || Ok(sent(&out_path) >= (round + 1) * 20_000),
+                || Ok(progress(&out_path, "sent") >= (round + 1) * 20_000),
             )?;
             let leader = c
                 .leader_of("idem", round % 3)?
                 .ok_or_else(|| anyhow!("no leader"))?;
-            c.kill(leader);
-            std::thread::sleep(Duration::from_secs(2));
-            c.start_node(leader)?;
-            c.wait_ready(Duration::from_secs(60))?;
+            c.restart(leader, Duration::from_secs(2))?;
         }
-        let deadline = Instant::now() + Duration::from_secs(240);
-        let status = loop {
-            if let Some(status) = producer.0.try_wait()? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                bail!("the producer did not finish");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let status = producer.wait_exit(Duration::from_secs(240), "the producer")?;
         assert!(
             status.success(),
             "producer: {}",
@@ -514,6 +493,34 @@ fn fuzzed_frames_close_their_connection_and_nothing_else() {
 }
 
 struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    /// Waits for the process to exit on its own, at most `limit`.
+    fn wait_exit(&mut self, limit: Duration, what: &str) -> anyhow::Result<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("{what} did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The largest `field` over the JSON lines a script printed to `path` so far (its
+/// progress).
+fn progress(path: &std::path::Path, field: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v[field].as_u64())
+        .max()
+        .unwrap_or(0)
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

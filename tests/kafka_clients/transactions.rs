@@ -4,13 +4,14 @@
 //! coordinator and leader kills.
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use serde_json::Value;
 
-use super::common::{self, with_cluster};
-use super::script;
+use super::common::{self, wait_until, with_cluster};
+use super::{progress, python, script, KillOnDrop, CLIENTS_DIR};
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -103,6 +104,96 @@ fn a_zombie_is_fenced_by_its_successor_and_a_forgotten_transaction_is_aborted_at
         assert!(total_hw >= 33, "records and markers: {total_hw}");
         let err = out["c"].as_array().ok_or_else(|| anyhow!("no C values"))?;
         assert_eq!(err.len(), 10);
+        Ok(())
+    });
+}
+
+#[test]
+fn confluent_kafka_copies_exactly_once_through_coordinator_and_leader_kills() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("copy-in", 3, 3, &[])?;
+        c.create_topic("copy-out", 3, 3, &[])?;
+        let produced = script(
+            "ck_produce.py",
+            &[&c.kafka_bootstrap(), "copy-in", "6000", "6000"],
+        )?;
+        let input = strings(&produced["acked"]);
+        assert_eq!(input.len(), 6000, "every input record acknowledged");
+        let out_path = c.scratch("copy.out");
+        let child = Command::new(python()?)
+            .arg(format!("{CLIENTS_DIR}/ck_copy.py"))
+            .args([
+                &c.kafka_bootstrap(),
+                "copy-in",
+                "copy-out",
+                "copier",
+                "copier-txn",
+                "6000",
+            ])
+            .stdout(std::fs::File::create(&out_path)?)
+            .stderr(std::fs::File::create(out_path.with_extension("err"))?)
+            .spawn()?;
+        let mut copier = KillOnDrop(child);
+        let copied = |path: &std::path::Path| progress(path, "copied");
+        // Kill the transaction coordinator (the controller leader), then a leader of
+        // the output, each while transactions are under way.
+        wait_until(Duration::from_secs(120), "the copy to start", || {
+            Ok(copied(&out_path) >= 1000)
+        })?;
+        let coordinator = c
+            .controller_leader()
+            .ok_or_else(|| anyhow!("no controller leader"))?;
+        c.restart(coordinator, Duration::from_secs(2))?;
+        let before = copied(&out_path);
+        wait_until(Duration::from_secs(120), "the copy to go on", || {
+            Ok(copied(&out_path) >= before + 1000)
+        })?;
+        let leader = c
+            .leader_of("copy-out", 0)?
+            .ok_or_else(|| anyhow!("no leader"))?;
+        c.restart(leader, Duration::from_secs(2))?;
+        let status = copier.wait_exit(Duration::from_secs(300), "the copy")?;
+        let log = std::fs::read_to_string(&out_path)?;
+        assert!(status.success(), "the copier failed: {log}");
+        let last = log.lines().last().unwrap_or_default();
+        let errors = std::fs::read_to_string(out_path.with_extension("err"))?;
+        let tail: Vec<&str> = errors.lines().rev().take(5).collect();
+        println!("copier: {last}; its last diagnostics: {tail:?}");
+        let summary: Value = serde_json::from_str(last)?;
+        assert_eq!(
+            summary["finished"],
+            Value::Bool(true),
+            "the group's committed offsets reach the end of the input"
+        );
+        // Exactly once: every input value once in the output, nothing else.
+        let read = script(
+            "ck_read.py",
+            &[&c.kafka_bootstrap(), "copy-out", "6000", "60"],
+        )?;
+        let output: Vec<String> = read
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r[3].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let seen = counts(&output);
+        let missing: Vec<&String> = input
+            .iter()
+            .filter(|v| !seen.contains_key(v.as_str()))
+            .collect();
+        let twice: Vec<(&&str, &usize)> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            missing.is_empty(),
+            "{} input records not copied: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+        assert!(twice.is_empty(), "copied more than once: {twice:?}");
+        assert_eq!(output.len(), input.len());
+        wait_stable(c, "copy-out")?;
         Ok(())
     });
 }
