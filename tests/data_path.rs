@@ -254,6 +254,7 @@ fn bad_input_gets_clear_error_codes_and_stores_nothing() {
                 acks: -1,
                 records,
                 timeout_ms: 5000,
+                transactional_id: None,
             };
             let mut corrupt = batch(&["good", "data"]).to_vec();
             let last = corrupt.len() - 1;
@@ -276,6 +277,19 @@ fn bad_input_gets_clear_error_codes_and_stores_nothing() {
                 err.as_ref().map(code).as_deref(),
                 Some("UNKNOWN_TOPIC_OR_PARTITION")
             );
+            // A transactional batch that names no transactional id (and so no
+            // coordinator vouches for it) would open a transaction nobody ends.
+            let mut txn = RecordBatchBuilder::new();
+            txn.producer_id = 77;
+            txn.producer_epoch = 0;
+            txn.base_sequence = 0;
+            txn.transactional = true;
+            txn.push(None, Some(b"orphan"), 1);
+            let err = client
+                .produce(produce(Bytes::from(txn.build()), "small"))
+                .await
+                .err();
+            assert_eq!(err.as_ref().map(code).as_deref(), Some("INVALID_REQUEST"));
             let mut follower = BrokerServiceClient::connect(format!("http://{other_addr}")).await?;
             let err = follower
                 .produce(produce(batch(&["x"]), "small"))

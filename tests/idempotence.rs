@@ -57,6 +57,7 @@ fn a_replayed_produce_request_gets_its_original_offsets_and_is_stored_once() {
                 acks: -1,
                 records,
                 timeout_ms: 5000,
+                transactional_id: None,
             };
             let first = c
                 .produce(request(batch(0, &["a", "b", "c"])))

@@ -105,6 +105,7 @@ fn produce_raw(addr: &str, topic: &str, partition: u32, value: &str) -> Result<u
             acks: -1,
             records: Bytes::from(b.build()),
             timeout_ms: 5000,
+            transactional_id: None,
         };
         match client.produce(request).await {
             Ok(r) => Ok(r.into_inner().base_offset),

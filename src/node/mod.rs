@@ -109,6 +109,11 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             max_timeout: config.transaction_max_timeout,
         },
     ));
+    replicas.set_txn_verifier(Arc::new(txn_backends::NodeTxnVerifier {
+        local: txn_backends::LocalTxnVerifier(transactions.clone()),
+        metadata: metadata.clone(),
+        channels: ChannelPool::default(),
+    }));
     let kafka_sockets = bind_all(&config.kafka_listeners, "Kafka").await?;
     let grpc_sockets = bind_all(&config.grpc_listeners, "gRPC").await?;
     let mut client_ports = Vec::new();
@@ -122,6 +127,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             metadata: metadata.clone(),
             replicas: replicas.clone(),
             groups: groups.clone(),
+            transactions: transactions.clone(),
             producer_ids: producer_ids.clone(),
             client_listeners: Arc::new(ListenerPorts::new(client_ports)),
         },
@@ -225,6 +231,7 @@ struct GrpcBackends {
     metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
     groups: Arc<GroupCoordinator>,
+    transactions: Arc<TxnCoordinator>,
     producer_ids: Arc<dyn ProducerIdSource>,
     /// The extra client listeners, by local port.
     client_listeners: Arc<ListenerPorts>,
@@ -240,6 +247,7 @@ async fn serve_grpc(
         metadata,
         replicas,
         groups,
+        transactions,
         producer_ids,
         client_listeners,
     } = backends;
@@ -263,9 +271,13 @@ async fn serve_grpc(
             metadata.clone(),
         )))
         .add_service(
-            BrokerServiceServer::new(BrokerServiceImpl::new(replicas.clone(), producer_ids))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            BrokerServiceServer::new(BrokerServiceImpl::new(
+                replicas.clone(),
+                producer_ids,
+                Arc::new(txn_backends::LocalTxnVerifier(transactions)),
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(GroupServiceServer::new(GroupServiceImpl::new(
             groups,

@@ -47,6 +47,10 @@ pub enum BrokerError {
     InvalidProducerEpoch(String),
     #[error("UNKNOWN_PRODUCER_ID: {0}")]
     UnknownProducerId(String),
+    /// A transactional write the transaction coordinator (or this leader's view of the
+    /// transaction) does not allow: INVALID_TXN_STATE, PRODUCER_FENCED, ...
+    #[error("{code}: {message}")]
+    Transaction { code: ErrorCode, message: String },
     #[error("UNKNOWN_SERVER_ERROR: refusing to truncate to {target}, below the high watermark {high_watermark}")]
     TruncationRefused { target: u64, high_watermark: u64 },
 }
@@ -68,6 +72,7 @@ impl BrokerError {
             Self::OutOfOrderSequence(_) => ErrorCode::OutOfOrderSequence,
             Self::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
             Self::UnknownProducerId(_) => ErrorCode::UnknownProducerId,
+            Self::Transaction { code, .. } => *code,
             Self::CorruptStoredBatch { .. } | Self::Storage(_) | Self::TruncationRefused { .. } => {
                 ErrorCode::UnknownServerError
             }

@@ -13,6 +13,7 @@ pub mod producer_state;
 pub mod replica_manager;
 pub mod traffic;
 pub mod transactions;
+pub mod txn_verifier;
 
 pub use error::BrokerError;
 pub use replica_manager::{Acks, FlushPolicy, ReplicaManager, ReplicationStats};

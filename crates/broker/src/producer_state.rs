@@ -47,6 +47,11 @@ pub enum SequenceCheck {
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
     transactions: TransactionIndex,
+    /// Transactional first writes being verified with the coordinator: producer id ->
+    /// the guard the write must still find (a marker in between removes it). Not
+    /// snapshotted: a new leader verifies again.
+    verifications: HashMap<i64, u64>,
+    next_guard: u64,
 }
 
 fn last_sequence(h: &BatchHeader) -> i32 {
@@ -78,6 +83,39 @@ impl ProducerStateTable {
             } else {
                 self.record(h);
             }
+        }
+    }
+
+    /// Whether `h` is a transaction's first write here: the leader verifies it with the
+    /// transaction coordinator before appending it (KIP-890), so a write that arrives
+    /// after its transaction ended cannot open a transaction nobody will end.
+    pub fn needs_verification(&self, h: &BatchHeader) -> bool {
+        h.is_transactional() && !h.is_control() && !self.transactions.is_open(h.producer_id)
+    }
+
+    /// Starts verifying `producer_id`'s first write; the append names the guard.
+    pub fn begin_verification(&mut self, producer_id: i64) -> u64 {
+        self.next_guard += 1;
+        self.verifications.insert(producer_id, self.next_guard);
+        self.next_guard
+    }
+
+    /// A first write may be appended only with the guard of a verification that no
+    /// marker ended since it began.
+    pub fn check_verified(&self, h: &BatchHeader, guard: Option<u64>) -> Result<(), BrokerError> {
+        if !self.needs_verification(h) {
+            return Ok(());
+        }
+        match guard {
+            Some(g) if self.verifications.get(&h.producer_id) == Some(&g) => Ok(()),
+            _ => Err(BrokerError::Transaction {
+                code: rill_common::ErrorCode::InvalidTxnState,
+                message: format!(
+                    "producer {}'s transaction is not verified to include this partition \
+                     (or ended meanwhile)",
+                    h.producer_id
+                ),
+            }),
         }
     }
 
@@ -119,6 +157,7 @@ impl ProducerStateTable {
     pub fn record_marker(&mut self, h: &BatchHeader, marker: Option<ControlMarker>) {
         debug_assert!(h.is_control(), "record_marker of a data batch");
         self.transactions.record(h, marker);
+        self.verifications.remove(&h.producer_id);
         let entry = self.producers.entry(h.producer_id).or_default();
         entry.last_timestamp = entry.last_timestamp.max(h.max_timestamp);
         if h.producer_epoch > entry.epoch {
@@ -194,6 +233,9 @@ impl ProducerStateTable {
             return;
         }
         self.transactions.record(h, None);
+        if h.is_transactional() {
+            self.verifications.remove(&h.producer_id);
+        }
         let entry = self.producers.entry(h.producer_id).or_default();
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
@@ -504,5 +546,80 @@ mod tests {
             t.check(&batch(9, 0, 7, 1, 0)).ok(),
             Some(SequenceCheck::Append)
         );
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use rill_common::record::{
+        self, control_batch, BatchHeader, ControlMarker, ControlType, RecordBatchBuilder,
+    };
+    use rill_common::ErrorCode;
+
+    use super::*;
+
+    fn txn_batch(pid: i64, epoch: i16, sequence: i32, base_offset: u64) -> BatchHeader {
+        let mut b = RecordBatchBuilder::new();
+        b.producer_id = pid;
+        b.producer_epoch = epoch;
+        b.base_sequence = sequence;
+        b.transactional = true;
+        b.push(None, Some(b"v"), 1);
+        let mut buf = b.build();
+        record::set_base_offset(&mut buf, base_offset);
+        BatchHeader::parse(&buf).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn abort(pid: i64, epoch: i16, offset: u64) -> (BatchHeader, ControlMarker) {
+        let marker = ControlMarker {
+            kind: ControlType::Abort,
+            coordinator_epoch: 1,
+        };
+        let mut buf = control_batch(pid, epoch, marker, 1);
+        record::set_base_offset(&mut buf, offset);
+        let header = BatchHeader::parse(&buf).unwrap_or_else(|e| panic!("{e}"));
+        (header, marker)
+    }
+
+    #[test]
+    fn a_first_transactional_write_needs_a_verification_no_marker_ended() {
+        let mut t = ProducerStateTable::default();
+        let first = txn_batch(9, 0, 0, 0);
+        assert!(t.needs_verification(&first));
+        let refused = t.check_verified(&first, None).err().map(|e| e.code());
+        assert_eq!(refused, Some(ErrorCode::InvalidTxnState));
+        let guard = t.begin_verification(9);
+        assert!(t.check_verified(&first, Some(guard)).is_ok());
+        t.record(&first);
+        // The transaction is open here now: later writes need no verification.
+        let second = txn_batch(9, 0, 1, 1);
+        assert!(!t.needs_verification(&second));
+        assert!(t.check_verified(&second, None).is_ok());
+        t.record(&second);
+        let (header, marker) = abort(9, 0, 2);
+        t.record_marker(&header, Some(marker));
+        assert_eq!(t.transactions().first_unstable_offset(), None);
+
+        // A late write of the ended transaction, verified before the marker landed:
+        // the marker cancelled its verification.
+        let late = txn_batch(9, 0, 2, 3);
+        let guard = t.begin_verification(9);
+        let (header, marker) = abort(9, 0, 3);
+        t.record_marker(&header, Some(marker));
+        let refused = t.check_verified(&late, Some(guard)).err().map(|e| e.code());
+        assert_eq!(refused, Some(ErrorCode::InvalidTxnState));
+    }
+
+    #[test]
+    fn a_snapshot_keeps_open_and_aborted_transactions() {
+        let mut t = ProducerStateTable::default();
+        t.record(&txn_batch(1, 0, 0, 0));
+        let (header, marker) = abort(1, 0, 1);
+        t.record_marker(&header, Some(marker));
+        t.record(&txn_batch(2, 0, 0, 2));
+        let decoded = ProducerStateTable::decode(&t.encode()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(decoded.transactions(), t.transactions());
+        assert_eq!(decoded.transactions().first_unstable_offset(), Some(2));
+        assert_eq!(decoded.transactions().aborted_between(0, 10).len(), 1);
     }
 }

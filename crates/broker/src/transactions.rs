@@ -71,6 +71,11 @@ impl TransactionIndex {
             .map_or(high_watermark, |first| first.min(high_watermark))
     }
 
+    /// Whether `producer_id` has a transaction open here.
+    pub fn is_open(&self, producer_id: i64) -> bool {
+        self.open.contains_key(&producer_id)
+    }
+
     /// Producers with a transaction open here, and where each began.
     pub fn open_transactions(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
         self.open.iter().map(|(p, o)| (*p, *o))

@@ -87,12 +87,12 @@ async fn a_follower_past_the_end_of_its_epoch_gets_the_diverging_epoch_and_no_re
     // Epoch 3 writes offsets 0..4, epoch 4 (a new leadership of the same broker) 4..6.
     replicas.apply_metadata(metadata(3));
     let produced = replicas
-        .produce("t", 0, Acks::Leader, batch(4), Duration::from_secs(1))
+        .produce("t", 0, Acks::Leader, batch(4), Duration::from_secs(1), None)
         .await;
     assert!(produced.is_ok(), "{produced:?}");
     replicas.apply_metadata(metadata(4));
     let produced = replicas
-        .produce("t", 0, Acks::Leader, batch(2), Duration::from_secs(1))
+        .produce("t", 0, Acks::Leader, batch(2), Duration::from_secs(1), None)
         .await;
     assert!(produced.is_ok(), "{produced:?}");
 

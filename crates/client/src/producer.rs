@@ -423,6 +423,7 @@ pub(crate) async fn send_batch(
                 acks,
                 records: batch.clone(),
                 timeout_ms: timeout.as_millis() as u32,
+                transactional_id: None,
             });
             request.set_timeout(timeout + Duration::from_secs(5));
             client

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rill_common::transaction::{IsolationLevel, TxnMarker};
+use rill_common::transaction::{IsolationLevel, ProducerIdAndEpoch, TxnMarker};
 use rill_proto::v1 as pb;
 use rill_proto::v1::broker_service_server::BrokerService;
 use tonic::{Request, Response, Status};
@@ -12,6 +12,7 @@ use crate::divergence::Diverging;
 use crate::replica_manager::{
     request_wait, Acks, FetchLimits, FetchPartitionRequest, Produced, MAX_REQUEST_WAIT,
 };
+use crate::txn_verifier::TxnVerifier;
 use crate::{BrokerError, ReplicaManager};
 
 /// A produce that names no timeout waits this long (the gRPC default).
@@ -27,13 +28,20 @@ pub trait ProducerIdSource: Send + Sync {
 pub struct BrokerServiceImpl {
     replicas: Arc<ReplicaManager>,
     producer_ids: Arc<dyn ProducerIdSource>,
+    /// The transaction coordinator on this node (VerifyTxnPartition from other leaders).
+    local_txn_verifier: Arc<dyn TxnVerifier>,
 }
 
 impl BrokerServiceImpl {
-    pub fn new(replicas: Arc<ReplicaManager>, producer_ids: Arc<dyn ProducerIdSource>) -> Self {
+    pub fn new(
+        replicas: Arc<ReplicaManager>,
+        producer_ids: Arc<dyn ProducerIdSource>,
+        local_txn_verifier: Arc<dyn TxnVerifier>,
+    ) -> Self {
         Self {
             replicas,
             producer_ids,
+            local_txn_verifier,
         }
     }
 }
@@ -70,7 +78,14 @@ impl BrokerService for BrokerServiceImpl {
             log_start_offset,
         } = self
             .replicas
-            .produce(&r.topic, r.partition, acks, r.records, timeout)
+            .produce(
+                &r.topic,
+                r.partition,
+                acks,
+                r.records,
+                timeout,
+                r.transactional_id.as_deref(),
+            )
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::ProduceResponse {
@@ -237,6 +252,28 @@ impl BrokerService for BrokerServiceImpl {
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::WriteTxnMarkerResponse {}))
+    }
+
+    async fn verify_txn_partition(
+        &self,
+        request: Request<pb::VerifyTxnPartitionRequest>,
+    ) -> Result<Response<pb::VerifyTxnPartitionResponse>, Status> {
+        let r = request.into_inner();
+        let epoch = i16::try_from(r.producer_epoch).map_err(|_| {
+            status(&BrokerError::InvalidRequest(format!(
+                "producer epoch {} is out of range",
+                r.producer_epoch
+            )))
+        })?;
+        let producer = ProducerIdAndEpoch {
+            producer_id: r.producer_id,
+            epoch,
+        };
+        self.local_txn_verifier
+            .verify(&r.transactional_id, producer, &(r.topic, r.partition))
+            .await
+            .map_err(|code| rill_proto::error_status(code, "transaction verification refused"))?;
+        Ok(Response::new(pb::VerifyTxnPartitionResponse {}))
     }
 }
 

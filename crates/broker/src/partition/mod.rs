@@ -428,6 +428,17 @@ impl Partition {
         batch: &mut [u8],
         acks_all: bool,
     ) -> Result<Appended, BrokerError> {
+        self.append_verified(batch, acks_all, None)
+    }
+
+    /// As `append_as_leader`; a transaction's first write here needs the guard of its
+    /// verification with the coordinator (`begin_verification`), still in place.
+    pub fn append_verified(
+        &self,
+        batch: &mut [u8],
+        acks_all: bool,
+        verification: Option<u64>,
+    ) -> Result<Appended, BrokerError> {
         let role = self.role().clone();
         if role.leader != Some(self.broker_id) {
             return Err(self.not_leader());
@@ -457,6 +468,7 @@ impl Partition {
                 duplicate: true,
             });
         }
+        producers.check_verified(&sent, verification)?;
         let header = self.log.append_as_leader(batch, role.leader_epoch)?;
         producers.record(&header);
         Ok(Appended {
@@ -506,6 +518,22 @@ impl Partition {
         } else {
             producers.record(header);
         }
+    }
+
+    /// Whether `header` (a batch a producer sent) is its transaction's first write here,
+    /// to be verified with the coordinator before it is appended.
+    pub fn needs_verification(&self, header: &BatchHeader) -> bool {
+        self.producers().needs_verification(header)
+    }
+
+    /// What the producer state says of a batch before it is appended (epoch, sequence).
+    pub fn check_sequence(&self, header: &BatchHeader) -> Result<SequenceCheck, BrokerError> {
+        self.producers().check(header)
+    }
+
+    /// Starts verifying `producer_id`'s first write (a marker meanwhile cancels it).
+    pub fn begin_verification(&self, producer_id: i64) -> u64 {
+        self.producers().begin_verification(producer_id)
     }
 
     /// Retention moved the log start: forget aborted transactions below it.

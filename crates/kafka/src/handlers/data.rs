@@ -34,12 +34,13 @@ pub(crate) async fn produce(ctx: &Context<'_>, request: ProduceRequest) -> Reply
         }
     }
     let replicas = &ctx.backends.replicas;
+    let transactional_id = request.transactional_id.as_ref().map(|t| t.0.as_str());
     let results = join_all(pending.iter().map(|(topic, index, records)| async {
         let acks = acks.as_ref().map_err(|_| ErrorCode::InvalidRequiredAcks)?;
         let partition = u32::try_from(*index).map_err(|_| ErrorCode::UnknownTopicOrPartition)?;
         let records = records.clone().ok_or(ErrorCode::InvalidRecord)?;
         replicas
-            .produce(topic, partition, *acks, records, timeout)
+            .produce(topic, partition, *acks, records, timeout, transactional_id)
             .await
             .map_err(|e| e.code())
     }))
