@@ -74,6 +74,7 @@ error_codes! {
     InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING", 49,
     InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT", 50,
     ConcurrentTransactions => "CONCURRENT_TRANSACTIONS", 51,
+    UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT", 88,
     ProducerFenced => "PRODUCER_FENCED", 90,
     UnknownProducerId => "UNKNOWN_PRODUCER_ID", 59,
     ElectionNotNeeded => "ELECTION_NOT_NEEDED", 84,
@@ -111,6 +112,7 @@ impl ErrorCode {
                 | Self::OffsetNotAvailable
                 | Self::UnknownTopicId
                 | Self::ConcurrentTransactions
+                | Self::UnstableOffsetCommit
         )
     }
 }

@@ -313,6 +313,21 @@ impl MetadataState {
         state
     }
 
+    /// The partitions whose offsets for `group_id` wait in an undecided or committing
+    /// transaction (KIP-447: a consumer asking for stable offsets waits for them).
+    pub fn pending_transactional_offsets(
+        &self,
+        group_id: &str,
+    ) -> std::collections::BTreeSet<(String, u32)> {
+        self.transactions
+            .values()
+            .filter(|t| matches!(t.state, TxnState::Ongoing | TxnState::PrepareCommit))
+            .filter_map(|t| t.offsets.get(group_id))
+            .flatten()
+            .map(|o| (o.topic.clone(), o.partition))
+            .collect()
+    }
+
     pub fn partition(&self, topic: &str, partition: u32) -> Option<&PartitionState> {
         self.topics
             .get(topic)
@@ -534,4 +549,65 @@ fn unknown_topic(name: &str) -> MetadataError {
         ErrorCode::UnknownTopicOrPartition,
         format!("topic '{name}' does not exist"),
     )
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use std::collections::BTreeSet;
+
+    use rill_common::transaction::ProducerIdAndEpoch;
+
+    use super::*;
+
+    fn txn(id: &str, state: TxnState, group: &str, partitions: &[u32]) -> TxnDescription {
+        let offsets = partitions
+            .iter()
+            .map(|p| OffsetCommit {
+                topic: "in".into(),
+                partition: *p,
+                offset: 10,
+                metadata: String::new(),
+                leader_epoch: None,
+            })
+            .collect();
+        TxnDescription {
+            transactional_id: id.into(),
+            producer: ProducerIdAndEpoch {
+                producer_id: 1,
+                epoch: 0,
+            },
+            previous_producer: None,
+            state,
+            timeout_ms: 60_000,
+            started_ms: Some(0),
+            updated_ms: 0,
+            partitions: BTreeSet::new(),
+            offsets: BTreeMap::from([(group.to_string(), offsets)]),
+            marker_producer: None,
+        }
+    }
+
+    #[test]
+    fn offsets_of_open_and_committing_transactions_are_unstable_until_they_complete() {
+        let mut state = MetadataState::default();
+        for (id, s, parts) in [
+            ("a", TxnState::Ongoing, vec![0]),
+            ("b", TxnState::PrepareCommit, vec![1]),
+            ("c", TxnState::PrepareAbort, vec![2]),
+        ] {
+            let put = MetadataCommand::PutTransaction {
+                transaction: txn(id, s, "g", &parts),
+                offsets: Vec::new(),
+            };
+            assert!(state.apply(put, 1).is_ok());
+        }
+        let unstable = state.pending_transactional_offsets("g");
+        let expected: BTreeSet<(String, u32)> =
+            [("in".to_string(), 0), ("in".to_string(), 1)].into();
+        assert_eq!(
+            unstable, expected,
+            "an aborting transaction commits nothing"
+        );
+        assert!(state.pending_transactional_offsets("other").is_empty());
+    }
 }

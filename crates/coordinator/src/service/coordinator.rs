@@ -400,6 +400,16 @@ impl GroupCoordinator {
         Ok(results)
     }
 
+    /// The group's partitions whose offsets a transaction is committing (or may commit):
+    /// a consumer that asks for stable offsets (OffsetFetch `require_stable`, KIP-447)
+    /// gets UNSTABLE_OFFSET_COMMIT for them and asks again, so it never starts from an
+    /// offset a commit is about to move.
+    pub fn unstable_offsets(&self, group_id: &str) -> BTreeSet<(String, u32)> {
+        self.metadata
+            .state()
+            .pending_transactional_offsets(group_id)
+    }
+
     /// Committed offsets of the group (of `partitions`, or all).
     pub async fn fetch_offsets(
         &self,

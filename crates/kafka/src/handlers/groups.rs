@@ -169,6 +169,8 @@ struct Row {
     offset: i64,
     leader_epoch: i32,
     metadata: String,
+    /// UNSTABLE_OFFSET_COMMIT while a transaction commits this offset (require_stable).
+    error: i16,
 }
 
 impl Row {
@@ -178,6 +180,7 @@ impl Row {
             offset: -1,
             leader_epoch: -1,
             metadata: String::new(),
+            error: 0,
         }
     }
 }
@@ -187,6 +190,31 @@ impl Row {
 type Committed = Vec<(String, Vec<Row>)>;
 
 async fn committed(
+    ctx: &Context<'_>,
+    group_id: &str,
+    asked: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Result<Committed, ErrorCode> {
+    let mut rows = committed_rows(ctx, group_id, asked).await?;
+    if require_stable {
+        let unstable = ctx.backends.groups.unstable_offsets(group_id);
+        for (topic, rows) in &mut rows {
+            for r in rows.iter_mut() {
+                let pending = u32::try_from(r.partition)
+                    .is_ok_and(|p| unstable.contains(&(topic.clone(), p)));
+                if pending {
+                    *r = Row {
+                        error: code(ErrorCode::UnstableOffsetCommit),
+                        ..Row::none(r.partition)
+                    };
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+async fn committed_rows(
     ctx: &Context<'_>,
     group_id: &str,
     asked: Option<Vec<(String, Vec<i32>)>>,
@@ -224,6 +252,7 @@ async fn committed(
                             offset: o.offset as i64,
                             leader_epoch: o.leader_epoch.unwrap_or(-1),
                             metadata: o.metadata.clone(),
+                            error: 0,
                         },
                         None => Row::none(p),
                     })
@@ -239,6 +268,7 @@ async fn committed(
                     offset: o.offset as i64,
                     leader_epoch: o.leader_epoch.unwrap_or(-1),
                     metadata: o.metadata,
+                    error: 0,
                 };
                 match out.last_mut() {
                     Some((t, rows)) if *t == o.topic => rows.push(row),
@@ -263,7 +293,8 @@ pub(crate) async fn offset_fetch(
                     .collect()
             });
             let answer = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-            groups.push(match committed(ctx, g.group_id.0.as_str(), asked).await {
+            let found = committed(ctx, g.group_id.0.as_str(), asked, request.require_stable);
+            groups.push(match found.await {
                 Ok(topics) => answer.with_topics(
                     topics
                         .into_iter()
@@ -280,6 +311,7 @@ pub(crate) async fn offset_fetch(
                                                 .with_metadata(Some(StrBytes::from_string(
                                                     r.metadata,
                                                 )))
+                                                .with_error_code(r.error)
                                         })
                                         .collect(),
                                 )
@@ -296,7 +328,13 @@ pub(crate) async fn offset_fetch(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    let result = committed(ctx, request.group_id.0.as_str(), asked.clone()).await;
+    let result = committed(
+        ctx,
+        request.group_id.0.as_str(),
+        asked.clone(),
+        request.require_stable,
+    )
+    .await;
     let (topics, error) = match result {
         Ok(topics) => (topics, None),
         // v1 has no top-level error: each asked partition carries it.
@@ -327,7 +365,11 @@ pub(crate) async fn offset_fetch(
                                     .with_committed_offset(r.offset)
                                     .with_committed_leader_epoch(r.leader_epoch)
                                     .with_metadata(Some(StrBytes::from_string(r.metadata)))
-                                    .with_error_code(partition_error)
+                                    .with_error_code(if r.error != 0 {
+                                        r.error
+                                    } else {
+                                        partition_error
+                                    })
                             })
                             .collect(),
                     )
