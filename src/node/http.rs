@@ -63,6 +63,14 @@ fn lag_gauge(topic: &str, partition: u32, follower: u64) -> metrics::Gauge {
     )
 }
 
+fn lso_lag_gauge(topic: &str, partition: u32) -> metrics::Gauge {
+    metrics::gauge!(
+        "rill_partition_lso_lag_records",
+        "topic" => topic.to_string(),
+        "partition" => partition.to_string()
+    )
+}
+
 fn group_lag_gauge(group: &str, topic: &str, partition: u32) -> metrics::Gauge {
     metrics::gauge!(
         "rill_group_lag",
@@ -84,6 +92,7 @@ async fn update_gauges(
     // Lag series of partitions this broker no longer leads are set to 0, not left stale.
     let mut lag_series: HashSet<(String, u32, u64)> = HashSet::new();
     let mut group_lag_series: HashSet<(String, String, u32)> = HashSet::new();
+    let mut lso_lag_series: HashSet<(String, u32)> = HashSet::new();
     loop {
         let info = metadata.controller_info();
         let state = metadata.state();
@@ -126,6 +135,16 @@ async fn update_gauges(
             lag_gauge(topic, *partition, *follower).set(0.0);
         }
         lag_series = seen;
+        metrics::gauge!("rill_open_transactions").set(stats.open_transactions as f64);
+        let mut lso_seen = HashSet::new();
+        for (topic, partition, lag) in stats.lso_lag {
+            lso_lag_gauge(&topic, partition).set(lag as f64);
+            lso_seen.insert((topic, partition));
+        }
+        for (topic, partition) in lso_lag_series.difference(&lso_seen) {
+            lso_lag_gauge(topic, *partition).set(0.0);
+        }
+        lso_lag_series = lso_seen;
         // Committed-offset lag, exported by each partition's leader (the one that knows
         // its high watermark), for groups of both protocols.
         let mut group_seen = HashSet::new();

@@ -95,6 +95,12 @@ fn a_zombie_is_fenced_by_its_successor_and_a_forgotten_transaction_is_aborted_at
         assert_eq!(got, expected, "only the successor's records are read");
         // The timed-out transaction no longer holds the LSO back.
         wait_stable(c, "zombie")?;
+        // The coordinator counted it (A's fenced transaction was aborted, B's committed).
+        let coordinator = c
+            .controller_leader()
+            .ok_or_else(|| anyhow!("no controller leader"))?;
+        assert!(c.metric(coordinator, "rill_transactions_expired_total")? >= 1.0);
+        assert!(c.metric(coordinator, "rill_transactions_completed_total")? >= 3.0);
         let txns = c.json(&["topic", "describe", "zombie"])?;
         let total_hw: u64 = common::partitions(&txns)
             .iter()

@@ -173,6 +173,11 @@ pub struct ReplicationStats {
     pub isr_expands: u64,
     /// (topic, partition, follower, records behind the leader's log end).
     pub follower_lag: Vec<(String, u32, BrokerId, u64)>,
+    /// Transactions open on the partitions this broker leads.
+    pub open_transactions: usize,
+    /// (topic, partition, high watermark minus LSO) where an open transaction holds
+    /// read_committed readers back.
+    pub lso_lag: Vec<(String, u32, u64)>,
 }
 
 fn partition_config(topic: &Topic) -> PartitionConfig {
@@ -262,6 +267,13 @@ impl ReplicaManager {
                 stats
                     .follower_lag
                     .push((p.topic.clone(), p.key.partition, follower, lag));
+            }
+            let open = p.open_transactions().len();
+            if open > 0 {
+                stats.open_transactions += open;
+                let o = p.offsets();
+                let lag = o.high_watermark.saturating_sub(o.last_stable_offset);
+                stats.lso_lag.push((p.topic.clone(), p.key.partition, lag));
             }
         }
         stats

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::GroupCoordinator;
+use super::{metrics, GroupCoordinator};
 use crate::error::CoordinatorError;
 use crate::transaction::{Markers, Transaction, TxnConfig, TxnOutput};
 
@@ -407,6 +407,7 @@ impl TxnCoordinator {
                 }
                 if !out.is_empty() {
                     info!(transactional_id = %id, "transaction timed out: aborting it");
+                    metrics::transaction_expired();
                     if self
                         .dispatch(&mut inner, &id, out, Vec::new())
                         .await
@@ -416,6 +417,7 @@ impl TxnCoordinator {
                     }
                 }
             }
+            metrics::transactions(inner.txns.values());
         }
         let mut inner = self.inner.lock().await;
         abandon(&mut inner);
@@ -531,6 +533,7 @@ impl TxnCoordinator {
             .await
             .is_ok()
         {
+            metrics::transaction_completed(markers.commit);
             tracing::debug!(
                 transactional_id,
                 commit = markers.commit,
