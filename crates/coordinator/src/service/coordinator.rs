@@ -45,6 +45,22 @@ impl Inner {
             .get_mut(group_id)
             .ok_or(ErrorCode::UnknownMemberId)
     }
+
+    /// Whether a member may commit offsets for the group now (its generation, or no
+    /// member at all for a group nobody is in; a group not known yet accepts the latter).
+    fn check_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
+        match self.groups.get(group_id) {
+            Some(group) => group.check_commit(member_id, instance_id, generation),
+            None if generation < 0 && member_id.is_empty() => Ok(()),
+            None => Err(ErrorCode::UnknownMemberId),
+        }
+    }
 }
 
 fn partition_counts(state: &MetadataState) -> BTreeMap<String, u32> {
@@ -214,8 +230,6 @@ impl GroupCoordinator {
 
     /// KIP-447: a transactional offset commit names the member and generation it
     /// consumed in; a zombie of an older generation is refused as a plain commit is.
-    /// A commit without a member (generation -1) is checked only for the group being
-    /// empty, and a group not known yet accepts it.
     pub async fn check_member_commit(
         &self,
         group_id: &str,
@@ -226,11 +240,7 @@ impl GroupCoordinator {
         check_group_id(group_id)?;
         let mut inner = self.inner.lock().await;
         self.ensure_coordinator(&mut inner).await?;
-        match inner.groups.get(group_id) {
-            Some(group) => Ok(group.check_commit(member_id, instance_id, generation)?),
-            None if generation < 0 => Ok(()),
-            None => Err(ErrorCode::UnknownMemberId.into()),
-        }
+        Ok(inner.check_commit(group_id, member_id, instance_id, generation)?)
     }
 
     /// Checks the member and generation, then writes the offsets through the log.
@@ -245,11 +255,7 @@ impl GroupCoordinator {
         check_group_id(group_id)?;
         let mut inner = self.inner.lock().await;
         self.ensure_coordinator(&mut inner).await?;
-        match inner.groups.get(group_id) {
-            Some(group) => group.check_commit(member_id, instance_id, generation)?,
-            None if generation < 0 && member_id.is_empty() => {}
-            None => return Err(ErrorCode::UnknownMemberId.into()),
-        }
+        inner.check_commit(group_id, member_id, instance_id, generation)?;
         let state = self.metadata.state();
         if let Some(o) = offsets
             .iter()

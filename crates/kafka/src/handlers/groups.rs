@@ -96,39 +96,52 @@ pub(crate) fn find_coordinator(
     }
 }
 
+/// One partition of a commit request (OffsetCommit, TxnOffsetCommit) as sent.
+pub(crate) struct SentOffset<'a> {
+    pub topic: &'a str,
+    pub partition_index: i32,
+    pub committed_offset: i64,
+    pub committed_leader_epoch: i32,
+    pub metadata: Option<&'a StrBytes>,
+}
+
+/// The offsets a commit request names, as the coordinator takes them, or the code a
+/// bad partition index or offset refuses the whole request with (the coordinator
+/// commits all of a request or none of it).
+pub(crate) fn requested_offsets<'a>(
+    sent: impl Iterator<Item = SentOffset<'a>>,
+) -> Result<Vec<OffsetCommit>, ErrorCode> {
+    sent.map(|p| {
+        let partition =
+            u32::try_from(p.partition_index).map_err(|_| ErrorCode::UnknownTopicOrPartition)?;
+        let offset = u64::try_from(p.committed_offset).map_err(|_| ErrorCode::InvalidRequest)?;
+        Ok(OffsetCommit {
+            topic: p.topic.to_string(),
+            partition,
+            offset,
+            metadata: p.metadata.map(ToString::to_string).unwrap_or_default(),
+            leader_epoch: (p.committed_leader_epoch >= 0).then_some(p.committed_leader_epoch),
+        })
+    })
+    .collect()
+}
+
 pub(crate) async fn offset_commit(
     ctx: &Context<'_>,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    let mut offsets = Vec::new();
-    let mut refused = None;
-    for topic in &request.topics {
-        for p in &topic.partitions {
-            match (
-                u32::try_from(p.partition_index),
-                u64::try_from(p.committed_offset),
-            ) {
-                (Ok(partition), Ok(offset)) => offsets.push(OffsetCommit {
-                    topic: topic.name.0.to_string(),
-                    partition,
-                    offset,
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    leader_epoch: (p.committed_leader_epoch >= 0)
-                        .then_some(p.committed_leader_epoch),
-                }),
-                (Err(_), _) => refused = Some(ErrorCode::UnknownTopicOrPartition),
-                (_, Err(_)) => refused = Some(ErrorCode::InvalidRequest),
-            }
-        }
-    }
-    // The coordinator commits all of a request or none of it.
-    let outcome = match refused {
-        Some(e) => Err(e),
-        None => ctx
+    let sent = request.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(|p| SentOffset {
+            topic: t.name.0.as_str(),
+            partition_index: p.partition_index,
+            committed_offset: p.committed_offset,
+            committed_leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata.as_ref(),
+        })
+    });
+    let outcome = match requested_offsets(sent) {
+        Err(e) => Err(e),
+        Ok(offsets) => ctx
             .backends
             .groups
             .commit(

@@ -16,11 +16,11 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
     InitProducerIdResponse, ProducerId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
-use rill_common::group::OffsetCommit;
 use rill_common::transaction::ProducerIdAndEpoch;
 use rill_common::ErrorCode;
 use rill_coordinator::service::EndTxnVersion;
 
+use super::groups::{requested_offsets, SentOffset};
 use super::{code, Context};
 
 fn producer(producer_id: ProducerId, epoch: i16) -> ProducerIdAndEpoch {
@@ -134,34 +134,18 @@ pub(crate) async fn txn_offset_commit(
     ctx: &Context<'_>,
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
-    let mut offsets = Vec::new();
-    let mut refused = None;
-    for topic in &request.topics {
-        for p in &topic.partitions {
-            match (
-                u32::try_from(p.partition_index),
-                u64::try_from(p.committed_offset),
-            ) {
-                (Ok(partition), Ok(offset)) => offsets.push(OffsetCommit {
-                    topic: topic.name.0.to_string(),
-                    partition,
-                    offset,
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    leader_epoch: (p.committed_leader_epoch >= 0)
-                        .then_some(p.committed_leader_epoch),
-                }),
-                (Err(_), _) => refused = Some(ErrorCode::UnknownTopicOrPartition),
-                (_, Err(_)) => refused = Some(ErrorCode::InvalidRequest),
-            }
-        }
-    }
-    let outcome = match refused {
-        Some(e) => Err(e),
-        None => ctx
+    let sent = request.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(|p| SentOffset {
+            topic: t.name.0.as_str(),
+            partition_index: p.partition_index,
+            committed_offset: p.committed_offset,
+            committed_leader_epoch: p.committed_leader_epoch,
+            metadata: p.committed_metadata.as_ref(),
+        })
+    });
+    let outcome = match requested_offsets(sent) {
+        Err(e) => Err(e),
+        Ok(offsets) => ctx
             .backends
             .transactions
             .commit_offsets(
