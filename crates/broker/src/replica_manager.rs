@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rill_common::record::BatchHeader;
-use rill_common::transaction::{IsolationLevel, ProducerIdAndEpoch};
-use rill_common::{BrokerId, ErrorCode};
+use rill_common::transaction::IsolationLevel;
+use rill_common::BrokerId;
 use rill_metadata::controller::config;
 use rill_metadata::controller::isr::AlterPartition;
 use rill_metadata::{MetadataState, Topic};
@@ -21,12 +21,11 @@ use crate::log::{LogStorage, PartitionKey};
 use crate::partition::{
     consumer_bound, retention_point, Offsets, Partition, PartitionConfig, Role,
 };
-use crate::producer_state::SequenceCheck;
 use crate::transactions::AbortedTxn;
 use crate::txn_verifier::TxnVerifier;
 use crate::BrokerError;
 
-mod markers;
+mod transactions;
 
 /// When an acknowledged write is on disk (`log.flush.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,12 +440,6 @@ impl ReplicaManager {
         Ok(p)
     }
 
-    /// The coordinator port that verifies transactions' first writes (set once by the
-    /// node; without it transactional batches are refused).
-    pub fn set_txn_verifier(&self, verifier: Arc<dyn TxnVerifier>) {
-        let _ = self.txn_verifier.set(verifier);
-    }
-
     /// Appends a producer's batch and waits as `acks` asks: nothing, the leader's durable
     /// write, or the high watermark passing the batch. A transactional batch names its
     /// `transactional_id`; its first write to this partition is verified with the
@@ -487,63 +480,6 @@ impl ReplicaManager {
             base_offset: appended.base_offset,
             log_start_offset: p.log().log_start_offset(),
         })
-    }
-
-    /// A transaction's first write to `p`: asks the coordinator (KIP-890) and returns the
-    /// guard the append must still find. `None` for any other batch.
-    async fn verify_first_write(
-        &self,
-        p: &Partition,
-        batch: &[u8],
-        transactional_id: Option<&str>,
-    ) -> Result<Option<u64>, BrokerError> {
-        let Ok(header) = BatchHeader::parse(batch) else {
-            return Ok(None); // the append's validation reports it
-        };
-        if !p.needs_verification(&header) {
-            return Ok(None);
-        }
-        // The producer's epoch and sequence first, as the append checks them: a fenced
-        // producer learns it is fenced, a retry of a stored batch needs no verdict.
-        if let SequenceCheck::Duplicate { .. } = p.check_sequence(&header)? {
-            return Ok(None);
-        }
-        let refuse = |code: ErrorCode, message: String| BrokerError::Transaction { code, message };
-        let transactional_id = transactional_id.ok_or_else(|| {
-            refuse(
-                ErrorCode::InvalidRequest,
-                "a transactional batch must name its transactional id".into(),
-            )
-        })?;
-        let verifier = self.txn_verifier.get().ok_or_else(|| {
-            refuse(
-                ErrorCode::CoordinatorNotAvailable,
-                "no transaction coordinator is reachable".into(),
-            )
-        })?;
-        let guard = p.begin_verification(header.producer_id);
-        let producer = ProducerIdAndEpoch {
-            producer_id: header.producer_id,
-            epoch: header.producer_epoch,
-        };
-        verifier
-            .verify(transactional_id, producer, &(p.topic.clone(), p.key.partition))
-            .await
-            .map_err(|code| {
-                // Kafka clients before KIP-890 know a fenced producer by this code.
-                let code = match code {
-                    ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
-                    other => other,
-                };
-                refuse(
-                    code,
-                    format!(
-                        "the coordinator of {transactional_id} does not count {}-{} in an open transaction of this producer",
-                        p.topic, p.key.partition
-                    ),
-                )
-            })?;
-        Ok(Some(guard))
     }
 
     /// Makes everything up to `next` durable per the flush policy, then lets the high
