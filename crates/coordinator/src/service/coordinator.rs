@@ -8,7 +8,7 @@ use tokio::sync::{oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::metrics;
+use super::{metrics, term_to_load};
 use crate::error::CoordinatorError;
 use crate::group::{Group, GroupConfig, Output};
 use crate::types::{
@@ -99,22 +99,15 @@ impl GroupCoordinator {
     /// Fails unless this node is the active controller; on the first request of a new
     /// term, reloads every group from the metadata log.
     async fn ensure_coordinator(&self, inner: &mut Inner) -> Result<(), CoordinatorError> {
-        let info = self.metadata.controller_info();
-        if !info.is_leader {
-            if inner.term.is_some() {
+        let (term, state) = match term_to_load(&self.metadata, inner.term).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(new_term)) => new_term,
+            Err(e) => {
                 abandon(inner);
+                return Err(e);
             }
-            return Err(ErrorCode::NotCoordinator.into());
-        }
-        if inner.term == Some(info.term) {
-            return Ok(());
-        }
+        };
         abandon(inner);
-        let state = self
-            .metadata
-            .linearizable_state()
-            .await
-            .map_err(|_| CoordinatorError::from(ErrorCode::NotCoordinator))?;
         let now = Instant::now();
         inner.groups = state
             .groups
@@ -122,9 +115,9 @@ impl GroupCoordinator {
             .map(|d| (d.group_id.clone(), Group::restore(d, now)))
             .collect();
         inner.partition_counts = partition_counts(&state);
-        inner.term = Some(info.term);
+        inner.term = Some(term);
         info!(
-            term = info.term,
+            term,
             groups = inner.groups.len(),
             "group coordinator loaded its groups"
         );

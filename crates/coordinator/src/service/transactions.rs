@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{metrics, GroupCoordinator};
+use super::{metrics, term_to_load, GroupCoordinator};
 use crate::error::CoordinatorError;
 use crate::transaction::{Markers, Transaction, TxnConfig, TxnOutput};
 
@@ -109,28 +109,21 @@ impl TxnCoordinator {
         self: &Arc<Self>,
         inner: &mut Inner,
     ) -> Result<(), CoordinatorError> {
-        let info = self.metadata.controller_info();
-        if !info.is_leader {
-            if inner.term.is_some() {
+        let (term, state) = match term_to_load(&self.metadata, inner.term).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(new_term)) => new_term,
+            Err(e) => {
                 abandon(inner);
+                return Err(e);
             }
-            return Err(ErrorCode::NotCoordinator.into());
-        }
-        if inner.term == Some(info.term) {
-            return Ok(());
-        }
+        };
         abandon(inner);
-        let state = self
-            .metadata
-            .linearizable_state()
-            .await
-            .map_err(|_| CoordinatorError::from(ErrorCode::NotCoordinator))?;
         inner.txns = state
             .transactions
             .values()
             .map(|d| (d.transactional_id.clone(), Transaction::restore(d.clone())))
             .collect();
-        inner.term = Some(info.term);
+        inner.term = Some(term);
         inner.term_cancel = CancellationToken::new();
         let deciding: Vec<(String, Markers)> = inner
             .txns
@@ -138,7 +131,7 @@ impl TxnCoordinator {
             .filter_map(|(id, t)| t.pending_markers().map(|m| (id.clone(), m)))
             .collect();
         info!(
-            term = info.term,
+            term,
             transactions = inner.txns.len(),
             deciding = deciding.len(),
             "transaction coordinator loaded its transactions"
