@@ -34,8 +34,12 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print records of a topic.
     Consume(cli::consume::ConsumeArgs),
+    /// The exactly-once copier: input records and input offsets commit together.
+    Copy(cli::copy::CopyArgs),
     /// Consumer groups: list, describe, reset offsets.
     Group(cli::group::GroupArgs),
+    /// Transactions: list and describe transactional ids.
+    Txn(cli::txn::TxnArgs),
     /// Every replica's offsets, epoch and a checksum of the range they should agree on.
     Replicas(cli::replicas::ReplicasArgs),
     /// Produce unique values, read everything back, print a JSON verdict.
@@ -76,6 +80,8 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Replicas(args) => cli::replicas::run(args).await,
             Command::Group(args) => cli::group::run(args).await,
+            Command::Copy(args) => cli::copy::run(args).await,
+            Command::Txn(args) => cli::txn::run(args).await,
             Command::Verify(args) => cli::verify::run(args).await,
         }
     });

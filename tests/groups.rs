@@ -422,6 +422,7 @@ fn bad_group_requests_get_their_codes_and_change_nothing() {
                 .offset_fetch(pb::OffsetFetchRequest {
                     group_id: "g".into(),
                     partitions: vec![],
+                    require_stable: false,
                 })
                 .await?
                 .into_inner();

@@ -10,6 +10,7 @@ use rill_client::{
     Bootstrap, Consumer, ConsumerConfig, ConsumerRecord, GroupConsumer, GroupConsumerConfig,
     OffsetReset,
 };
+use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
 use serde_json::json;
 
@@ -45,6 +46,18 @@ pub struct ConsumeArgs {
     /// Only this partition.
     #[arg(long)]
     partition: Option<u32>,
+    /// read_committed (default): committed records only, up to the last stable offset.
+    /// read_uncommitted: up to the high watermark, open and aborted transactions included.
+    /// read_latest: from the leader up to its log end, for the lowest latency; records
+    /// read this way may later be truncated away (they are not on a quorum yet).
+    #[arg(long, default_value = "read_committed", value_parser = parse_isolation)]
+    isolation_level: IsolationLevel,
+}
+
+fn parse_isolation(name: &str) -> Result<IsolationLevel, String> {
+    IsolationLevel::parse(name).ok_or_else(|| {
+        format!("{name:?}: expected read_committed, read_uncommitted or read_latest")
+    })
 }
 
 fn text(b: &Option<Bytes>) -> Option<String> {
@@ -58,6 +71,7 @@ fn fetch_config(args: &ConsumeArgs) -> ConsumerConfig {
         } else {
             OffsetReset::Latest
         },
+        isolation: args.isolation_level,
         ..Default::default()
     }
 }

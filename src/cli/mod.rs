@@ -3,10 +3,12 @@
 
 pub mod cluster;
 pub mod consume;
+pub mod copy;
 pub mod group;
 pub mod produce;
 pub mod replicas;
 pub mod topic;
+pub mod txn;
 pub mod verify;
 
 use rill_client::{AdminClient, Bootstrap, ClientError};

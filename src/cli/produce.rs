@@ -6,7 +6,10 @@ use std::io::Write;
 
 use anyhow::bail;
 use bytes::Bytes;
-use rill_client::{Bootstrap, Producer, ProducerConfig, ProducerRecord};
+use rill_client::{
+    Bootstrap, ClientError, DeliveryFuture, Producer, ProducerConfig, ProducerRecord,
+    TransactionalConfig, TransactionalProducer,
+};
 use rill_common::record::Compression;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
@@ -55,26 +58,54 @@ pub struct ProduceArgs {
     /// Compress batches: none, gzip, snappy, lz4 or zstd.
     #[arg(long, default_value = "none")]
     compression: Compression,
+    /// A transactional producer with this id: all of stdin is one transaction,
+    /// committed at its end (aborted if any record fails). Fences an earlier producer
+    /// with the same id. Needs --acks all.
+    #[arg(long)]
+    transactional_id: Option<String>,
+}
+
+/// The plain or the transactional producer behind `rill produce`.
+enum AnyProducer {
+    Plain(Producer),
+    Transactional(TransactionalProducer),
+}
+
+impl AnyProducer {
+    async fn send(&mut self, record: ProducerRecord) -> Result<DeliveryFuture, ClientError> {
+        match self {
+            Self::Plain(p) => Ok(p.send(record).await),
+            Self::Transactional(p) => p.send(record).await,
+        }
+    }
 }
 
 /// Deliveries awaited at most at once; reading stdin waits beyond that.
 const MAX_PENDING: usize = 20_000;
 
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
-    if args.idempotent && args.acks.wire() != -1 {
-        bail!("INVALID_REQUEST: --idempotent needs --acks all");
+    if (args.idempotent || args.transactional_id.is_some()) && args.acks.wire() != -1 {
+        bail!("INVALID_REQUEST: --idempotent and --transactional-id need --acks all");
     }
-    let producer = Producer::new(
-        Bootstrap::new(&args.client.bootstrap)?,
-        ProducerConfig {
-            acks: args.acks.wire(),
-            enable_idempotence: args.idempotent,
-            linger: std::time::Duration::from_millis(args.linger_ms),
-            batch_size: args.batch_size,
-            compression: args.compression,
-            ..Default::default()
-        },
-    );
+    let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
+    let config = ProducerConfig {
+        acks: args.acks.wire(),
+        enable_idempotence: args.idempotent,
+        linger: std::time::Duration::from_millis(args.linger_ms),
+        batch_size: args.batch_size,
+        compression: args.compression,
+        ..Default::default()
+    };
+    let mut producer = match &args.transactional_id {
+        None => AnyProducer::Plain(Producer::new(bootstrap, config)),
+        Some(id) => {
+            let mut p =
+                TransactionalProducer::new(bootstrap, config, TransactionalConfig::new(id))?;
+            p.init_transactions().await?;
+            p.begin()?;
+            AnyProducer::Transactional(p)
+        }
+    };
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut pending = VecDeque::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -116,19 +147,55 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             value: Some(Bytes::from(value.clone())),
             timestamp_ms: None,
         };
-        pending.push_back((value, producer.send(record).await));
+        pending.push_back((value, producer.send(record).await?));
         if pending.len() >= MAX_PENDING {
             if let Some((value, delivery)) = pending.pop_front() {
                 settle(value, delivery.await, &mut out)?;
             }
         }
     }
-    producer.flush().await;
-    while let Some((value, delivery)) = pending.pop_front() {
-        settle(value, delivery.await, &mut out)?;
+    match producer {
+        AnyProducer::Plain(producer) => {
+            producer.flush().await;
+            while let Some((value, delivery)) = pending.pop_front() {
+                settle(value, delivery.await, &mut out)?;
+            }
+            producer.close().await;
+        }
+        AnyProducer::Transactional(mut producer) => {
+            // Acks are printed only once the transaction committed: before, the records
+            // are not visible to read_committed consumers.
+            let mut written = Vec::new();
+            let mut failure = None;
+            while let Some((value, delivery)) = pending.pop_front() {
+                match delivery.await {
+                    Ok(meta) => written.push((value, meta)),
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+            let outcome = match failure {
+                Some(e) => Err(e),
+                None => producer.commit().await,
+            };
+            if let Err(e) = outcome {
+                let aborted = producer.abort().await;
+                producer.close().await;
+                let status = if aborted.is_ok() {
+                    "aborted"
+                } else {
+                    "left to its timeout"
+                };
+                bail!("{}: the transaction is {status}: {e}", e.code());
+            }
+            producer.close().await;
+            for (value, meta) in written {
+                settle(value, Ok(meta), &mut out)?;
+            }
+        }
     }
     out.flush()?;
-    producer.close().await;
     if let Some(e) = first_error {
         bail!(
             "{}: {failed} of {} records failed; first: {}",

@@ -18,7 +18,9 @@ use rill_broker::grpc::{BrokerServiceImpl, ProducerIdSource};
 use rill_broker::log::{LogStorage, SledStorage};
 use rill_broker::{FlushPolicy, ReplicaManager};
 use rill_common::listeners::Listener;
-use rill_coordinator::service::{GroupCoordinator, GroupServiceImpl, TxnCoordinator};
+use rill_coordinator::service::{
+    GroupCoordinator, GroupServiceImpl, TransactionServiceImpl, TxnCoordinator,
+};
 use rill_coordinator::transaction::TxnConfig;
 use rill_coordinator::GroupConfig;
 use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
@@ -29,6 +31,7 @@ use rill_proto::v1::broker_service_server::BrokerServiceServer;
 use rill_proto::v1::controller_service_server::ControllerServiceServer;
 use rill_proto::v1::group_service_server::GroupServiceServer;
 use rill_proto::v1::raft_service_server::RaftServiceServer;
+use rill_proto::v1::transaction_service_server::TransactionServiceServer;
 use rill_proto::ListenerPorts;
 use rill_proto::MAX_MESSAGE_BYTES;
 use tokio_util::sync::CancellationToken;
@@ -274,13 +277,17 @@ async fn serve_grpc(
             BrokerServiceServer::new(BrokerServiceImpl::new(
                 replicas.clone(),
                 producer_ids,
-                Arc::new(txn_backends::LocalTxnVerifier(transactions)),
+                Arc::new(txn_backends::LocalTxnVerifier(transactions.clone())),
             ))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(GroupServiceServer::new(GroupServiceImpl::new(
             groups,
+            client_listeners.clone(),
+        )))
+        .add_service(TransactionServiceServer::new(TransactionServiceImpl::new(
+            transactions,
             client_listeners.clone(),
         )))
         .add_service(AdminServiceServer::new(

@@ -106,6 +106,14 @@ impl Consumer {
         self.positions.insert(tp.clone(), Some(offset));
     }
 
+    /// Forgets the position of an assigned partition: the next poll starts it per
+    /// `auto_offset_reset`.
+    pub fn reset_position(&mut self, tp: &TopicPartition) {
+        if let Some(position) = self.positions.get_mut(tp) {
+            *position = None;
+        }
+    }
+
     pub fn position(&self, tp: &TopicPartition) -> Option<u64> {
         self.positions.get(tp).copied().flatten()
     }

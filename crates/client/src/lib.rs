@@ -3,8 +3,10 @@
 
 mod admin;
 mod admin_groups;
+mod admin_transactions;
 mod connection;
 mod consumer;
+mod coordinator;
 mod error;
 mod fetched;
 mod group;
@@ -12,15 +14,18 @@ mod metadata;
 pub mod partitioner;
 mod producer;
 mod replicas;
+mod transactional;
 
 pub use admin::{
     AdminClient, BrokerDescription, ClusterDescription, ControllerDescription, NewTopic,
     PartitionDescription, TopicDescription,
 };
 pub use admin_groups::{GroupDescription, GroupListing, GroupMember, GroupOffset, TopicPartitions};
+pub use admin_transactions::{TransactionDescription, TxnPartition};
 pub use connection::Bootstrap;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 pub use error::ClientError;
-pub use group::{GroupConsumer, GroupConsumerConfig, RebalanceListener};
+pub use group::{ConsumerGroupMetadata, GroupConsumer, GroupConsumerConfig, RebalanceListener};
 pub use producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use replicas::{describe_replicas, ReplicaState, ReplicasDescription};
+pub use transactional::{TransactionalConfig, TransactionalProducer};

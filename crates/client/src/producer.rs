@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::metadata::ClusterMetadata;
 use crate::partitioner::partition_for_key;
+use crate::transactional::TxnShared;
 use crate::{AdminClient, Bootstrap, ClientError};
 
 #[derive(Debug, Clone)]
@@ -72,6 +73,8 @@ pub struct RecordMetadata {
 
 type Delivery = oneshot::Sender<Result<RecordMetadata, ClientError>>;
 type TopicPartition = (String, u32);
+/// A sent batch's partition and, if it failed for good, why.
+type Done = (TopicPartition, Option<ClientError>);
 
 enum Command {
     Send(ProducerRecord, Delivery),
@@ -112,9 +115,27 @@ fn now_ms() -> i64 {
 
 impl Producer {
     pub fn new(bootstrap: Bootstrap, config: ProducerConfig) -> Self {
+        Self::start(bootstrap, config, None)
+    }
+
+    /// The producer of a `TransactionalProducer`: its records are transactional, written
+    /// with the transaction's producer id and epoch to partitions added to it first.
+    pub(crate) fn transactional(
+        bootstrap: Bootstrap,
+        config: ProducerConfig,
+        txn: std::sync::Arc<TxnShared>,
+    ) -> Self {
+        Self::start(bootstrap, config, Some(txn))
+    }
+
+    fn start(
+        bootstrap: Bootstrap,
+        config: ProducerConfig,
+        txn: Option<std::sync::Arc<TxnShared>>,
+    ) -> Self {
         let (commands, rx) = mpsc::channel(config.buffer_records.max(1));
         let metadata = ClusterMetadata::new(AdminClient::new(bootstrap));
-        let actor = tokio::spawn(Actor::new(config, metadata).run(rx));
+        let actor = tokio::spawn(Actor::new(config, metadata, txn).run(rx));
         Self { commands, actor }
     }
 
@@ -163,17 +184,24 @@ struct Actor {
     in_flight: HashSet<TopicPartition>,
     sticky: HashMap<String, u32>,
     flush_waiters: Vec<oneshot::Sender<()>>,
-    done_tx: mpsc::UnboundedSender<(TopicPartition, bool)>,
-    done_rx: mpsc::UnboundedReceiver<(TopicPartition, bool)>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
     /// The idempotent producer's id and epoch, once known; `None` also after a batch
-    /// failed for good (its sequence is lost, so the next batch starts a new id).
+    /// failed for good (its sequence is lost, so the next batch starts a new id). A
+    /// transactional producer takes the transaction's (a new epoch after every end).
     producer_id: Option<(i64, i16)>,
+    /// Set for a transactional producer.
+    txn: Option<std::sync::Arc<TxnShared>>,
     /// The next sequence number per partition, under `producer_id`.
     sequences: HashMap<TopicPartition, i32>,
 }
 
 impl Actor {
-    fn new(config: ProducerConfig, metadata: ClusterMetadata) -> Self {
+    fn new(
+        config: ProducerConfig,
+        metadata: ClusterMetadata,
+        txn: Option<std::sync::Arc<TxnShared>>,
+    ) -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Self {
             config,
@@ -187,11 +215,12 @@ impl Actor {
             done_rx,
             producer_id: None,
             sequences: HashMap::new(),
+            txn,
         }
     }
 
     fn idempotent(&self) -> bool {
-        self.config.enable_idempotence && self.config.acks == -1
+        self.txn.is_some() || (self.config.enable_idempotence && self.config.acks == -1)
     }
 
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -218,11 +247,16 @@ impl Actor {
                         self.seal_all();
                     }
                 },
-                Some((tp, ok)) = self.done_rx.recv() => {
+                Some((tp, failure)) = self.done_rx.recv() => {
                     self.in_flight.remove(&tp);
-                    if !ok && self.idempotent() {
+                    match (failure, &self.txn) {
+                        (None, _) => {}
+                        // The transaction cannot commit; its abort bumps the epoch,
+                        // which restarts the sequences.
+                        (Some(e), Some(txn)) => txn.record_failed(e),
                         // A failed batch leaves a gap in this id's sequence.
-                        self.producer_id = None;
+                        (Some(_), None) if self.idempotent() => self.producer_id = None,
+                        (Some(_), None) => {}
                     }
                 }
                 _ = ticker.tick() => {}
@@ -268,7 +302,20 @@ impl Actor {
     }
 
     async fn add(&mut self, record: ProducerRecord, delivery: Delivery) {
-        if self.idempotent() && self.producer_id.is_none() {
+        if let Some(txn) = &self.txn {
+            let Some(p) = txn.producer() else {
+                let _ = delivery.send(Err(ClientError::Server {
+                    code: ErrorCode::InvalidTxnState,
+                    message: "the transactional producer has no producer id".into(),
+                }));
+                return;
+            };
+            if self.producer_id != Some((p.producer_id, p.epoch)) {
+                // A new transaction's epoch: its sequences start over.
+                self.producer_id = Some((p.producer_id, p.epoch));
+                self.sequences.clear();
+            }
+        } else if self.idempotent() && self.producer_id.is_none() {
             match self.metadata.init_producer_id().await {
                 Ok(id) => {
                     self.producer_id = Some(id);
@@ -288,6 +335,13 @@ impl Actor {
             }
         };
         let tp = (record.topic.clone(), partition);
+        if let Some(txn) = &self.txn {
+            if let Err(e) = txn.add_partition(&tp).await {
+                txn.record_failed(e.clone());
+                let _ = delivery.send(Err(e));
+                return;
+            }
+        }
         let size = record.key.as_ref().map_or(0, Bytes::len)
             + record.value.as_ref().map_or(0, Bytes::len)
             + 16;
@@ -298,8 +352,13 @@ impl Actor {
             self.seal(&tp);
         }
         let compression = self.config.compression;
+        let transactional = self.txn.is_some();
         let pending = self.open.entry(tp.clone()).or_insert_with(|| Pending {
-            builder: RecordBatchBuilder::with_compression(compression),
+            builder: {
+                let mut builder = RecordBatchBuilder::with_compression(compression);
+                builder.transactional = transactional;
+                builder
+            },
             deliveries: Vec::new(),
             created: Instant::now(),
         });
@@ -374,9 +433,15 @@ impl Actor {
             let metadata = self.metadata.clone();
             let done = self.done_tx.clone();
             let (acks, timeout) = (self.config.acks, self.config.request_timeout);
+            let transactional_id = self.txn.as_ref().map(|t| t.transactional_id().to_string());
             tokio::spawn(async move {
-                let result =
-                    send_batch(&metadata, &tp, &batch.batch, acks, timeout, batch.deadline).await;
+                let target = BatchTarget {
+                    tp: &tp,
+                    acks,
+                    timeout,
+                    transactional_id: transactional_id.as_deref(),
+                };
+                let result = send_batch(&metadata, &target, &batch.batch, batch.deadline).await;
                 for (delta, delivery) in batch.deliveries.into_iter().enumerate() {
                     let outcome = match &result {
                         Ok(base) => Ok(RecordMetadata {
@@ -388,7 +453,7 @@ impl Actor {
                     };
                     let _ = delivery.send(outcome);
                 }
-                let _ = done.send((tp, result.is_ok()));
+                let _ = done.send((tp, result.err()));
             });
         }
     }
@@ -403,16 +468,30 @@ fn record_is_keyless_sticky(sticky: &HashMap<String, u32>, tp: &TopicPartition) 
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(25);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(250);
 
+/// Where and how a batch is written.
+pub(crate) struct BatchTarget<'a> {
+    pub tp: &'a TopicPartition,
+    pub acks: i32,
+    /// The broker's wait for acks=all.
+    pub timeout: Duration,
+    /// A transactional batch names its transactional id.
+    pub transactional_id: Option<&'a str>,
+}
+
 /// Sends one batch to the partition's leader, retrying retriable errors (refreshing
 /// metadata) until `deadline`. Returns the base offset.
 pub(crate) async fn send_batch(
     metadata: &ClusterMetadata,
-    tp: &TopicPartition,
+    target: &BatchTarget<'_>,
     batch: &Bytes,
-    acks: i32,
-    timeout: Duration,
     deadline: Instant,
 ) -> Result<u64, ClientError> {
+    let BatchTarget {
+        tp,
+        acks,
+        timeout,
+        transactional_id,
+    } = *target;
     let mut backoff = RETRY_BACKOFF_MIN;
     loop {
         let attempt = async {
@@ -423,7 +502,7 @@ pub(crate) async fn send_batch(
                 acks,
                 records: batch.clone(),
                 timeout_ms: timeout.as_millis() as u32,
-                transactional_id: None,
+                transactional_id: transactional_id.map(str::to_string),
             });
             request.set_timeout(timeout + Duration::from_secs(5));
             client

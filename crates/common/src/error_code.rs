@@ -75,6 +75,7 @@ error_codes! {
     InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT", 50,
     ConcurrentTransactions => "CONCURRENT_TRANSACTIONS", 51,
     UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT", 88,
+    TransactionalIdNotFound => "TRANSACTIONAL_ID_NOT_FOUND", 105,
     ProducerFenced => "PRODUCER_FENCED", 90,
     UnknownProducerId => "UNKNOWN_PRODUCER_ID", 59,
     ElectionNotNeeded => "ELECTION_NOT_NEEDED", 84,

@@ -56,7 +56,8 @@ pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
         ErrorCode::TopicAlreadyExists => tonic::Code::AlreadyExists,
         ErrorCode::UnknownTopicOrPartition
         | ErrorCode::UnknownMemberId
-        | ErrorCode::GroupIdNotFound => tonic::Code::NotFound,
+        | ErrorCode::GroupIdNotFound
+        | ErrorCode::TransactionalIdNotFound => tonic::Code::NotFound,
         ErrorCode::NotController
         | ErrorCode::NotCoordinator
         | ErrorCode::CoordinatorNotAvailable

@@ -1,11 +1,9 @@
-//! The consumer's connection to its group coordinator: found with FindCoordinator on any
-//! node, found again when it moves (NOT_COORDINATOR, an unreachable node).
+//! The consumer's calls to its group coordinator (found and followed by
+//! `CoordinatorChannel`).
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rill_common::group::{Assignment, Subscription};
-use rill_common::ErrorCode;
 use rill_proto::group::{
     assignment_from_pb, assignment_to_pb, subscription_from_pb, subscription_to_pb,
 };
@@ -13,15 +11,17 @@ use rill_proto::v1 as pb;
 use rill_proto::v1::group_service_client::GroupServiceClient;
 use tonic::transport::Channel;
 
+use crate::coordinator::{CoordinatorChannel, CoordinatorKind};
 use crate::{Bootstrap, ClientError};
 
 /// How long a short group call (heartbeat, commit, leave) may take.
 const SHORT_CALL: Duration = Duration::from_secs(10);
+/// How long committed offsets that a transaction is committing are waited for.
+const STABLE_WAIT: Duration = Duration::from_secs(60);
 
 pub(crate) struct CoordinatorLink {
-    bootstrap: Bootstrap,
     pub group_id: String,
-    client: Mutex<Option<GroupServiceClient<Channel>>>,
+    coordinator: CoordinatorChannel,
 }
 
 /// A member's identity in its current generation.
@@ -53,70 +53,24 @@ pub(crate) struct Joined {
 impl CoordinatorLink {
     pub fn new(bootstrap: Bootstrap, group_id: String) -> Self {
         Self {
-            bootstrap,
+            coordinator: CoordinatorChannel::new(
+                bootstrap,
+                CoordinatorKind::Group,
+                group_id.clone(),
+            ),
             group_id,
-            client: Mutex::new(None),
         }
     }
 
-    fn cached(&self) -> Option<GroupServiceClient<Channel>> {
-        self.client
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn forget(&self) {
-        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
-    async fn coordinator(&self) -> Result<GroupServiceClient<Channel>, ClientError> {
-        if let Some(c) = self.cached() {
-            return Ok(c);
-        }
-        let request = pb::FindCoordinatorRequest {
-            group_id: self.group_id.clone(),
-        };
-        let found = self
-            .bootstrap
-            .with_channel(|c| {
-                let request = request.clone();
-                async move { GroupServiceClient::new(c).find_coordinator(request).await }
-            })
-            .await?
-            .into_inner();
-        self.bootstrap.learn([found.addr.clone()]);
-        let channel = rill_proto::endpoint(&found.addr)
-            .map_err(|e| ClientError::InvalidArgument(format!("coordinator address: {e}")))?
-            .connect_lazy();
-        let client = GroupServiceClient::new(channel);
-        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
-        Ok(client)
-    }
-
-    /// One call to the coordinator; a moved or unreachable coordinator is forgotten so
-    /// the next call finds it again (the error is returned, retriable).
+    /// One call to the group's coordinator (see `CoordinatorChannel::call`).
     async fn call<T, F, Fut>(&self, timeout: Duration, f: F) -> Result<T, ClientError>
     where
         F: FnOnce(GroupServiceClient<Channel>, Duration) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let client = self.coordinator().await?;
-        match f(client, timeout).await {
-            Ok(r) => Ok(r.into_inner()),
-            Err(status) => {
-                let e = ClientError::from_status(&status);
-                if matches!(e, ClientError::Unreachable { .. })
-                    || matches!(
-                        e.code(),
-                        ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable
-                    )
-                {
-                    self.forget();
-                }
-                Err(e)
-            }
-        }
+        self.coordinator
+            .call(timeout, |c, t| f(GroupServiceClient::new(c), t))
+            .await
     }
 
     pub async fn join(&self, p: &JoinParams) -> Result<Joined, ClientError> {
@@ -265,12 +219,19 @@ impl CoordinatorLink {
                     partition: *partition,
                 })
                 .collect(),
+            require_stable: true,
         };
+        // Offsets a transaction is committing are waited for (UNSTABLE_OFFSET_COMMIT is
+        // retried): otherwise a copier could read its own last transaction's input again.
         let r = self
-            .call(SHORT_CALL, |mut c, t| async move {
-                let mut request = tonic::Request::new(request);
-                request.set_timeout(t);
-                c.offset_fetch(request).await
+            .coordinator
+            .call_until(Instant::now() + STABLE_WAIT, SHORT_CALL, |c, t| {
+                let request = request.clone();
+                async move {
+                    let mut request = tonic::Request::new(request);
+                    request.set_timeout(t);
+                    GroupServiceClient::new(c).offset_fetch(request).await
+                }
             })
             .await?;
         Ok(r.offsets

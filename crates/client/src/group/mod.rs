@@ -26,6 +26,16 @@ use crate::{AdminClient, Bootstrap, ClientError, Consumer, ConsumerConfig, Consu
 
 pub type TopicPartition = (String, u32);
 
+/// A group member as a transaction's offset commit names it (Kafka's
+/// `ConsumerGroupMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    pub group_id: String,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub generation: i32,
+}
+
 #[derive(Debug, Clone)]
 pub struct GroupConsumerConfig {
     pub group_id: String,
@@ -188,6 +198,48 @@ impl GroupConsumer {
         &self.me.member_id
     }
 
+    /// This member's group, id and generation, for `send_offsets_to_transaction`: the
+    /// coordinator refuses offsets of a member that is no longer in the generation.
+    pub fn group_metadata(&self) -> ConsumerGroupMetadata {
+        ConsumerGroupMetadata {
+            group_id: self.config.group_id.clone(),
+            member_id: self.me.member_id.clone(),
+            group_instance_id: self.me.instance_id.clone(),
+            generation: self.me.generation,
+        }
+    }
+
+    /// The next offset to read of every owned partition (after the records returned).
+    pub fn positions(&self) -> Vec<(TopicPartition, u64)> {
+        self.positions_of(&self.owned)
+    }
+
+    /// Moves the position of an owned partition (the next poll reads from `offset`).
+    pub fn seek(&mut self, tp: &TopicPartition, offset: u64) {
+        if self.owned.contains(tp) {
+            self.fetcher.seek(tp, offset);
+        }
+    }
+
+    /// Moves the positions of owned partitions back to the group's committed offsets,
+    /// or to where `auto_offset_reset` starts a partition without one (e.g. after an
+    /// aborted transaction, so that its input is read again).
+    pub async fn seek_to_committed(&mut self) -> Result<(), ClientError> {
+        let owned: Vec<TopicPartition> = self.owned.iter().cloned().collect();
+        if owned.is_empty() {
+            return Ok(());
+        }
+        let committed: BTreeMap<TopicPartition, u64> =
+            self.link.committed(&owned).await?.into_iter().collect();
+        for tp in &owned {
+            match committed.get(tp) {
+                Some(offset) => self.fetcher.seek(tp, *offset),
+                None => self.fetcher.reset_position(tp),
+            }
+        }
+        Ok(())
+    }
+
     /// Takes part in the group as needed, then returns the next records of the owned
     /// partitions (possibly none).
     pub async fn poll(&mut self) -> Result<Vec<ConsumerRecord>, ClientError> {
@@ -203,7 +255,7 @@ impl GroupConsumer {
 
     /// Commits the position of every owned partition and waits for the answer.
     pub async fn commit_sync(&mut self) -> Result<(), ClientError> {
-        let offsets = self.positions(&self.owned);
+        let offsets = self.positions_of(&self.owned);
         if offsets.is_empty() {
             return Ok(());
         }
@@ -229,7 +281,7 @@ impl GroupConsumer {
     /// Commits the positions of every owned partition in the background; a failure is
     /// only logged (a later commit covers it).
     pub fn commit_async(&mut self) {
-        let offsets = self.positions(&self.owned);
+        let offsets = self.positions_of(&self.owned);
         if offsets.is_empty() {
             return;
         }
@@ -262,7 +314,7 @@ impl GroupConsumer {
         Ok(())
     }
 
-    fn positions(&self, partitions: &BTreeSet<TopicPartition>) -> Vec<(TopicPartition, u64)> {
+    fn positions_of(&self, partitions: &BTreeSet<TopicPartition>) -> Vec<(TopicPartition, u64)> {
         partitions
             .iter()
             .filter_map(|tp| self.fetcher.position(tp).map(|o| (tp.clone(), o)))
@@ -360,7 +412,7 @@ impl GroupConsumer {
             return;
         }
         if self.config.auto_commit_interval.is_some() {
-            let offsets = self.positions(revoked);
+            let offsets = self.positions_of(revoked);
             if let Err(e) = self.link.commit(&self.me, &offsets).await {
                 tracing::debug!("commit before revoking failed: {e}");
             }

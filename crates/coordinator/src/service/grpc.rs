@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rill_common::ErrorCode;
 use rill_metadata::OffsetCommit;
 use rill_proto::group::{
     assignment_from_pb, assignment_to_pb, subscription_from_pb, subscription_to_pb,
@@ -185,6 +186,18 @@ impl GroupService for GroupServiceImpl {
             .into_iter()
             .map(|p| (p.topic, p.partition))
             .collect();
+        if r.require_stable {
+            let unstable = self.coordinator.unstable_offsets(&r.group_id);
+            let pending = unstable
+                .iter()
+                .find(|tp| partitions.is_empty() || partitions.contains(tp));
+            if let Some((topic, partition)) = pending {
+                return Err(status(CoordinatorError::new(
+                    ErrorCode::UnstableOffsetCommit,
+                    format!("a transaction is committing the offset of {topic}-{partition}"),
+                )));
+            }
+        }
         let offsets = self
             .coordinator
             .fetch_offsets(&r.group_id, &partitions)

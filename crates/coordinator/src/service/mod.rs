@@ -9,6 +9,7 @@ mod coordinator;
 mod grpc;
 mod metrics;
 mod transactions;
+mod txn_grpc;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::error::CoordinatorError;
 pub use coordinator::GroupCoordinator;
 pub use grpc::GroupServiceImpl;
 pub use transactions::{EndTxnVersion, TxnBackends, TxnCoordinator};
+pub use txn_grpc::TransactionServiceImpl;
 
 /// The term check both coordinators make before serving: `Ok(None)` while the term they
 /// loaded (`loaded`) lasts; `Ok(Some((term, state)))` when this node is the active
