@@ -43,7 +43,8 @@ pub struct CopyArgs {
     /// Abort this fraction of the transactions on purpose (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     abort_ratio: f64,
-    /// Exit when no input arrives for this long (default: run until killed).
+    /// Exit when no input arrives for this long while partitions are assigned (default:
+    /// run until killed).
     #[arg(long)]
     timeout_ms: Option<u64>,
     /// transaction.timeout.ms: the coordinator aborts a transaction open longer.
@@ -122,6 +123,10 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     let mut last_input = Instant::now();
     let mut last_report = Instant::now();
     loop {
+        if consumer.assignment().is_empty() {
+            // Joining, or waiting for partitions: not idle.
+            last_input = Instant::now();
+        }
         if args
             .timeout_ms
             .is_some_and(|t| last_input.elapsed() >= Duration::from_millis(t))
