@@ -383,3 +383,47 @@ fn rill_copy_copies_every_record_exactly_once_through_broker_coordinator_and_cop
         Ok(())
     });
 }
+
+#[test]
+fn rill_verify_in_transactions_with_aborts_reads_no_aborted_record_through_leader_kills() {
+    with_cluster(3, &[], |cluster| {
+        cluster.wait_ready(READY)?;
+        cluster.create_topic("payments", 3, 3, &[])?;
+        let verify = cluster.spawn_rill(&[
+            "verify",
+            "--topic",
+            "payments",
+            "--duration-s",
+            "12",
+            "--rate",
+            "400",
+            "--transactional-id",
+            "verifier",
+            "--abort-ratio",
+            "0.3",
+            "--transaction-size",
+            "50",
+        ])?;
+        for partition in [0, 1] {
+            std::thread::sleep(Duration::from_secs(3));
+            let leader = cluster
+                .leader_of("payments", partition)?
+                .ok_or_else(|| anyhow!("payments-{partition} is offline"))?;
+            eprintln!("killing node {leader}, the leader of payments-{partition}");
+            cluster.restart(leader, Duration::from_secs(1))?;
+        }
+        let out = verify.wait()?;
+        let verdict: Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| anyhow!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+        eprintln!("verdict: {verdict}");
+        assert_eq!(verdict["ok"], true, "{verdict}");
+        assert_eq!(verdict["aborted_read"], serde_json::json!([]), "{verdict}");
+        assert_eq!(verdict["lost"], serde_json::json!([]), "{verdict}");
+        ensure!(
+            verdict["acked"].as_u64().unwrap_or(0) > 1000
+                && verdict["failed"].as_u64().unwrap_or(0) > 500,
+            "both committed and aborted transactions: {verdict}"
+        );
+        Ok(())
+    });
+}

@@ -9,8 +9,9 @@ use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rill_client::{
     Bootstrap, ClientError, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig,
-    ProducerRecord,
+    ProducerRecord, TransactionalConfig, TransactionalProducer,
 };
+use rill_common::ErrorCode;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -36,12 +37,25 @@ pub struct VerifyArgs {
     /// How long reading everything back may take.
     #[arg(long, default_value_t = 60)]
     read_timeout_s: u64,
+    /// Produce in transactions with this transactional id; read back read_committed.
+    #[arg(long)]
+    transactional_id: Option<String>,
+    /// With --transactional-id: abort this fraction of the transactions (0 to 1); none
+    /// of their records may be read (`aborted_read`).
+    #[arg(long, default_value_t = 0.0, requires = "transactional_id")]
+    abort_ratio: f64,
+    /// With --transactional-id: records per transaction.
+    #[arg(long, default_value_t = 100, requires = "transactional_id")]
+    transaction_size: u64,
 }
 
 enum Outcome {
     Acked(u32, u64),
     Failed,
     Unknown,
+    /// Its transaction was aborted (on purpose, or after a definite error): a
+    /// read_committed consumer must never see it.
+    Aborted,
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
@@ -51,47 +65,32 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     if args.rate <= 0.0 {
         bail!("INVALID_REQUEST: --rate must be positive");
     }
+    if !(0.0..=1.0).contains(&args.abort_ratio) || args.transaction_size == 0 {
+        bail!("INVALID_REQUEST: --abort-ratio must be within 0..=1, --transaction-size >= 1");
+    }
     let run_id = format!("{:x}", rand::random::<u32>());
     // One node list for producing and reading back: what the producer learns of the
     // cluster still serves when a bootstrap node is gone.
     let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
-    let producer = Producer::new(
-        bootstrap.clone(),
-        ProducerConfig {
-            acks: args.acks.wire(),
-            enable_idempotence: args.idempotent,
-            linger: Duration::from_millis(2),
-            delivery_timeout: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(10),
-            ..Default::default()
-        },
-    );
-    let total = (args.rate * args.duration_s as f64) as u64;
-    let every = Duration::from_secs_f64(1.0 / args.rate);
-    let start = Instant::now();
-    let mut pending = FuturesUnordered::new();
-    let mut outcomes: Vec<(String, Outcome)> = Vec::with_capacity(total as usize);
-    for seq in 0..total {
-        tokio::time::sleep_until(start + every * seq as u32).await;
-        let value = format!("{run_id}-{seq}");
-        let record = ProducerRecord {
-            topic: args.topic.clone(),
-            value: Some(Bytes::from(value.clone())),
-            ..Default::default()
-        };
-        let delivery = producer.send(record).await;
-        pending.push(async move { (value, delivery.await) });
-        while let Some(Some(done)) = futures::FutureExt::now_or_never(pending.next()) {
-            outcomes.push(classify(done));
+    let config = ProducerConfig {
+        acks: args.acks.wire(),
+        enable_idempotence: args.idempotent,
+        linger: Duration::from_millis(2),
+        delivery_timeout: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let outcomes = match &args.transactional_id {
+        None => produce(&args, &run_id, Producer::new(bootstrap.clone(), config)).await,
+        Some(id) => {
+            let producer = TransactionalProducer::new(
+                bootstrap.clone(),
+                config,
+                TransactionalConfig::new(id),
+            )?;
+            produce_transactions(&args, &run_id, producer).await?
         }
-        if seq % 1000 == 0 {
-            eprintln!("verify: sent {seq}/{total}");
-        }
-    }
-    while let Some(done) = pending.next().await {
-        outcomes.push(classify(done));
-    }
-    producer.close().await;
+    };
     eprintln!("verify: produced; reading back");
 
     let read = read_back(&args, bootstrap, Duration::from_secs(args.read_timeout_s)).await?;
@@ -101,6 +100,114 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
         bail!("UNKNOWN_SERVER_ERROR: verification failed");
     }
     Ok(())
+}
+
+/// The value of the record sent `seq`-th, at its scheduled time.
+async fn next_value(args: &VerifyArgs, run_id: &str, start: Instant, seq: u64) -> String {
+    let every = Duration::from_secs_f64(1.0 / args.rate);
+    tokio::time::sleep_until(start + every * seq as u32).await;
+    if seq % 1000 == 0 {
+        eprintln!("verify: sent {seq}/{}", total(args));
+    }
+    format!("{run_id}-{seq}")
+}
+
+fn total(args: &VerifyArgs) -> u64 {
+    (args.rate * args.duration_s as f64) as u64
+}
+
+fn record(args: &VerifyArgs, value: &str) -> ProducerRecord {
+    ProducerRecord {
+        topic: args.topic.clone(),
+        value: Some(Bytes::from(value.to_string())),
+        ..Default::default()
+    }
+}
+
+/// Transactions of `--transaction-size` records, a random `--abort-ratio` of them
+/// aborted. A committed transaction's records are acked; an aborted one's must never be
+/// read; one whose end is unknown (the producer gave up) may be either.
+async fn produce_transactions(
+    args: &VerifyArgs,
+    run_id: &str,
+    mut producer: TransactionalProducer,
+) -> anyhow::Result<Vec<(String, Outcome)>> {
+    producer.init_transactions().await?;
+    let total = total(args);
+    let start = Instant::now();
+    let mut outcomes = Vec::with_capacity(total as usize);
+    let mut seq = 0;
+    while seq < total {
+        producer.begin()?;
+        let mut sent = Vec::new();
+        let mut failed = None;
+        while seq < total && (sent.len() as u64) < args.transaction_size {
+            let value = next_value(args, run_id, start, seq).await;
+            seq += 1;
+            match producer.send(record(args, &value)).await {
+                Ok(delivery) => sent.push((value, Some(delivery))),
+                Err(e) => {
+                    sent.push((value, None));
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        let abort = failed.is_some() || rand::random::<f64>() < args.abort_ratio;
+        let ended = if abort {
+            producer.abort().await.map(|()| false)
+        } else {
+            match producer.commit().await {
+                Ok(()) => Ok(true),
+                // Definitely not committed: abort it.
+                Err(e) if !e.is_retriable() && e.code() != ErrorCode::ProducerFenced => {
+                    eprintln!("verify: commit failed ({e}); aborting");
+                    producer.abort().await.map(|()| false)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        for (value, delivery) in sent {
+            let outcome = match (&ended, delivery) {
+                (Ok(true), Some(d)) => match d.await {
+                    Ok(meta) => Outcome::Acked(meta.partition, meta.offset),
+                    Err(_) => Outcome::Unknown,
+                },
+                (Ok(true), None) => Outcome::Failed,
+                (Ok(false), _) => Outcome::Aborted,
+                (Err(_), _) => Outcome::Unknown,
+            };
+            outcomes.push((value, outcome));
+        }
+        if let Err(e) = ended {
+            // Fenced, or the coordinator could not be reached for max.block.ms: the
+            // rest is not sent.
+            eprintln!("verify: the transaction's end is unknown ({e}); stopping");
+            break;
+        }
+    }
+    producer.close().await;
+    Ok(outcomes)
+}
+
+/// Records one by one at the rate, each acked, failed or unknown.
+async fn produce(args: &VerifyArgs, run_id: &str, producer: Producer) -> Vec<(String, Outcome)> {
+    let total = total(args);
+    let start = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    let mut outcomes: Vec<(String, Outcome)> = Vec::with_capacity(total as usize);
+    for seq in 0..total {
+        let value = next_value(args, run_id, start, seq).await;
+        let delivery = producer.send(record(args, &value)).await;
+        pending.push(async move { (value, delivery.await) });
+        while let Some(Some(done)) = futures::FutureExt::now_or_never(pending.next()) {
+            outcomes.push(classify(done));
+        }
+    }
+    while let Some(done) = pending.next().await {
+        outcomes.push(classify(done));
+    }
+    producer.close().await;
+    outcomes
 }
 
 fn classify(
@@ -169,6 +276,7 @@ fn judge(outcomes: &[(String, Outcome)], read: &BTreeMap<(u32, u64), String>) ->
     }
     let (mut acked, mut failed, mut unknown) = (0, 0, 0);
     let (mut lost, mut inconsistent, mut failed_visible) = (Vec::new(), Vec::new(), Vec::new());
+    let mut aborted_read = Vec::new();
     let mut acks_by_partition: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
     for (value, outcome) in outcomes {
         match outcome {
@@ -192,6 +300,12 @@ fn judge(outcomes: &[(String, Outcome)], read: &BTreeMap<(u32, u64), String>) ->
                 }
             }
             Outcome::Unknown => unknown += 1,
+            Outcome::Aborted => {
+                failed += 1;
+                if where_read.contains_key(value.as_str()) {
+                    aborted_read.push(json!(value));
+                }
+            }
         }
     }
     // In send order, a partition's acknowledged offsets must grow.
@@ -214,11 +328,13 @@ fn judge(outcomes: &[(String, Outcome)], read: &BTreeMap<(u32, u64), String>) ->
     let ok = lost.is_empty()
         && inconsistent.is_empty()
         && nonmonotonic.is_empty()
-        && failed_visible.is_empty();
+        && failed_visible.is_empty()
+        && aborted_read.is_empty();
     json!({
         "acked": acked, "failed": failed, "unknown": unknown, "consumed": consumed,
         "lost": lost, "duplicates": duplicates, "inconsistent_offsets": inconsistent,
-        "nonmonotonic": nonmonotonic, "failed_visible": failed_visible, "ok": ok,
+        "nonmonotonic": nonmonotonic, "failed_visible": failed_visible,
+        "aborted_read": aborted_read, "ok": ok,
     })
 }
 
