@@ -106,7 +106,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
 async fn next_value(args: &VerifyArgs, run_id: &str, start: Instant, seq: u64) -> String {
     let every = Duration::from_secs_f64(1.0 / args.rate);
     tokio::time::sleep_until(start + every * seq as u32).await;
-    if seq % 1000 == 0 {
+    if seq.is_multiple_of(1000) {
         eprintln!("verify: sent {seq}/{}", total(args));
     }
     format!("{run_id}-{seq}")
