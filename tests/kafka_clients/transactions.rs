@@ -203,3 +203,69 @@ fn confluent_kafka_copies_exactly_once_through_coordinator_and_leader_kills() {
         Ok(())
     });
 }
+
+#[test]
+fn kafka_python_lists_and_describes_transactions_and_producers_and_cannot_tear_a_running_one() {
+    with_cluster(3, &[], |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        c.create_topic("txadmin", 2, 3, &[])?;
+        let out = script("kp_txn_admin.py", &[&c.kafka_bootstrap(), "txadmin"])?;
+        let id = "admin-txadmin";
+        assert!(
+            out["listed"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|t| t[0] == id && t[1] == "Ongoing")),
+            "{out}"
+        );
+        assert_eq!(out["listed_ongoing"], serde_json::json!([id]), "{out}");
+        let d = &out["described"];
+        assert_eq!(d["state"], "Ongoing", "{out}");
+        assert_eq!(
+            d["partitions"],
+            serde_json::json!([["txadmin", 0]]),
+            "{out}"
+        );
+        assert!(d["started"].as_i64().is_some_and(|s| s > 0), "{out}");
+        let producers = out["producers"].as_array().cloned().unwrap_or_default();
+        assert!(
+            producers
+                .iter()
+                .any(|p| p["producer_id"] == d["producer_id"] && p["txn_start"] == 0),
+            "the open transaction starts at offset 0: {out}"
+        );
+        assert_eq!(
+            out["abort_error"], "InvalidTxnStateError",
+            "a transaction its coordinator runs cannot be torn: {out}"
+        );
+        assert_eq!(
+            out["unknown_error"], "TransactionalIdNotFoundError",
+            "{out}"
+        );
+        assert_eq!(out["after_commit"], "CompleteCommit", "{out}");
+        // The CLI's view of the same partition, and its refusal of an abort.
+        let producers = c.json(&["txn", "producers", "--topic", "txadmin", "--partition", "0"])?;
+        assert!(
+            producers["producers"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["producer_id"] == d["producer_id"])),
+            "{producers}"
+        );
+        let pid = d["producer_id"].to_string();
+        let refused = c.rill(&[
+            "txn",
+            "abort",
+            "--topic",
+            "txadmin",
+            "--partition",
+            "0",
+            "--producer-id",
+            &pid,
+        ])?;
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && stderr.contains("INVALID_TXN_STATE"),
+            "no open transaction to abort any more: {stderr}"
+        );
+        Ok(())
+    });
+}

@@ -43,6 +43,18 @@ pub enum SequenceCheck {
     Duplicate { base_offset: u64, next_offset: u64 },
 }
 
+/// One producer as a partition knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerDescription {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The last sequence number stored; -1 when none (only markers).
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// Where its open transaction here began, if one is open.
+    pub open_transaction_start: Option<u64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStateTable {
     producers: HashMap<i64, ProducerEntry>,
@@ -117,6 +129,23 @@ impl ProducerStateTable {
                 ),
             }),
         }
+    }
+
+    /// Every producer this partition remembers (Kafka's DescribeProducers), by id.
+    pub fn describe(&self) -> Vec<ProducerDescription> {
+        let mut all: Vec<ProducerDescription> = self
+            .producers
+            .iter()
+            .map(|(id, e)| ProducerDescription {
+                producer_id: *id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_sequence),
+                last_timestamp: e.last_timestamp,
+                open_transaction_start: self.transactions.open_since(*id),
+            })
+            .collect();
+        all.sort_by_key(|d| d.producer_id);
+        all
     }
 
     /// The partition's open and aborted transactions.

@@ -756,12 +756,17 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// The address of a broker, from the latest metadata.
-    pub fn broker_addr(&self, broker: BrokerId) -> Option<String> {
+    /// The metadata last applied (`None` before the first apply).
+    pub(crate) fn metadata(&self) -> Option<Arc<MetadataState>> {
         self.metadata
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .as_ref()?
+            .clone()
+    }
+
+    /// The address of a broker, from the latest metadata.
+    pub fn broker_addr(&self, broker: BrokerId) -> Option<String> {
+        self.metadata()?
             .brokers
             .get(&broker)
             .map(|b| b.addr.clone())

@@ -71,6 +71,11 @@ impl TransactionIndex {
             .map_or(high_watermark, |first| first.min(high_watermark))
     }
 
+    /// Where `producer_id`'s open transaction here began, if one is open.
+    pub fn open_since(&self, producer_id: i64) -> Option<u64> {
+        self.open.get(&producer_id).copied()
+    }
+
     /// Whether `producer_id` has a transaction open here.
     pub fn is_open(&self, producer_id: i64) -> bool {
         self.open.contains_key(&producer_id)

@@ -21,7 +21,7 @@ pub use admin::{
     PartitionDescription, TopicDescription,
 };
 pub use admin_groups::{GroupDescription, GroupListing, GroupMember, GroupOffset, TopicPartitions};
-pub use admin_transactions::{TransactionDescription, TxnPartition};
+pub use admin_transactions::{ProducerState, TransactionDescription, TxnPartition};
 pub use connection::Bootstrap;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 pub use error::ClientError;

@@ -65,6 +65,12 @@ pub const SERVED: &[ServedApi] = &[
     api(ApiKey::AddOffsetsToTxn, 0, 3),
     api(ApiKey::TxnOffsetCommit, 0, 3),
     api(ApiKey::EndTxn, 0, 3),
+    // Transaction admin (kafka-transactions.sh): WriteTxnMarkers aborts hanging
+    // transactions only; ListTransactions v2's regular-expression filter is not served.
+    api(ApiKey::DescribeTransactions, 0, 0),
+    api(ApiKey::ListTransactions, 0, 1),
+    api(ApiKey::DescribeProducers, 0, 0),
+    api(ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
 /// The entry for `key`, if served.

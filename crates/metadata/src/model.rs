@@ -328,6 +328,27 @@ impl MetadataState {
             .collect()
     }
 
+    /// The transaction the coordinator is running (open or deciding) that producer
+    /// `producer_id` writes to `topic`-`partition` in, if any: the coordinator ends it,
+    /// so it is not a hanging transaction for an admin to abort.
+    pub fn coordinated_transaction(
+        &self,
+        producer_id: i64,
+        topic: &str,
+        partition: u32,
+    ) -> Option<&TxnDescription> {
+        self.transactions.values().find(|t| {
+            let ours = t.producer.producer_id == producer_id
+                || t.marker_producer
+                    .is_some_and(|m| m.producer_id == producer_id);
+            let running = t.state == TxnState::Ongoing || t.state.is_preparing();
+            ours && running
+                && t.partitions
+                    .iter()
+                    .any(|(tp, p)| tp == topic && *p == partition)
+        })
+    }
+
     pub fn partition(&self, topic: &str, partition: u32) -> Option<&PartitionState> {
         self.topics
             .get(topic)

@@ -254,6 +254,41 @@ impl BrokerService for BrokerServiceImpl {
         Ok(Response::new(pb::WriteTxnMarkerResponse {}))
     }
 
+    async fn describe_producers(
+        &self,
+        request: Request<pb::DescribeProducersRequest>,
+    ) -> Result<Response<pb::DescribeProducersResponse>, Status> {
+        let r = request.into_inner();
+        let producers = self
+            .replicas
+            .describe_producers(&r.topic, r.partition)
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::DescribeProducersResponse {
+            producers: producers
+                .into_iter()
+                .map(|d| pb::ProducerState {
+                    producer_id: d.producer_id,
+                    producer_epoch: d.epoch.into(),
+                    last_sequence: d.last_sequence,
+                    last_timestamp_ms: d.last_timestamp,
+                    open_transaction_start: d.open_transaction_start,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn abort_transaction(
+        &self,
+        request: Request<pb::AbortTransactionRequest>,
+    ) -> Result<Response<pb::AbortTransactionResponse>, Status> {
+        let r = request.into_inner();
+        self.replicas
+            .abort_hanging_transaction(&r.topic, r.partition, r.producer_id, None, -1)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(Response::new(pb::AbortTransactionResponse {}))
+    }
+
     async fn verify_txn_partition(
         &self,
         request: Request<pb::VerifyTxnPartitionRequest>,

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rill_common::record::{control_batch, read_control, BatchHeader, ControlMarker};
 
 use super::{Appended, Partition};
-use crate::producer_state::{ProducerStateTable, SequenceCheck};
+use crate::producer_state::{ProducerDescription, ProducerStateTable, SequenceCheck};
 use crate::transactions::AbortedTxn;
 use crate::BrokerError;
 
@@ -31,6 +31,11 @@ impl Partition {
             .transactions()
             .open_transactions()
             .collect()
+    }
+
+    /// Every producer this partition remembers.
+    pub fn describe_producers(&self) -> Vec<ProducerDescription> {
+        self.producers().describe()
     }
 
     /// Appends a transaction marker (the coordinator's COMMIT or ABORT for `producer_id`)

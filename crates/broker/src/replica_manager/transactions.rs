@@ -11,7 +11,7 @@ use rill_common::ErrorCode;
 
 use super::{now_ms, ReplicaManager};
 use crate::partition::Partition;
-use crate::producer_state::SequenceCheck;
+use crate::producer_state::{ProducerDescription, SequenceCheck};
 use crate::txn_verifier::TxnVerifier;
 use crate::BrokerError;
 
@@ -106,3 +106,86 @@ impl ReplicaManager {
             .await
     }
 }
+
+impl ReplicaManager {
+    /// The producers a partition this broker leads remembers (Kafka's DescribeProducers).
+    pub fn describe_producers(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Vec<ProducerDescription>, BrokerError> {
+        Ok(self
+            .leader_partition(topic, partition)?
+            .describe_producers())
+    }
+
+    /// Aborts a hanging transaction: one open here that no coordinator will end (a batch
+    /// that landed after its transaction ended, or a coordinator's state lost). The
+    /// ABORT marker carries the producer's epoch here (or `producer_epoch`, which must
+    /// match it). A transaction the coordinator is running is refused
+    /// (INVALID_TXN_STATE): aborting one of its partitions would tear it.
+    pub async fn abort_hanging_transaction(
+        &self,
+        topic: &str,
+        partition: u32,
+        producer_id: i64,
+        producer_epoch: Option<i16>,
+        coordinator_epoch: i32,
+    ) -> Result<(), BrokerError> {
+        let refuse = |code: ErrorCode, message: String| BrokerError::Transaction { code, message };
+        let p = self.leader_partition(topic, partition)?;
+        let producer = p
+            .describe_producers()
+            .into_iter()
+            .find(|d| d.producer_id == producer_id && d.open_transaction_start.is_some())
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::InvalidTxnState,
+                    format!(
+                        "producer {producer_id} has no open transaction in {topic}-{partition}"
+                    ),
+                )
+            })?;
+        if producer_epoch.is_some_and(|e| e != producer.epoch) {
+            return Err(refuse(
+                ErrorCode::InvalidProducerEpoch,
+                format!(
+                    "producer {producer_id} is at epoch {} in {topic}-{partition}",
+                    producer.epoch
+                ),
+            ));
+        }
+        let state = self.metadata();
+        if let Some(txn) = state
+            .as_ref()
+            .and_then(|s| s.coordinated_transaction(producer_id, topic, partition))
+        {
+            return Err(refuse(
+                ErrorCode::InvalidTxnState,
+                format!(
+                    "transactional id {} has this transaction {} and its coordinator ends it",
+                    txn.transactional_id,
+                    txn.state.as_str()
+                ),
+            ));
+        }
+        tracing::warn!(
+            topic,
+            partition,
+            producer_id,
+            epoch = producer.epoch,
+            "aborting a hanging transaction on an admin's request"
+        );
+        let marker = TxnMarker {
+            producer_id,
+            producer_epoch: producer.epoch,
+            commit: false,
+            coordinator_epoch,
+        };
+        self.write_marker(topic, partition, marker, HANGING_ABORT_TIMEOUT)
+            .await
+    }
+}
+
+/// How long an admin's abort of a hanging transaction waits for the ISR.
+const HANGING_ABORT_TIMEOUT: Duration = Duration::from_secs(30);

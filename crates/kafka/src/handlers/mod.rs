@@ -11,6 +11,7 @@ mod membership;
 mod metadata;
 mod offsets;
 mod transactions;
+mod txn_admin;
 
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use rill_broker::grpc::ProducerIdSource;
@@ -122,6 +123,12 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
             Rs::TxnOffsetCommit(transactions::txn_offset_commit(ctx, r).await)
         }
         Rq::EndTxn(r) => Rs::EndTxn(transactions::end_txn(ctx, r).await),
+        Rq::DescribeTransactions(r) => {
+            Rs::DescribeTransactions(txn_admin::describe_transactions(ctx, r).await)
+        }
+        Rq::ListTransactions(r) => Rs::ListTransactions(txn_admin::list_transactions(ctx, r).await),
+        Rq::DescribeProducers(r) => Rs::DescribeProducers(txn_admin::describe_producers(ctx, r)),
+        Rq::WriteTxnMarkers(r) => Rs::WriteTxnMarkers(txn_admin::write_txn_markers(ctx, r).await),
         other => return Reply::Close(format!("no handler for {other:?}")),
     };
     Reply::Response(Box::new(response))
