@@ -163,7 +163,7 @@ impl ProducerStateTable {
     /// this table (rebuilt from `offset` on) does not know: a truncation or a rebuild
     /// from a window keeps the index of the log below it.
     pub fn keep_aborted_before(&mut self, earlier: &TransactionIndex, offset: u64) {
-        self.transactions.prepend_aborted(earlier, offset);
+        self.transactions.merge_aborted_before(earlier, offset);
     }
 
     /// Decides on a transaction marker before the leader appends it: a marker of an
@@ -182,10 +182,15 @@ impl ProducerStateTable {
 
     /// Remembers an appended control batch: it ends its producer's transaction here
     /// and carries the producer's epoch from then on (KIP-890 bumps it at every end; a
-    /// newer epoch starts its sequences at 0).
-    pub fn record_marker(&mut self, h: &BatchHeader, marker: Option<ControlMarker>) {
+    /// newer epoch starts its sequences at 0). Returns the transaction an ABORT marker
+    /// aborted (for the log's stored index).
+    pub fn record_marker(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<ControlMarker>,
+    ) -> Option<AbortedTxn> {
         debug_assert!(h.is_control(), "record_marker of a data batch");
-        self.transactions.record(h, marker);
+        let aborted = self.transactions.record(h, marker);
         self.verifications.remove(&h.producer_id);
         let entry = self.producers.entry(h.producer_id).or_default();
         entry.last_timestamp = entry.last_timestamp.max(h.max_timestamp);
@@ -193,6 +198,7 @@ impl ProducerStateTable {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        aborted
     }
 
     /// Decides on a batch before it is appended (`header` as the producer sent it).

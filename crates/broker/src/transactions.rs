@@ -30,19 +30,22 @@ pub struct TransactionIndex {
 impl TransactionIndex {
     /// Records an appended batch (oldest first); `marker` is the control record of a
     /// control batch (`None` for a data batch, or a control type this version skips).
-    pub fn record(&mut self, header: &BatchHeader, marker: Option<ControlMarker>) {
+    /// Returns the transaction an ABORT marker aborted.
+    pub fn record(
+        &mut self,
+        header: &BatchHeader,
+        marker: Option<ControlMarker>,
+    ) -> Option<AbortedTxn> {
         if !header.is_transactional() {
-            return;
+            return None;
         }
         if !header.is_control() {
             self.open
                 .entry(header.producer_id)
                 .or_insert(header.base_offset);
-            return;
+            return None;
         }
-        let Some(marker) = marker else {
-            return;
-        };
+        let marker = marker?;
         let first = self.open.remove(&header.producer_id);
         if let (ControlType::Abort, Some(first_offset)) = (marker.kind, first) {
             assert!(
@@ -51,11 +54,25 @@ impl TransactionIndex {
                     .is_none_or(|a| a.last_offset < header.base_offset),
                 "markers are recorded in offset order"
             );
-            self.aborted.push(AbortedTxn {
+            let aborted = AbortedTxn {
                 producer_id: header.producer_id,
                 first_offset,
                 last_offset: header.base_offset,
-            });
+            };
+            self.aborted.push(aborted);
+            return Some(aborted);
+        }
+        None
+    }
+
+    /// An index of `aborted` (stored, in marker order) and no open transaction.
+    pub fn of_aborted(aborted: Vec<AbortedTxn>) -> Self {
+        debug_assert!(aborted
+            .windows(2)
+            .all(|w| w[0].last_offset < w[1].last_offset));
+        Self {
+            open: BTreeMap::new(),
+            aborted,
         }
     }
 
@@ -122,21 +139,25 @@ impl TransactionIndex {
         Ok(())
     }
 
-    /// Puts `earlier`'s aborted transactions whose markers lie below `offset` (and below
-    /// every one this index holds) in front of this index's: the part of the log this
-    /// index was not rebuilt from.
-    pub fn prepend_aborted(&mut self, earlier: &TransactionIndex, offset: u64) {
-        let bound = self
+    /// Adds the aborted transactions of `earlier` whose marker is below `offset` and
+    /// that this index does not hold (one marker offset is one transaction).
+    pub fn merge_aborted_before(&mut self, earlier: &TransactionIndex, offset: u64) {
+        let known: std::collections::HashSet<u64> =
+            self.aborted.iter().map(|a| a.last_offset).collect();
+        let mut added = false;
+        for a in earlier
             .aborted
-            .first()
-            .map_or(offset, |a| a.last_offset.min(offset));
-        let keep = earlier.aborted.partition_point(|a| a.last_offset < bound);
-        if keep == 0 {
-            return;
+            .iter()
+            .take_while(|a| a.last_offset < offset)
+        {
+            if !known.contains(&a.last_offset) {
+                self.aborted.push(*a);
+                added = true;
+            }
         }
-        let mut aborted = earlier.aborted[..keep].to_vec();
-        aborted.append(&mut self.aborted);
-        self.aborted = aborted;
+        if added {
+            self.aborted.sort_by_key(|a| a.last_offset);
+        }
     }
 
     /// Forgets aborted transactions that retention deleted entirely (their marker is
@@ -243,12 +264,16 @@ mod tests {
         let mut tail = TransactionIndex::default();
         data(&mut tail, 2, 3, 2);
         marker(&mut tail, 2, 5, ControlType::Abort);
-        tail.prepend_aborted(&whole, 3);
+        tail.merge_aborted_before(&whole, 3);
+        assert_eq!(tail.aborted(), whole.aborted());
+        // Merged again (the stored index, then the table before a truncation): no
+        // transaction twice, none missing.
+        tail.merge_aborted_before(&whole, 3);
         assert_eq!(tail.aborted(), whole.aborted());
         // Truncated at 4: the second abort is gone, its data is open again.
         let mut cut = TransactionIndex::default();
         data(&mut cut, 2, 3, 1);
-        cut.prepend_aborted(&whole, 3);
+        cut.merge_aborted_before(&whole, 3);
         assert_eq!(cut.aborted(), &whole.aborted()[..1]);
         assert_eq!(cut.first_unstable_offset(), Some(3));
     }

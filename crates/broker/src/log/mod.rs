@@ -1,6 +1,7 @@
 //! Partition logs: [`PartitionLog`] holds the rules, [`LogBackend`] the bytes, and a
 //! [`LogStorage`] opens and deletes the logs of one node (sled Db or memory).
 
+mod aborted;
 mod backend;
 #[cfg(test)]
 mod conformance;

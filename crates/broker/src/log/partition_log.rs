@@ -138,6 +138,10 @@ impl PartitionLog {
         Ok((log, recovery))
     }
 
+    pub(super) fn backend(&self) -> &dyn LogBackend {
+        self.backend.as_ref()
+    }
+
     fn state(&self) -> MutexGuard<'_, LogState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -332,6 +336,8 @@ impl PartitionLog {
         if stale {
             self.backend.meta_remove(PRODUCER_SNAPSHOT)?;
         }
+        // Aborted transactions whose marker is cut off go with it.
+        self.remove_aborted_unless(|marker| marker < cut)?;
         self.backend.remove_from(cut)?;
         state.log_end = cut.max(state.log_start);
         state.size_bytes = state.size_bytes.saturating_sub(removed);
@@ -370,6 +376,7 @@ impl PartitionLog {
             self.backend.remove_before(last + 1)?;
         }
         self.backend.meta_put(LOG_START, &offset.to_be_bytes())?;
+        self.remove_aborted_unless(|marker| marker >= offset)?;
         state.log_start = offset;
         state.size_bytes = state.size_bytes.saturating_sub(removed);
         // Epochs that ended before the new start are gone; the one in force moves up.

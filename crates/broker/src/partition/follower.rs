@@ -135,7 +135,9 @@ impl Partition {
     pub fn append_replicated(&self, batch: &[u8]) -> Result<BatchHeader, BrokerError> {
         let mut producers = self.producers();
         let header = self.log.append_replicated(batch)?;
-        Self::record_replicated(&mut producers, &header, batch);
+        if let Some(aborted) = Self::record_replicated(&mut producers, &header, batch) {
+            self.log.put_aborted(&aborted)?;
+        }
         Ok(header)
     }
 

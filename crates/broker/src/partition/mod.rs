@@ -1,7 +1,7 @@
 //! One partition replica on this broker: its log, its role as the metadata assigns it,
 //! and its high watermark.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
@@ -103,10 +103,10 @@ const PRODUCER_STATE_WINDOW: u64 = 100_000;
 const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The producer table of a log: its snapshot plus the batches after it, or (no usable
-/// snapshot) the batch headers of its recent tail. `earlier` (the table before a
-/// truncation) keeps the aborted transactions below where the rebuild starts; without
-/// it and without a snapshot, aborted transactions older than the window are not known
-/// (a read_committed consumer of that old data would get their records).
+/// snapshot) the batch headers of its recent tail. The aborted transactions below where
+/// the rebuild starts come from the log's stored index (and `earlier`, the table before
+/// a truncation), so read_committed readers of old data still skip them; those the
+/// rebuild found are stored too (a log written before the index existed).
 fn producers_of(log: &PartitionLog, earlier: Option<&TransactionIndex>) -> ProducerStateTable {
     let window = || {
         let from = log
@@ -138,6 +138,20 @@ fn producers_of(log: &PartitionLog, earlier: Option<&TransactionIndex>) -> Produ
     }
     if let Some(earlier) = earlier {
         table.keep_aborted_before(earlier, from);
+    }
+    match log.aborted_transactions() {
+        Ok(stored) => {
+            let stored_markers: HashSet<u64> = stored.iter().map(|a| a.last_offset).collect();
+            for found in table.transactions().aborted() {
+                if !stored_markers.contains(&found.last_offset) {
+                    if let Err(e) = log.put_aborted(found) {
+                        tracing::warn!("cannot store an aborted transaction: {e}");
+                    }
+                }
+            }
+            table.keep_aborted_before(&TransactionIndex::of_aborted(stored), from);
+        }
+        Err(e) => tracing::warn!("cannot read the stored aborted transactions: {e}"),
     }
     table
 }
@@ -702,6 +716,54 @@ mod lookup_tests {
         let again = p.append_as_leader(&mut idempotent_batch(99, 0, 1), false);
         assert!(again.is_ok_and(|a| !a.duplicate && a.base_offset == 2));
         assert_eq!(retry(7, 0), Some((0, true)));
+    }
+
+    #[test]
+    fn an_aborted_transaction_below_the_rebuild_window_is_known_after_reopening_without_a_snapshot()
+    {
+        use crate::transactions::AbortedTxn;
+        use rill_common::record::{ControlMarker, ControlType};
+        let storage = MemoryStorage::default();
+        let p = leader_partition_in(&storage);
+        let mut b = RecordBatchBuilder::new();
+        b.producer_id = 5;
+        b.producer_epoch = 0;
+        b.base_sequence = 0;
+        b.transactional = true;
+        for _ in 0..2 {
+            b.push(None, Some(b"aborted"), now_ms());
+        }
+        let mut txn = b.build();
+        let guard = p.begin_verification(5);
+        assert!(p.append_verified(&mut txn, false, Some(guard)).is_ok());
+        let abort = ControlMarker {
+            kind: ControlType::Abort,
+            coordinator_epoch: 1,
+        };
+        assert!(p
+            .append_marker(5, 0, abort, now_ms())
+            .is_ok_and(|a| a.base_offset == 2));
+        // More than the rebuild window after it, and no producer snapshot.
+        let mut big = RecordBatchBuilder::new();
+        for _ in 0..=PRODUCER_STATE_WINDOW {
+            big.push(None, Some(b"v"), now_ms());
+        }
+        assert!(p.append_as_leader(&mut big.build(), false).is_ok());
+        let expected = vec![AbortedTxn {
+            producer_id: 5,
+            first_offset: 0,
+            last_offset: 2,
+        }];
+        assert_eq!(p.aborted_between(0, 3), expected);
+        drop(p);
+
+        let p = leader_partition_in(&storage);
+        assert!(p.log().producer_snapshot().is_ok_and(|s| s.is_none()));
+        assert_eq!(
+            p.aborted_between(0, 3),
+            expected,
+            "read_committed readers of the old data still skip the aborted records"
+        );
     }
 
     #[test]

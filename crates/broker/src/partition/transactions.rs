@@ -56,7 +56,9 @@ impl Partition {
         producers.check_marker(producer_id, producer_epoch)?;
         let mut batch = control_batch(producer_id, producer_epoch, marker, timestamp_ms);
         let header = self.log.append_as_leader(&mut batch, role.leader_epoch)?;
-        producers.record_marker(&header, Some(marker));
+        if let Some(aborted) = producers.record_marker(&header, Some(marker)) {
+            self.log.put_aborted(&aborted)?;
+        }
         Ok(Appended {
             base_offset: header.base_offset,
             next_offset: header.next_offset(),
@@ -64,12 +66,13 @@ impl Partition {
         })
     }
 
-    /// Records a replicated batch in the producer state (a control batch with its marker).
+    /// Records a replicated batch in the producer state (a control batch with its
+    /// marker); returns the transaction an ABORT marker aborted.
     pub(super) fn record_replicated(
         producers: &mut ProducerStateTable,
         header: &BatchHeader,
         batch: &[u8],
-    ) {
+    ) -> Option<AbortedTxn> {
         if header.is_control() {
             let marker = match read_control(header, &Bytes::copy_from_slice(batch)) {
                 Ok(marker) => marker,
@@ -78,9 +81,10 @@ impl Partition {
                     None
                 }
             };
-            producers.record_marker(header, marker);
+            producers.record_marker(header, marker)
         } else {
             producers.record(header);
+            None
         }
     }
 
