@@ -70,6 +70,10 @@ for nodes in 1 3; do
       flag=; [ "${run#*-}" = idempotent ] && flag=--idempotent
       "$RILL" bench produce --topic replicated --records $(( RECORDS / 2 )) --record-size $SIZE --acks all $flag >"$WORK/produce-rf3-$run.json"
     done
+    echo "transactions of 100 and of 1,000 records" >&2
+    for size in 100 1000; do
+      "$RILL" bench produce --topic replicated --records $(( RECORDS / 2 )) --record-size $SIZE --acks all --transaction-size $size >"$WORK/produce-rf3-txn-$size.json"
+    done
     echo "rebalance: members join a stable group" >&2
     "$RILL" topic create grouped --partitions 12 --replication-factor 3 >/dev/null
     "$RILL" bench rebalance --topic grouped --members 4 --joins 5 >"$WORK/rebalance.json"
@@ -127,6 +131,8 @@ replication = {"storage": storage_rf3, "produce_acks_all": produce_rf3, "failove
 replication["produce_acks_all_plain_abba"] = plain_runs
 replication["produce_acks_all_idempotent_abba"] = idempotent_runs
 replication["idempotence_overhead_pct"] = round(100 * (1 - rate(idempotent_runs) / rate(plain_runs)), 1)
+transactional = {size: load(f"produce-rf3-txn-{size}.json") for size in (100, 1000)}
+replication["produce_acks_all_transactional"] = {str(k): v for k, v in transactional.items()}
 e2e = load("e2e.json")
 e2e["p99_over_p50"] = round(e2e["latency_ms"]["p99"] / max(e2e["latency_ms"]["p50"], 1e-9), 2)
 results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication, "rebalance": rebalance,
@@ -150,6 +156,8 @@ lines.append(row("librdkafka produce RF 3 acks=all, Kafka listener (same run, af
 lines.append(row("consume RF 3, Rill client", consume_rf3))
 lines.append(row("librdkafka consume RF 3, Kafka listener (latency per consume() call)", kafka_consume))
 lines.append(row("produce RF 3 acks=all idempotent (runs 2 and 3 of plain, idem, idem, plain; latency of run 2)", idempotent))
+for size, t in transactional.items():
+    lines.append(row(f"produce RF 3 acks=all in transactions of {size} records (latency to the commit)", t))
 lines.append(row("produce RF 3 acks=all at 1000/s, leader SIGKILLed", failover))
 lines.append(row(f"e2e RF 3 acks=all at {e2e['rate']:.0f}/s (10% of peak, fresh cluster), produce to consume", e2e))
 lines += ["", "| replication (3 nodes, RF 3, acks=all, min.insync.replicas 2) | value | target |", "|---|---|---|",

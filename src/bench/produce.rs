@@ -3,7 +3,9 @@ use std::time::Duration;
 use anyhow::bail;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
-use rill_client::{Bootstrap, Producer, ProducerConfig, ProducerRecord};
+use rill_client::{
+    Bootstrap, Producer, ProducerConfig, ProducerRecord, TransactionalConfig, TransactionalProducer,
+};
 use tokio::time::Instant;
 
 use super::{histogram, progress, Summary};
@@ -34,6 +36,10 @@ pub struct ProduceBench {
     /// The idempotent producer (with --acks all).
     #[arg(long)]
     idempotent: bool,
+    /// Transactions of this many records (a transactional producer per producer task;
+    /// a record's latency runs to its transaction's commit).
+    #[arg(long)]
+    transaction_size: Option<u64>,
 }
 
 /// Records awaiting their ack per producer, at most.
@@ -53,17 +59,14 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
     let mut tasks = Vec::new();
     for k in 0..args.producers {
         let count = args.records / args.producers + u64::from(k < args.records % args.producers);
-        let producer = Producer::new(
-            Bootstrap::new(&args.client.bootstrap)?,
-            ProducerConfig {
-                acks: args.acks.wire(),
-                enable_idempotence: args.idempotent,
-                linger: Duration::from_millis(args.linger_ms),
-                batch_size: args.batch_size,
-                buffer_records: WINDOW,
-                ..Default::default()
-            },
-        );
+        let config = ProducerConfig {
+            acks: args.acks.wire(),
+            enable_idempotence: args.idempotent,
+            linger: Duration::from_millis(args.linger_ms),
+            batch_size: args.batch_size,
+            buffer_records: WINDOW,
+            ..Default::default()
+        };
         let (topic, payload, bar) = (args.topic.clone(), payload.clone(), bar.clone());
         let interval = args
             .rate
@@ -72,6 +75,21 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
             .rate
             .map(|r| Duration::from_secs_f64(k as f64 / r))
             .unwrap_or_default();
+        let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
+        if let Some(size) = args.transaction_size {
+            let id = format!("bench-{:x}-{k}", rand::random::<u32>());
+            let producer =
+                TransactionalProducer::new(bootstrap, config, TransactionalConfig::new(&id))?;
+            let schedule = Schedule {
+                start: start + offset,
+                interval,
+            };
+            tasks.push(tokio::spawn(produce_in_transactions(
+                producer, schedule, count, size, topic, payload, bar,
+            )));
+            continue;
+        }
+        let producer = Producer::new(bootstrap, config);
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::new()?;
             let mut pending = FuturesUnordered::new();
@@ -131,6 +149,10 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
     extra.insert("producers".into(), serde_json::json!(args.producers));
     extra.insert("rate".into(), serde_json::json!(args.rate));
     extra.insert("idempotent".into(), serde_json::json!(args.idempotent));
+    extra.insert(
+        "transaction_size".into(),
+        serde_json::json!(args.transaction_size),
+    );
     // At a fixed rate, the longest silence between two acks of one producer: with a
     // leader killed mid-run, the failover gap as a client sees it.
     extra.insert(
@@ -145,6 +167,64 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
         latency_us: latency,
         extra,
     })
+}
+
+/// When a producer task's records are due.
+struct Schedule {
+    start: Instant,
+    /// `None`: as fast as the producer takes them.
+    interval: Option<Duration>,
+}
+
+/// One transactional producer's records, `size` per transaction; each record settles
+/// when its transaction commits.
+async fn produce_in_transactions(
+    mut producer: TransactionalProducer,
+    schedule: Schedule,
+    count: u64,
+    size: u64,
+    topic: String,
+    payload: Bytes,
+    bar: indicatif::ProgressBar,
+) -> anyhow::Result<Tally> {
+    if size == 0 {
+        bail!("INVALID_REQUEST: --transaction-size must be at least 1");
+    }
+    let mut tally = Tally::new()?;
+    producer.init_transactions().await?;
+    let mut sent = 0;
+    while sent < count {
+        producer.begin()?;
+        let mut intended = Vec::new();
+        while sent < count && (intended.len() as u64) < size {
+            let at = match schedule.interval {
+                Some(every) => {
+                    let at = schedule.start + every * sent as u32;
+                    tokio::time::sleep_until(at).await;
+                    at
+                }
+                None => Instant::now(),
+            };
+            let record = ProducerRecord {
+                topic: topic.clone(),
+                value: Some(payload.clone()),
+                ..Default::default()
+            };
+            // Checked by the commit: a failed record fails it.
+            drop(producer.send(record).await?);
+            intended.push(at);
+            sent += 1;
+        }
+        let ok = producer.commit().await.is_ok();
+        for at in intended {
+            tally.settle(ok, at.elapsed(), &bar);
+        }
+        if !ok {
+            producer.abort().await?;
+        }
+    }
+    producer.close().await;
+    Ok(tally)
 }
 
 /// One producer task's results.

@@ -116,8 +116,11 @@ impl CoordinatorChannel {
     }
 }
 
-/// Retry backoff of coordinator calls: doubles from the minimum up to the maximum.
-const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(25);
+/// Retry backoff of coordinator calls: doubles from the minimum up to the maximum. The
+/// minimum is short because CONCURRENT_TRANSACTIONS (the last transaction's markers are
+/// still being written) usually clears within milliseconds, and the next transaction
+/// of a producer waits on it.
+const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 impl CoordinatorChannel {
