@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The chaos suite. A three-node cluster from deploy/docker-compose.yml runs in network
 # namespaces (rill-netns: root and iproute2 needed, no Docker); a workload runs against it
-# (`rill verify` at acks=all with the idempotent producer, and a consumer group that
-# commits); a seeded fault schedule
+# (`rill verify` at acks=all with the idempotent producer, `rill verify` in transactions
+# with a third aborted, and a consumer group that commits); a seeded fault schedule
 # kills, pauses and partitions nodes; after healing, the invariants of DESIGN.md section 6
 # are checked and a JSON report is written. The same seed replays the same schedule.
 #
@@ -78,12 +78,17 @@ controller() {
 
 wait_for 60 "three alive brokers" all_alive
 C topic create chaos --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >&2
+C topic create chaos-txn --partitions 3 --replication-factor 3 --config min.insync.replicas=2 >&2
 wait_for 30 "partition leaders" all_led
 
 log "workload: rill verify (acks=all, idempotent) and two group consumers"
 ip netns exec "${PREFIX}client" "$RILL" verify --topic chaos --duration-s "$DURATION" --rate 100 \
   --acks all --idempotent --read-timeout-s 180 --bootstrap "$BOOTSTRAP" >"$STATE/verify.json" 2>"$STATE/verify.log" &
 VERIFY=$!
+ip netns exec "${PREFIX}client" "$RILL" verify --topic chaos-txn --duration-s "$DURATION" --rate 50 \
+  --transactional-id chaos-verifier --abort-ratio 0.3 --transaction-size 20 --read-timeout-s 180 \
+  --bootstrap "$BOOTSTRAP" >"$STATE/verify-txn.json" 2>"$STATE/verify-txn.log" &
+VERIFY_TXN=$!
 for i in 1 2; do
   ip netns exec "${PREFIX}client" "$RILL" consume chaos --group chaos-readers --from-beginning --json \
     --session-timeout-ms 6000 --bootstrap "$BOOTSTRAP" >"$STATE/consumer-$i.jsonl" 2>"$STATE/consumer-$i.log" &
@@ -122,11 +127,15 @@ wait_for 60 "three alive brokers" all_alive || true
 log "waiting for verify to read everything back"
 VERIFY_OK=true
 wait "$VERIFY" || VERIFY_OK=false
+VERIFY_TXN_OK=true
+wait "$VERIFY_TXN" || VERIFY_TXN_OK=false
 
 # Replicas agree below the high watermark (guarantee 2).
 checksums_agree() {
-  for p in 0 1 2 3 4 5; do
-    C replicas chaos "$p" --json | python3 -c '
+  for tp in "chaos 0" "chaos 1" "chaos 2" "chaos 3" "chaos 4" "chaos 5" \
+            "chaos-txn 0" "chaos-txn 1" "chaos-txn 2"; do
+    # shellcheck disable=SC2086
+    C replicas $tp --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 r = d["replicas"]
@@ -154,13 +163,16 @@ C group describe chaos-readers --json >"$STATE/group.json" || echo '{}' >"$STATE
 
 FAULTS_JSON=$(IFS=,; echo "[${FAULTS[*]:-}]")
 python3 - "$STATE" "$SEED" "$DURATION" "$FAULTS_JSON" "$VERIFY_OK" "$CHECKSUMS" "$LED" \
-  "$LEADERS_AFTER_S" "$GROUP_CAUGHT_UP" "${REPORT:-}" <<'PY'
+  "$LEADERS_AFTER_S" "$GROUP_CAUGHT_UP" "${REPORT:-}" "$VERIFY_TXN_OK" <<'PY'
 import glob, json, os, sys
-state, seed, duration, faults, verify_ok, checksums, led, led_s, caught_up, report = sys.argv[1:]
-try:
-    verdict = json.load(open(os.path.join(state, "verify.json")))
-except Exception:
-    verdict = {"ok": False, "error": open(os.path.join(state, "verify.log")).read()[-2000:]}
+state, seed, duration, faults, verify_ok, checksums, led, led_s, caught_up, report, verify_txn_ok = sys.argv[1:]
+def verdict_of(name):
+    try:
+        return json.load(open(os.path.join(state, name + ".json")))
+    except Exception:
+        return {"ok": False, "error": open(os.path.join(state, name + ".log")).read()[-2000:]}
+verdict = verdict_of("verify")
+txn = verdict_of("verify-txn")
 group = json.load(open(os.path.join(state, "group.json")))
 printed = {}
 for f in glob.glob(os.path.join(state, "consumer-*.jsonl")):
@@ -186,8 +198,18 @@ result = {
     "checksums_agree": checksums == "true",
     "all_partitions_led_within_10s_of_healing": led == "true", "leaders_after_heal_s": int(led_s),
     "group_caught_up": caught_up == "true", "group_committed_without_skips": not skipped, "group_problems": skipped,
+    "transactions": {
+        "committed_records": txn.get("acked"), "aborted_or_failed_records": txn.get("failed"),
+        "unknown": txn.get("unknown"),
+        "lost": len(txn.get("lost", [])) if "lost" in txn else None,
+        "aborted_read": len(txn.get("aborted_read", [])) if "aborted_read" in txn else None,
+        "duplicates": len(txn.get("duplicates", [])) if "duplicates" in txn else None,
+        "verify_ok": txn.get("ok") is True and verify_txn_ok == "true",
+        "error": txn.get("error"),
+    },
 }
 result["ok"] = all([result["verify_ok"], result["duplicates"] == 0, result["checksums_agree"],
+                    result["transactions"]["verify_ok"], result["transactions"]["duplicates"] == 0,
                     result["all_partitions_led_within_10s_of_healing"],
                     result["group_caught_up"], result["group_committed_without_skips"]])
 text = json.dumps(result, indent=2)
