@@ -1,0 +1,134 @@
+//! Produce: a leader's append, made durable per the flush policy, and (acks=all) the
+//! wait for the high watermark to pass it (Kafka's DelayedProduce).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::partition::Partition;
+use crate::BrokerError;
+
+use super::{FlushPolicy, ReplicaManager};
+
+/// How many replicas must have a write before the producer hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    None,
+    Leader,
+    All,
+}
+
+impl Acks {
+    pub fn from_wire(acks: i32) -> Result<Self, BrokerError> {
+        match acks {
+            0 => Ok(Self::None),
+            1 => Ok(Self::Leader),
+            -1 => Ok(Self::All),
+            other => Err(BrokerError::InvalidRequest(format!(
+                "acks must be -1, 0 or 1, got {other}"
+            ))),
+        }
+    }
+}
+
+/// Where a produced batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub base_offset: u64,
+    pub log_start_offset: u64,
+}
+
+impl ReplicaManager {
+    /// Appends a producer's batch and waits as `acks` asks: nothing, the leader's durable
+    /// write, or the high watermark passing the batch. A transactional batch names its
+    /// `transactional_id`; its first write to this partition is verified with the
+    /// transaction coordinator first.
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: u32,
+        acks: Acks,
+        records: Bytes,
+        timeout: Duration,
+        transactional_id: Option<&str>,
+    ) -> Result<Produced, BrokerError> {
+        let p = self.leader_partition(topic, partition)?;
+        let mut batch = records.to_vec();
+        let verification = self
+            .verify_first_write(&p, &batch, transactional_id)
+            .await?;
+        let appended = p.append_verified(&mut batch, acks == Acks::All, verification)?;
+        let next = appended.next_offset;
+        if !appended.duplicate {
+            crate::traffic::produced(topic, next - appended.base_offset, batch.len());
+            // Wake followers long-polling for new data.
+            self.data_changed.send_modify(|n| *n += 1);
+        }
+        let durable = self.make_durable(p.clone(), next);
+        match acks {
+            Acks::None => {
+                tokio::spawn(durable);
+            }
+            Acks::Leader => durable.await?,
+            Acks::All => {
+                durable.await?;
+                self.wait_for_high_watermark(&p, next, timeout).await?;
+            }
+        }
+        Ok(Produced {
+            base_offset: appended.base_offset,
+            log_start_offset: p.log().log_start_offset(),
+        })
+    }
+
+    /// Makes everything up to `next` durable per the flush policy, then lets the high
+    /// watermark follow.
+    pub(super) fn make_durable(
+        &self,
+        partition: Arc<Partition>,
+        next: u64,
+    ) -> impl std::future::Future<Output = Result<(), BrokerError>> + Send + 'static {
+        let flusher = match self.flush {
+            FlushPolicy::Group => self.storage.flusher(),
+            FlushPolicy::Interval(_) => None,
+        };
+        let data_changed = self.data_changed.clone();
+        async move {
+            if let Some(flusher) = flusher {
+                flusher
+                    .flush()
+                    .await
+                    .map_err(|e| BrokerError::Storage(format!("fsync failed: {e}")))?;
+            }
+            if partition.mark_durable(next) {
+                data_changed.send_modify(|n| *n += 1);
+            }
+            Ok(())
+        }
+    }
+
+    pub(super) async fn wait_for_high_watermark(
+        &self,
+        p: &Partition,
+        next: u64,
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changed = self.data_changed.subscribe();
+        while p.high_watermark() < next {
+            if !p.is_leader() {
+                return Err(p.not_leader());
+            }
+            if tokio::time::timeout_at(deadline, changed.changed())
+                .await
+                .is_err()
+            {
+                return Err(BrokerError::Timeout(format!(
+                    "high watermark did not reach {next}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
