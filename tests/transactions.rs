@@ -169,7 +169,11 @@ fn the_rust_transactional_producer_commits_aborts_and_a_newer_producer_fences_it
             };
             let commit = first.commit().await.err();
             assert_eq!(fenced(commit).as_deref(), Some("PRODUCER_FENCED"));
-            assert!(sent.is_some(), "the fenced producer's record is refused");
+            assert_eq!(
+                fenced(sent).as_deref(),
+                Some("PRODUCER_FENCED"),
+                "the fenced producer's record is refused"
+            );
             let group = ConsumerGroupMetadata {
                 group_id: "g".into(),
                 member_id: String::new(),

@@ -441,7 +441,10 @@ impl Actor {
                     timeout,
                     transactional_id: transactional_id.as_deref(),
                 };
-                let result = send_batch(&metadata, &target, &batch.batch, batch.deadline).await;
+                let mut result = send_batch(&metadata, &target, &batch.batch, batch.deadline).await;
+                if target.transactional_id.is_some() {
+                    result = result.map_err(crate::transactional::delivery_error);
+                }
                 for (delta, delivery) in batch.deliveries.into_iter().enumerate() {
                     let outcome = match &result {
                         Ok(base) => Ok(RecordMetadata {

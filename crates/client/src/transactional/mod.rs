@@ -99,6 +99,16 @@ fn is_fenced(e: &ClientError) -> bool {
     )
 }
 
+/// A transactional record's failure as the application sees it: a fenced producer's
+/// write fails with PRODUCER_FENCED, however the partition's leader put it.
+pub(crate) fn delivery_error(e: ClientError) -> ClientError {
+    if is_fenced(&e) {
+        fenced(&e)
+    } else {
+        e
+    }
+}
+
 fn fenced(e: &ClientError) -> ClientError {
     ClientError::Server {
         code: ErrorCode::ProducerFenced,
