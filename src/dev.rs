@@ -21,6 +21,32 @@ pub struct DevArgs {
     data_dir: PathBuf,
 }
 
+/// The nodes' shared `cluster.secret.file` under the data directory, made on first use
+/// (readable by the owner only).
+fn cluster_secret(data_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("cluster.secret");
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    use std::io::Write;
+    writeln!(
+        file,
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    )?;
+    Ok(path)
+}
+
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     if args.nodes == 0 || args.nodes > 9 {
         anyhow::bail!("INVALID_REQUEST: --nodes must be between 1 and 9");
@@ -28,6 +54,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the rill binary")?;
     let grpc = |i: u16| format!("127.0.0.1:{}", 19290 + i);
     let kafka = |i: u16| format!("127.0.0.1:{}", 9091 + i);
+    let secret = cluster_secret(&args.data_dir)?;
     let voters = (1..=args.nodes)
         .map(|i| format!("{i}={}", grpc(i)))
         .collect::<Vec<_>>()
@@ -52,6 +79,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             format!("127.0.0.1:{}", 19390 + i),
             "--kafka-listeners".into(),
             kafka(i),
+            "--cluster-secret-file".into(),
+            secret.display().to_string(),
         ]
     };
     let mut children: Vec<Option<Child>> = Vec::new();

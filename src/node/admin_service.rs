@@ -34,9 +34,9 @@ impl AdminServiceImpl {
         client_listeners: Arc<ListenerPorts>,
     ) -> Self {
         Self {
+            channels: metadata.channels().clone(),
             metadata,
             replicas,
-            channels: ChannelPool::default(),
             client_listeners,
         }
     }

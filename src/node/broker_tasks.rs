@@ -56,6 +56,7 @@ pub fn spawn(
 
     tasks.push(tokio::spawn(rill_broker::fetcher::run_fetchers(
         replicas.clone(),
+        metadata.channels().clone(),
         cancel.clone(),
     )));
 

@@ -51,6 +51,12 @@ pub struct NodeArgs {
     /// transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask.
     #[arg(long, env = "RILL_TRANSACTION_MAX_TIMEOUT_MS")]
     pub transaction_max_timeout_ms: Option<u64>,
+    /// cluster.secret.file: a file holding the secret the nodes of this cluster share
+    /// (at least 16 visible ASCII characters). Node-to-node calls carry it and the
+    /// internal services (Raft, controller, follower fetch, transaction markers) refuse
+    /// calls without it. Without one those services accept anyone (a warning says so).
+    #[arg(long, env = "RILL_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
     /// log.flush.mode: `group` (ack after fsync) or `interval`.
     #[arg(long, env = "RILL_LOG_FLUSH_MODE")]
     pub log_flush_mode: Option<FlushMode>,
@@ -124,6 +130,8 @@ pub struct NodeConfig {
     pub group_min_session_timeout: Duration,
     pub group_max_session_timeout: Duration,
     pub transaction_max_timeout: Duration,
+    /// The cluster secret node-to-node calls carry (`cluster.secret.file`).
+    pub cluster_secret: Option<rill_proto::ClusterSecret>,
     pub log_flush_mode: FlushMode,
     pub log_flush_interval: Duration,
     pub log_retention_check_interval: Duration,
@@ -333,6 +341,22 @@ impl NodeConfig {
                 "transaction.max.timeout.ms",
                 900_000,
             )?,
+            cluster_secret: match layers
+                .get::<PathBuf>(args.cluster_secret_file, "cluster.secret.file")?
+            {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).with_context(|| {
+                        format!("reading cluster.secret.file {}", path.display())
+                    })?;
+                    Some(rill_proto::ClusterSecret::new(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "INVALID_CONFIG: cluster.secret.file {}: {e}",
+                            path.display()
+                        )
+                    })?)
+                }
+            },
             log_flush_mode: layers
                 .get(args.log_flush_mode, "log.flush.mode")?
                 .unwrap_or(FlushMode::Group),

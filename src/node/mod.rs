@@ -24,7 +24,7 @@ use rill_coordinator::service::{
 use rill_coordinator::transaction::TxnConfig;
 use rill_coordinator::GroupConfig;
 use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
-use rill_metadata::{AdvertisedListeners, ChannelPool};
+use rill_metadata::AdvertisedListeners;
 use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings, StoreInfo};
 use rill_proto::v1::admin_service_server::AdminServiceServer;
 use rill_proto::v1::broker_service_server::BrokerServiceServer;
@@ -33,10 +33,12 @@ use rill_proto::v1::group_service_server::GroupServiceServer;
 use rill_proto::v1::raft_service_server::RaftServiceServer;
 use rill_proto::v1::transaction_service_server::TransactionServiceServer;
 use rill_proto::ListenerPorts;
+use rill_proto::NodeAuth;
 use rill_proto::MAX_MESSAGE_BYTES;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
-use tracing::{info, info_span, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 pub use config::{NodeArgs, NodeConfig};
 
@@ -57,6 +59,12 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         config::FlushMode::Group => FlushPolicy::Group,
         config::FlushMode::Interval => FlushPolicy::Interval(config.log_flush_interval),
     };
+    if config.cluster_secret.is_none() {
+        warn!(
+            "no cluster.secret.file: anyone who reaches this node's gRPC port can call its \
+             internal Raft and controller services"
+        );
+    }
     let metadata = MetadataNode::start(MetadataNodeConfig {
         node_id: config.node_id,
         advertise: config.advertise.clone(),
@@ -76,6 +84,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             kafka: advertised(&config.kafka_listeners),
             grpc: advertised(&config.grpc_listeners),
         },
+        node_auth: NodeAuth::new(config.cluster_secret.clone()),
     })
     .await
     .context("starting the metadata replica")?;
@@ -106,7 +115,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             metadata: metadata.clone(),
             replicas: replicas.clone(),
             producer_ids: producer_ids.clone(),
-            channels: ChannelPool::default(),
+            channels: metadata.channels().clone(),
         }),
         TxnConfig {
             max_timeout: config.transaction_max_timeout,
@@ -115,7 +124,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     replicas.set_txn_verifier(Arc::new(txn_backends::NodeTxnVerifier {
         local: txn_backends::LocalTxnVerifier(transactions.clone()),
         metadata: metadata.clone(),
-        channels: ChannelPool::default(),
+        channels: metadata.channels().clone(),
     }));
     let kafka_sockets = bind_all(&config.kafka_listeners, "Kafka").await?;
     let grpc_sockets = bind_all(&config.grpc_listeners, "gRPC").await?;
@@ -133,6 +142,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             transactions: transactions.clone(),
             producer_ids: producer_ids.clone(),
             client_listeners: Arc::new(ListenerPorts::new(client_ports)),
+            node_auth: NodeAuth::new(config.cluster_secret.clone()),
         },
         grpc_listeners,
         cancel.clone(),
@@ -238,6 +248,8 @@ struct GrpcBackends {
     producer_ids: Arc<dyn ProducerIdSource>,
     /// The extra client listeners, by local port.
     client_listeners: Arc<ListenerPorts>,
+    /// Who may call the internal services (the cluster secret).
+    node_auth: NodeAuth,
 }
 
 /// Serves every gRPC service on the main listener and the extra client listeners.
@@ -253,6 +265,7 @@ async fn serve_grpc(
         transactions,
         producer_ids,
         client_listeners,
+        node_auth,
     } = backends;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -265,19 +278,22 @@ async fn serve_grpc(
         .tcp_nodelay(true)
         .initial_stream_window_size(rill_proto::STREAM_WINDOW_BYTES)
         .initial_connection_window_size(rill_proto::CONNECTION_WINDOW_BYTES)
-        .add_service(
+        .add_service(InterceptedService::new(
             RaftServiceServer::new(RaftServiceImpl::new(metadata.raft().clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .add_service(ControllerServiceServer::new(ControllerServiceImpl::new(
-            metadata.clone(),
-        )))
+            node_auth.require_node(),
+        ))
+        .add_service(InterceptedService::new(
+            ControllerServiceServer::new(ControllerServiceImpl::new(metadata.clone())),
+            node_auth.require_node(),
+        ))
         .add_service(
             BrokerServiceServer::new(BrokerServiceImpl::new(
                 replicas.clone(),
                 producer_ids,
                 Arc::new(txn_backends::LocalTxnVerifier(transactions.clone())),
+                node_auth,
             ))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES),

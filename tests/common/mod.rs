@@ -70,6 +70,11 @@ impl Cluster {
             paused: Default::default(),
             starts: 0,
         };
+        // The nodes share a cluster secret (their internal services refuse others).
+        std::fs::write(
+            cluster.secret_path(),
+            format!("test-secret-{:032x}\n", rand::random::<u128>()),
+        )?;
         let mut specs = Vec::new();
         for id in 1..=n {
             specs.push((
@@ -128,6 +133,11 @@ impl Cluster {
         self.dir.path().join(format!("node-{id}"))
     }
 
+    /// The `cluster.secret.file` every node of this cluster is started with.
+    pub fn secret_path(&self) -> PathBuf {
+        self.dir.path().join("cluster.secret")
+    }
+
     fn log_path(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("node-{id}.log"))
     }
@@ -182,6 +192,8 @@ impl Cluster {
             .arg(self.data_dir(id))
             .args(["--listen", &spec.grpc, "--advertise", &spec.grpc])
             .args(["--voters", &spec.voters, "--metrics-listen", &spec.metrics])
+            .arg("--cluster-secret-file")
+            .arg(self.secret_path())
             .args(
                 // A test that names its own Kafka listeners replaces the default one.
                 (!spec.extra_args.iter().any(|a| a == "--kafka-listeners"))

@@ -17,9 +17,9 @@ use rill_common::{BrokerId, ErrorCode};
 use rill_metadata::ChannelPool;
 use rill_proto::v1 as pb;
 use rill_proto::v1::broker_service_client::BrokerServiceClient;
+use rill_proto::NodeChannel;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 use tracing::warn;
 
 use crate::divergence::{truncation_target, EpochEnd};
@@ -33,8 +33,11 @@ const FETCH_MAX_BYTES: u32 = 32 << 20;
 const RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// Starts and stops the per-leader fetcher tasks as leadership moves.
-pub async fn run_fetchers(replicas: Arc<ReplicaManager>, cancel: CancellationToken) {
-    let channels = ChannelPool::default();
+pub async fn run_fetchers(
+    replicas: Arc<ReplicaManager>,
+    channels: ChannelPool,
+    cancel: CancellationToken,
+) {
     let mut workers: HashMap<BrokerId, JoinHandle<()>> = HashMap::new();
     loop {
         tokio::select! {
@@ -119,7 +122,7 @@ fn grpc_error(status: &tonic::Status) -> BrokerError {
 async fn fetch_once(
     replicas: &ReplicaManager,
     leader: BrokerId,
-    mut client: BrokerServiceClient<Channel>,
+    mut client: BrokerServiceClient<NodeChannel>,
     partitions: &[Arc<Partition>],
 ) -> Result<(), BrokerError> {
     // Each partition is fetched for the leadership it follows now; every answer is
@@ -230,7 +233,7 @@ async fn fetch_once(
 /// the smaller end of the latest epoch both know (KIP-279); the high watermark when the
 /// leader knows no such epoch.
 async fn truncate(
-    client: &mut BrokerServiceClient<Channel>,
+    client: &mut BrokerServiceClient<NodeChannel>,
     p: &Partition,
     from: Leadership,
 ) -> Result<(), BrokerError> {

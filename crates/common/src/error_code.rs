@@ -93,6 +93,7 @@ error_codes! {
     PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE", 80,
     InvalidFetchSize => "INVALID_FETCH_SIZE", 4,
     MemberIdRequired => "MEMBER_ID_REQUIRED", 79,
+    ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED", 31,
 }
 
 impl ErrorCode {

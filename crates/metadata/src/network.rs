@@ -16,27 +16,40 @@ use openraft::BasicNode;
 use rill_common::NodeId;
 use rill_proto::v1::raft_service_client::RaftServiceClient;
 use rill_proto::v1::RaftPayload;
+use rill_proto::{NodeAuth, NodeChannel};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::Channel;
 
 use crate::types::TypeConfig;
 
-/// Lazily connected channels to other nodes, one per address, shared by every user.
-#[derive(Clone, Default)]
+/// Lazily connected channels to other nodes, one per address, shared by every user on
+/// a node; every call through them carries the cluster secret (`NodeAuth`).
+#[derive(Clone)]
 pub struct ChannelPool {
+    auth: NodeAuth,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl ChannelPool {
-    pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
-        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(channel) = channels.get(addr) {
-            return Ok(channel.clone());
+    pub fn new(auth: NodeAuth) -> Self {
+        Self {
+            auth,
+            channels: Arc::default(),
         }
-        let channel = rill_proto::endpoint(addr)?.connect_lazy();
-        channels.insert(addr.to_string(), channel.clone());
-        Ok(channel)
+    }
+
+    pub fn get(&self, addr: &str) -> Result<NodeChannel, tonic::transport::Error> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        let channel = match channels.get(addr) {
+            Some(channel) => channel.clone(),
+            None => {
+                let channel = rill_proto::endpoint(addr)?.connect_lazy();
+                channels.insert(addr.to_string(), channel.clone());
+                channel
+            }
+        };
+        Ok(NodeChannel::new(channel, self.auth.clone()))
     }
 }
 
@@ -63,7 +76,7 @@ impl RaftNetworkFactory<TypeConfig> for RaftNetworkFactoryImpl {
 
 pub struct RaftPeer {
     target: NodeId,
-    client: Result<RaftServiceClient<Channel>, String>,
+    client: Result<RaftServiceClient<NodeChannel>, String>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =

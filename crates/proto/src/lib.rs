@@ -7,6 +7,11 @@ pub mod v1 {
 }
 
 pub mod group;
+mod node_auth;
+
+pub use node_auth::{
+    ClusterSecret, NodeAuth, NodeChannel, RequireNode, CLUSTER_SECRET_KEY, CLUSTER_SECRET_MIN_LEN,
+};
 
 /// Encoded file descriptor set, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rill_descriptor");
@@ -64,6 +69,7 @@ pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
         | ErrorCode::NotLeaderOrFollower
         | ErrorCode::BrokerNotAvailable
         | ErrorCode::NotEnoughReplicas => tonic::Code::Unavailable,
+        ErrorCode::ClusterAuthorizationFailed => tonic::Code::PermissionDenied,
         ErrorCode::RequestTimedOut => tonic::Code::DeadlineExceeded,
         ErrorCode::UnknownServerError => tonic::Code::Internal,
         _ => tonic::Code::FailedPrecondition,

@@ -5,6 +5,7 @@ use bytes::{Bytes, BytesMut};
 use rill_common::transaction::{IsolationLevel, ProducerIdAndEpoch, TxnMarker};
 use rill_proto::v1 as pb;
 use rill_proto::v1::broker_service_server::BrokerService;
+use rill_proto::NodeAuth;
 use tonic::{Request, Response, Status};
 
 use super::status;
@@ -30,6 +31,8 @@ pub struct BrokerServiceImpl {
     producer_ids: Arc<dyn ProducerIdSource>,
     /// The transaction coordinator on this node (VerifyTxnPartition from other leaders).
     local_txn_verifier: Arc<dyn TxnVerifier>,
+    /// Who may make the node-to-node calls: follower fetches, markers, verifications.
+    node_auth: NodeAuth,
 }
 
 impl BrokerServiceImpl {
@@ -37,11 +40,13 @@ impl BrokerServiceImpl {
         replicas: Arc<ReplicaManager>,
         producer_ids: Arc<dyn ProducerIdSource>,
         local_txn_verifier: Arc<dyn TxnVerifier>,
+        node_auth: NodeAuth,
     ) -> Self {
         Self {
             replicas,
             producer_ids,
             local_txn_verifier,
+            node_auth,
         }
     }
 }
@@ -98,6 +103,10 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::FetchRequest>,
     ) -> Result<Response<pb::FetchResponse>, Status> {
+        // A follower's fetch moves the ISR and the high watermark: nodes only.
+        if request.get_ref().replica_id >= 0 {
+            self.node_auth.check(&request)?;
+        }
         let r = request.into_inner();
         let requests: Vec<FetchPartitionRequest> = r
             .partitions
@@ -234,6 +243,7 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::WriteTxnMarkerRequest>,
     ) -> Result<Response<pb::WriteTxnMarkerResponse>, Status> {
+        self.node_auth.check(&request)?;
         let r = request.into_inner();
         let producer_epoch = i16::try_from(r.producer_epoch).map_err(|_| {
             status(&BrokerError::InvalidRequest(format!(
@@ -293,6 +303,7 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::VerifyTxnPartitionRequest>,
     ) -> Result<Response<pb::VerifyTxnPartitionResponse>, Status> {
+        self.node_auth.check(&request)?;
         let r = request.into_inner();
         let epoch = i16::try_from(r.producer_epoch).map_err(|_| {
             status(&BrokerError::InvalidRequest(format!(

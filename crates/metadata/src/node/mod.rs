@@ -67,6 +67,8 @@ pub struct MetadataNodeConfig {
     pub store: crate::model::StoreInfo,
     /// The addresses advertised on this node's named Kafka and client gRPC listeners.
     pub listeners: crate::model::AdvertisedListeners,
+    /// What this node's calls to other nodes carry (the cluster secret).
+    pub node_auth: rill_proto::NodeAuth,
 }
 
 /// Who leads the metadata quorum, as this node sees it.
@@ -110,7 +112,7 @@ impl MetadataNode {
         .validate()
         .map_err(|e| MetadataError::Raft(e.to_string()))?;
         let committed_index = log_store.committed_index();
-        let channels = ChannelPool::default();
+        let channels = ChannelPool::new(config.node_auth.clone());
         let network = RaftNetworkFactoryImpl {
             channels: channels.clone(),
         };
@@ -132,6 +134,11 @@ impl MetadataNode {
             committed_index,
             broker_epoch: watch::channel(None).0,
         }))
+    }
+
+    /// The node's channels to other nodes (calls through them carry the cluster secret).
+    pub fn channels(&self) -> &ChannelPool {
+        &self.channels
     }
 
     pub fn raft(&self) -> &Raft {

@@ -1,0 +1,148 @@
+//! Node-to-node authentication without TLS: every call a node makes to another node's
+//! internal services (Raft, ControllerService, follower fetches, transaction markers and
+//! verifications) carries the cluster secret in `rill-cluster-secret`, and those
+//! services refuse a call without it (CLUSTER_AUTHORIZATION_FAILED). Clients never see
+//! the secret. A node started without one accepts every caller and says so at start.
+
+use std::sync::Arc;
+
+use rill_common::ErrorCode;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// The metadata key the cluster secret travels in.
+pub const CLUSTER_SECRET_KEY: &str = "rill-cluster-secret";
+
+/// The shortest secret accepted (characters).
+pub const CLUSTER_SECRET_MIN_LEN: usize = 16;
+
+/// The secret the nodes of one cluster share (`cluster.secret.file`).
+#[derive(Clone)]
+pub struct ClusterSecret(Arc<AsciiMetadataValue>);
+
+impl std::fmt::Debug for ClusterSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterSecret(<redacted>)")
+    }
+}
+
+impl ClusterSecret {
+    /// A secret from its text (surrounding whitespace ignored): at least
+    /// [`CLUSTER_SECRET_MIN_LEN`] visible ASCII characters.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.len() < CLUSTER_SECRET_MIN_LEN || !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "a cluster secret is at least {CLUSTER_SECRET_MIN_LEN} visible ASCII characters"
+            ));
+        }
+        let value = AsciiMetadataValue::try_from(text).map_err(|e| e.to_string())?;
+        Ok(Self(Arc::new(value)))
+    }
+
+    /// Whether `presented` is this secret, in time independent of where they differ.
+    fn matches(&self, presented: &[u8]) -> bool {
+        let own = self.0.as_bytes();
+        own.len() == presented.len()
+            && own
+                .iter()
+                .zip(presented)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+}
+
+/// What a node's own calls to other nodes carry: the secret, if the cluster has one.
+#[derive(Debug, Clone, Default)]
+pub struct NodeAuth(Option<ClusterSecret>);
+
+impl NodeAuth {
+    pub fn new(secret: Option<ClusterSecret>) -> Self {
+        Self(secret)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Fails unless `request` comes from a node of this cluster (always passes when the
+    /// cluster has no secret).
+    pub fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(secret) = &self.0 else {
+            return Ok(());
+        };
+        let presented = request.metadata().get(CLUSTER_SECRET_KEY);
+        if presented.is_some_and(|v| secret.matches(v.as_bytes())) {
+            return Ok(());
+        }
+        Err(crate::error_status(
+            ErrorCode::ClusterAuthorizationFailed,
+            "only the nodes of this cluster may call this service",
+        ))
+    }
+
+    /// A server-side interceptor that admits only the nodes of this cluster.
+    pub fn require_node(&self) -> RequireNode {
+        RequireNode(self.clone())
+    }
+}
+
+impl tonic::service::Interceptor for NodeAuth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(secret) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(CLUSTER_SECRET_KEY, secret.0.as_ref().clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Refuses calls from anyone but a node of this cluster (see [`NodeAuth::check`]).
+#[derive(Debug, Clone)]
+pub struct RequireNode(NodeAuth);
+
+impl tonic::service::Interceptor for RequireNode {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        self.0.check(&request)?;
+        Ok(request)
+    }
+}
+
+/// A channel to another node whose calls carry the cluster secret.
+pub type NodeChannel = InterceptedService<Channel, NodeAuth>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    #[test]
+    fn only_calls_with_the_secret_pass_and_without_a_secret_everyone_does() {
+        assert!(ClusterSecret::new("short").is_err());
+        assert!(ClusterSecret::new("sixteen chars!! x").is_err(), "spaces");
+        let Ok(secret) = ClusterSecret::new(" 0123456789abcdef0123\n") else {
+            panic!("a valid secret");
+        };
+        let mut node = NodeAuth::new(Some(secret));
+        let Ok(sent) = node.call(Request::new(())) else {
+            panic!("the interceptor adds the secret");
+        };
+        assert!(node.check(&sent).is_ok());
+        let outsider = Request::new(());
+        let refused = node.check(&outsider).err();
+        assert_eq!(
+            refused.as_ref().and_then(crate::status_error_code),
+            Some(ErrorCode::ClusterAuthorizationFailed)
+        );
+        let mut wrong = Request::new(());
+        wrong.metadata_mut().insert(
+            CLUSTER_SECRET_KEY,
+            AsciiMetadataValue::from_static("0123456789abcdef0124"),
+        );
+        assert!(node.check(&wrong).is_err());
+        assert!(NodeAuth::default().check(&outsider).is_ok());
+    }
+}
