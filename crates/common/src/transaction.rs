@@ -28,6 +28,18 @@ pub enum TxnState {
 }
 
 impl TxnState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [TxnState; 8] = [
+        Self::Empty,
+        Self::Ongoing,
+        Self::PrepareCommit,
+        Self::PrepareAbort,
+        Self::PrepareEpochFence,
+        Self::CompleteCommit,
+        Self::CompleteAbort,
+        Self::Dead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Empty => "Empty",

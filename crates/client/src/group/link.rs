@@ -19,6 +19,19 @@ const SHORT_CALL: Duration = Duration::from_secs(10);
 /// How long committed offsets that a transaction is committing are waited for.
 const STABLE_WAIT: Duration = Duration::from_secs(60);
 
+/// Offsets to commit (next offsets to read), as a commit request carries them.
+pub(crate) fn offsets_to_pb(offsets: &[((String, u32), u64)]) -> Vec<pb::PartitionOffset> {
+    offsets
+        .iter()
+        .map(|((topic, partition), offset)| pb::PartitionOffset {
+            topic: topic.clone(),
+            partition: *partition,
+            offset: *offset,
+            metadata: String::new(),
+        })
+        .collect()
+}
+
 pub(crate) struct CoordinatorLink {
     pub group_id: String,
     coordinator: CoordinatorChannel,
@@ -187,15 +200,7 @@ impl CoordinatorLink {
             member_id: me.member_id.clone(),
             group_instance_id: me.instance_id.clone(),
             generation: me.generation,
-            offsets: offsets
-                .iter()
-                .map(|((topic, partition), offset)| pb::PartitionOffset {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    offset: *offset,
-                    metadata: String::new(),
-                })
-                .collect(),
+            offsets: offsets_to_pb(offsets),
         };
         self.call(SHORT_CALL, |mut c, t| async move {
             let mut request = tonic::Request::new(request);

@@ -6,6 +6,7 @@
 //! flags; the callbacks run inside `poll`.
 
 mod link;
+pub(crate) use link::offsets_to_pb;
 mod rebalance;
 
 use std::collections::{BTreeMap, BTreeSet};

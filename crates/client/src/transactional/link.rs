@@ -141,15 +141,7 @@ impl TxnLink {
             member_id: group.member_id.clone(),
             group_instance_id: group.group_instance_id.clone(),
             generation: group.generation,
-            offsets: offsets
-                .iter()
-                .map(|((topic, partition), offset)| pb::PartitionOffset {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    offset: *offset,
-                    metadata: String::new(),
-                })
-                .collect(),
+            offsets: crate::group::offsets_to_pb(offsets),
         };
         self.coordinator
             .call_until(deadline, CALL_TIMEOUT, |c, t| {

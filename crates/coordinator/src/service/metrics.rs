@@ -55,18 +55,11 @@ pub(super) fn transactions<'a>(
     transactions: impl Iterator<Item = &'a crate::transaction::Transaction>,
 ) {
     use rill_common::transaction::TxnState;
-    let mut by_state: BTreeMap<&'static str, u64> = [
-        TxnState::Empty,
-        TxnState::Ongoing,
-        TxnState::PrepareCommit,
-        TxnState::PrepareAbort,
-        TxnState::PrepareEpochFence,
-        TxnState::CompleteCommit,
-        TxnState::CompleteAbort,
-    ]
-    .into_iter()
-    .map(|s| (s.as_str(), 0))
-    .collect();
+    let mut by_state: BTreeMap<&'static str, u64> = TxnState::ALL
+        .into_iter()
+        .filter(|s| *s != TxnState::Dead)
+        .map(|s| (s.as_str(), 0))
+        .collect();
     for t in transactions {
         *by_state.entry(t.state().as_str()).or_default() += 1;
     }

@@ -39,17 +39,6 @@ fn started_ms(d: &TxnDescription) -> i64 {
         .unwrap_or(-1)
 }
 
-const STATES: [TxnState; 8] = [
-    TxnState::Empty,
-    TxnState::Ongoing,
-    TxnState::PrepareCommit,
-    TxnState::PrepareAbort,
-    TxnState::PrepareEpochFence,
-    TxnState::CompleteCommit,
-    TxnState::CompleteAbort,
-    TxnState::Dead,
-];
-
 pub(crate) async fn describe_transactions(
     ctx: &Context<'_>,
     request: DescribeTransactionsRequest,
@@ -106,7 +95,7 @@ pub(crate) async fn list_transactions(
 ) -> ListTransactionsResponse {
     let (mut states, mut unknown) = (Vec::new(), Vec::new());
     for name in &request.state_filters {
-        match STATES.iter().find(|s| s.as_str() == name.as_str()) {
+        match TxnState::ALL.iter().find(|s| s.as_str() == name.as_str()) {
             Some(s) => states.push(*s),
             None => unknown.push(name.clone()),
         }
