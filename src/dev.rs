@@ -24,26 +24,9 @@ pub struct DevArgs {
 /// The nodes' shared `cluster.secret.file` under the data directory, made on first use
 /// (readable by the owner only).
 fn cluster_secret(data_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join("cluster.secret");
-    if path.exists() {
-        return Ok(path);
-    }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
+    rill_proto::ClusterSecret::create_file(&path)
         .with_context(|| format!("creating {}", path.display()))?;
-    use std::io::Write;
-    writeln!(
-        file,
-        "{:032x}{:032x}",
-        rand::random::<u128>(),
-        rand::random::<u128>()
-    )?;
     Ok(path)
 }
 

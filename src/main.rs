@@ -40,6 +40,8 @@ enum Command {
     Group(cli::group::GroupArgs),
     /// Transactions: list and describe transactional ids.
     Txn(cli::txn::TxnArgs),
+    /// SASL/SCRAM users: create (password on stdin), delete, list.
+    User(cli::user::UserArgs),
     /// Every replica's offsets, epoch and a checksum of the range they should agree on.
     Replicas(cli::replicas::ReplicasArgs),
     /// Produce unique values, read everything back, print a JSON verdict.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
             Command::Group(args) => cli::group::run(args).await,
             Command::Copy(args) => cli::copy::run(args).await,
             Command::Txn(args) => cli::txn::run(args).await,
+            Command::User(args) => cli::user::run(args).await,
             Command::Verify(args) => cli::verify::run(args).await,
         }
     });

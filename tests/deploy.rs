@@ -70,7 +70,22 @@ fn the_compose_file_declares_three_nodes_configured_only_by_rill_variables() {
             s["ports"].as_sequence().is_some_and(|v| !v.is_empty()),
             "{name} publishes its port"
         );
+        // The internal services refuse callers without the nodes' shared secret.
+        assert_eq!(
+            s["environment"]["RILL_CLUSTER_SECRET_FILE"].as_str(),
+            Some("/run/secrets/cluster_secret"),
+            "{name} reads the cluster secret"
+        );
+        assert_eq!(
+            s["secrets"][0].as_str(),
+            Some("cluster_secret"),
+            "{name} mounts the cluster secret"
+        );
     }
+    assert_eq!(
+        c["secrets"]["cluster_secret"]["file"].as_str(),
+        Some("./cluster.secret")
+    );
 }
 
 /// The namespace tests run one at a time: each brings up three nodes.
@@ -230,7 +245,7 @@ fn the_netns_twin_runs_the_compose_commands_and_a_partitioned_leader_is_fenced()
 
 fn twin_body(twin: &Twin) -> anyhow::Result<()> {
     // The plan is the compose file: argv = entrypoint + command, environment as declared
-    // (a volume's container path mapped under the state dir).
+    // (a volume's container path mapped under the state dir, a secret's to its file).
     let plan: Vec<Value> = serde_json::from_str(&twin.run(&["plan"])?)?;
     let c = compose()?;
     assert_eq!(plan.len(), 3);
@@ -264,7 +279,11 @@ fn twin_body(twin: &Twin) -> anyhow::Result<()> {
             let rewritten = v.strip_prefix("/var/lib/rill").is_some_and(|rest| {
                 planned.ends_with(rest)
                     && planned.starts_with(twin.state.path().to_str().unwrap_or("?"))
-            });
+            }) || (v == "/run/secrets/cluster_secret"
+                && Path::new(planned)
+                    == Path::new(COMPOSE)
+                        .with_file_name("cluster.secret")
+                        .as_path());
             assert!(
                 planned == v || rewritten,
                 "{name} {k}: declared {v}, planned {planned}"

@@ -3,7 +3,9 @@
 //! service's command with exactly its environment in its own namespace: a veth pair to a
 //! bridge in a hub namespace (nothing is added to the host's own network), the service
 //! names resolvable through `/etc/netns/<ns>/hosts`, a volume's container path mapped to
-//! a directory under the state dir. A `client` namespace on the same bridge runs tools.
+//! a directory under the state dir, a secret's `/run/secrets/<name>` mapped to its file
+//! (made by `up` when missing, as `rill dev` makes its cluster secret). A `client`
+//! namespace on the same bridge runs tools.
 //!
 //! ```text
 //! rill-netns [--compose FILE] [--state DIR] [--rill BIN] plan|up|down|status
@@ -80,7 +82,18 @@ enum Cmd {
 #[derive(Debug, Deserialize)]
 struct Compose {
     services: BTreeMap<String, Service>,
+    #[serde(default)]
+    secrets: BTreeMap<String, SecretSource>,
 }
+
+/// A top-level secret: a file, relative to the compose file.
+#[derive(Debug, Deserialize)]
+struct SecretSource {
+    file: PathBuf,
+}
+
+/// Where compose mounts a service's secret.
+const SECRETS_DIR: &str = "/run/secrets";
 
 #[derive(Debug, Deserialize)]
 struct Service {
@@ -90,6 +103,8 @@ struct Service {
     environment: BTreeMap<String, String>,
     #[serde(default)]
     volumes: Vec<String>,
+    #[serde(default)]
+    secrets: Vec<String>,
 }
 
 /// One service as the twin runs it.
@@ -101,6 +116,8 @@ pub struct Planned {
     /// argv[0] is the image's entrypoint (`rill`).
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The secret files the service reads (made by `up` when missing).
+    pub secrets: Vec<PathBuf>,
 }
 
 fn plan(cli: &Cli) -> anyhow::Result<Vec<Planned>> {
@@ -111,6 +128,10 @@ fn plan(cli: &Cli) -> anyhow::Result<Vec<Planned>> {
         serde_norway::from_str(&text).context("parsing the compose file")?;
     value.apply_merge().context("resolving merge keys")?;
     let compose: Compose = serde_norway::from_value(value).context("reading the services")?;
+    let compose_dir = fs::canonicalize(&cli.compose)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let rill = fs::canonicalize(&cli.rill)
         .with_context(|| format!("the rill binary {}", cli.rill.display()))?;
     let mut planned = Vec::new();
@@ -118,16 +139,28 @@ fn plan(cli: &Cli) -> anyhow::Result<Vec<Planned>> {
         // Named volumes become directories under the state dir, mounted at the same
         // container path: rewrite environment values under that path.
         let mut env = service.environment.clone();
-        for volume in &service.volumes {
-            let Some((source, target)) = volume.split_once(':') else {
-                continue;
-            };
-            let host = cli.state.join("volumes").join(source);
+        let mut map = |target: &str, host: &Path| {
             for value in env.values_mut() {
                 if let Some(rest) = value.strip_prefix(target) {
                     *value = format!("{}{rest}", host.display());
                 }
             }
+        };
+        for volume in &service.volumes {
+            let Some((source, target)) = volume.split_once(':') else {
+                continue;
+            };
+            map(target, &cli.state.join("volumes").join(source));
+        }
+        let mut secrets = Vec::new();
+        for secret in &service.secrets {
+            let source = compose
+                .secrets
+                .get(secret)
+                .with_context(|| format!("{name}: secret {secret} is not declared"))?;
+            let host = compose_dir.join(&source.file);
+            map(&format!("{SECRETS_DIR}/{secret}"), &host);
+            secrets.push(host);
         }
         let mut argv = vec![rill.display().to_string()];
         argv.extend(service.command.iter().cloned());
@@ -137,6 +170,7 @@ fn plan(cli: &Cli) -> anyhow::Result<Vec<Planned>> {
             address: format!("{SUBNET}.{}", i + 1),
             argv,
             env,
+            secrets,
         });
     }
     Ok(planned)
@@ -282,6 +316,13 @@ fn up(cli: &Cli) -> anyhow::Result<()> {
         attach(cli, &p.service, &p.address, &hosts)?;
     }
     attach(cli, CLIENT, &format!("{SUBNET}.{CLIENT_HOST}"), &hosts)?;
+    for path in planned.iter().flat_map(|p| &p.secrets) {
+        if rill_proto::ClusterSecret::create_file(path)
+            .with_context(|| format!("creating {}", path.display()))?
+        {
+            println!("made the secret {}", path.display());
+        }
+    }
     for p in &planned {
         start(cli, p)?;
     }

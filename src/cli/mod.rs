@@ -9,6 +9,7 @@ pub mod produce;
 pub mod replicas;
 pub mod topic;
 pub mod txn;
+pub mod user;
 pub mod verify;
 
 use rill_client::{AdminClient, Bootstrap, ClientError};

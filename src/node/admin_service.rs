@@ -160,7 +160,7 @@ impl AdminServiceImpl {
         }
     }
 
-    async fn submit(&self, request: ControllerRequest) -> Result<(), Status> {
+    pub(super) async fn submit(&self, request: ControllerRequest) -> Result<(), Status> {
         self.metadata
             .submit(request)
             .await
@@ -387,5 +387,30 @@ impl AdminService for AdminServiceImpl {
     ) -> Result<Response<pb::AlterGroupOffsetsResponse>, Status> {
         self.reset_group_offsets(request.into_inner()).await?;
         Ok(Response::new(pb::AlterGroupOffsetsResponse {}))
+    }
+
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::CreateUserResponse>, Status> {
+        AdminServiceImpl::create_user(self, request.into_inner()).await?;
+        Ok(Response::new(pb::CreateUserResponse {}))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        AdminServiceImpl::delete_user(self, request.into_inner()).await?;
+        Ok(Response::new(pb::DeleteUserResponse {}))
+    }
+
+    async fn list_users(
+        &self,
+        _request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        Ok(Response::new(pb::ListUsersResponse {
+            users: AdminServiceImpl::list_users(self),
+        }))
     }
 }

@@ -57,6 +57,11 @@ pub struct NodeArgs {
     /// calls without it. Without one those services accept anyone (a warning says so).
     #[arg(long, env = "RILL_CLUSTER_SECRET_FILE")]
     pub cluster_secret_file: Option<PathBuf>,
+    /// sasl.enabled.mechanisms: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (comma-separated).
+    /// When set, a Kafka client must authenticate as a user (`rill user create`) with one
+    /// of them before anything but ApiVersions is served.
+    #[arg(long, env = "RILL_SASL_ENABLED_MECHANISMS")]
+    pub sasl_enabled_mechanisms: Option<String>,
     /// log.flush.mode: `group` (ack after fsync) or `interval`.
     #[arg(long, env = "RILL_LOG_FLUSH_MODE")]
     pub log_flush_mode: Option<FlushMode>,
@@ -236,6 +241,23 @@ impl Layers {
     }
 }
 
+/// `sasl.enabled.mechanisms`: names separated by commas (empty: SASL off).
+fn sasl_mechanisms(list: &str) -> anyhow::Result<Vec<rill_kafka::SaslMechanism>> {
+    let mut mechanisms = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let mechanism = rill_kafka::SaslMechanism::from_name(name).ok_or_else(|| {
+            anyhow!(
+                "INVALID_CONFIG: sasl.enabled.mechanisms: {name:?} is not SCRAM-SHA-256, \
+                 SCRAM-SHA-512 or PLAIN"
+            )
+        })?;
+        if !mechanisms.contains(&mechanism) {
+            mechanisms.push(mechanism);
+        }
+    }
+    Ok(mechanisms)
+}
+
 impl NodeConfig {
     pub fn resolve(args: NodeArgs) -> anyhow::Result<Self> {
         let file = match &args.config {
@@ -302,6 +324,12 @@ impl NodeConfig {
                     "default.replication.factor",
                 )?
                 .unwrap_or(3),
+            sasl_mechanisms: sasl_mechanisms(
+                layers
+                    .get(args.sasl_enabled_mechanisms, "sasl.enabled.mechanisms")?
+                    .as_deref()
+                    .unwrap_or(""),
+            )?,
             ..Default::default()
         };
         let data_dir = layers

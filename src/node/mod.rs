@@ -3,6 +3,7 @@
 
 mod admin_groups;
 mod admin_service;
+mod admin_users;
 mod broker_tasks;
 pub mod config;
 mod http;
@@ -64,6 +65,13 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             "no cluster.secret.file: anyone who reaches this node's gRPC port can call its \
              internal Raft and controller services"
         );
+    }
+    if config
+        .kafka
+        .sasl_mechanisms
+        .contains(&rill_kafka::SaslMechanism::Plain)
+    {
+        warn!("sasl.enabled.mechanisms has PLAIN: without TLS its passwords cross the network in the clear");
     }
     let metadata = MetadataNode::start(MetadataNodeConfig {
         node_id: config.node_id,

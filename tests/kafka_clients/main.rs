@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod groups;
+mod security;
 mod transactions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

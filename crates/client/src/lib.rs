@@ -4,6 +4,7 @@
 mod admin;
 mod admin_groups;
 mod admin_transactions;
+mod admin_users;
 mod connection;
 mod consumer;
 mod coordinator;
@@ -22,6 +23,7 @@ pub use admin::{
 };
 pub use admin_groups::{GroupDescription, GroupListing, GroupMember, GroupOffset, TopicPartitions};
 pub use admin_transactions::{ProducerState, TransactionDescription, TxnPartition};
+pub use admin_users::{UserListing, UserMechanism, SCRAM_ITERATIONS};
 pub use connection::Bootstrap;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, TopicPartition};
 pub use error::ClientError;

@@ -94,6 +94,10 @@ error_codes! {
     InvalidFetchSize => "INVALID_FETCH_SIZE", 4,
     MemberIdRequired => "MEMBER_ID_REQUIRED", 79,
     ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED", 31,
+    SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED", 58,
+    UnsupportedSaslMechanism => "UNSUPPORTED_SASL_MECHANISM", 33,
+    IllegalSaslState => "ILLEGAL_SASL_STATE", 34,
+    ResourceNotFound => "RESOURCE_NOT_FOUND", 91,
 }
 
 impl ErrorCode {

@@ -4,6 +4,7 @@ mod error_code;
 pub mod group;
 pub mod listeners;
 pub mod record;
+pub mod scram;
 pub mod transaction;
 
 pub use error_code::ErrorCode;

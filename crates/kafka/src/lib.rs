@@ -18,10 +18,12 @@ mod consumer_protocol;
 mod frame;
 mod handlers;
 mod metrics;
+mod sasl;
 mod server;
 mod versions;
 pub(crate) mod walk;
 
 pub use handlers::{Backends, KafkaSettings};
+pub use sasl::SaslMechanism;
 pub use server::serve;
 pub use versions::SERVED;

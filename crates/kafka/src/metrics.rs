@@ -31,3 +31,18 @@ pub(crate) fn connection_closed(listener: &str) {
 pub(crate) fn refused_frame(reason: &'static str) {
     metrics::counter!("rill_kafka_refused_frames_total", "reason" => reason).increment(1);
 }
+
+/// A SASL authentication that succeeded or failed (by mechanism; never a name or secret).
+pub(crate) fn authentication(mechanism: &str, succeeded: bool) {
+    let mechanism = crate::sasl::SaslMechanism::from_name(mechanism)
+        .map_or("unknown", crate::sasl::SaslMechanism::name);
+    let result = if succeeded { "success" } else { "failure" };
+    metrics::counter!("rill_kafka_authentications_total", "mechanism" => mechanism, "result" => result)
+        .increment(1);
+}
+
+/// A request refused because its connection has not authenticated.
+pub(crate) fn unauthenticated_request(key: ApiKey) {
+    metrics::counter!("rill_kafka_unauthenticated_requests_total", "api" => format!("{key:?}"))
+        .increment(1);
+}

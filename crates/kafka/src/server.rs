@@ -14,6 +14,7 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::frame::{encode_response, parse_header, read_frame, FrameError, RequestHeader};
 use crate::handlers::{self, Backends, Context, Reply};
+use crate::sasl::Authentication;
 use crate::versions::{self, Support};
 use crate::{metrics, walk};
 
@@ -49,7 +50,8 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let span = info_span!("kafka_connection", listener = %listener, %peer);
+        let span = info_span!("kafka_connection", listener = %listener, %peer,
+            principal = tracing::field::Empty);
         let backends = backends.clone();
         let cancel = cancel.clone();
         let listener = listener.clone();
@@ -81,6 +83,8 @@ enum Closed {
     },
     #[error("{0}")]
     ByHandler(String),
+    #[error("{0:?} before SASL authentication")]
+    Unauthenticated(ApiKey),
 }
 
 async fn connection(
@@ -92,6 +96,9 @@ async fn connection(
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     let max_bytes = backends.settings.max_request_bytes;
+    let mut auth = Authentication::new(&backends.settings.sasl_mechanisms);
+    // The mechanism the handshake picked (for the audit lines and metrics).
+    let mut mechanism = "";
     loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -116,7 +123,7 @@ async fn connection(
             });
         })?;
         let started = Instant::now();
-        let answered = answer(&header, body, listener, backends).await;
+        let answered = answer(&header, body, listener, backends, &mut auth, &mut mechanism).await;
         if let Err(e) = &answered {
             debug!(client_id = ?header.client_id, correlation_id = header.correlation_id,
                 frame = ?&frame[..frame.len().min(96)], "closing: {e}");
@@ -140,10 +147,19 @@ async fn answer(
     mut body: bytes::Bytes,
     listener: &str,
     backends: &Backends,
+    auth: &mut Authentication,
+    mechanism: &mut &'static str,
 ) -> Result<Option<bytes::Bytes>, Closed> {
     let version = header.api_version;
     let key = ApiKey::try_from(header.api_key)
         .map_err(|()| Closed::Frame(FrameError::UnknownApi(header.api_key)))?;
+    if !auth.admits(key) {
+        // Kafka closes a connection that skips or fails authentication.
+        warn!(target: "rill::audit", api = ?key, client_id = ?header.client_id,
+            "request refused: the connection has not authenticated");
+        metrics::unauthenticated_request(key);
+        return Err(Closed::Unauthenticated(key));
+    }
     match versions::support(key, version) {
         Support::Handled => {}
         Support::Unsupported if key == ApiKey::ApiVersions => {
@@ -176,6 +192,29 @@ async fn answer(
             reason: e.to_string(),
         }
     })?;
+    let response = match request {
+        RequestKind::SaslHandshake(r) => {
+            *mechanism = crate::sasl::SaslMechanism::from_name(r.mechanism.as_str())
+                .map_or("unknown", crate::sasl::SaslMechanism::name);
+            ResponseKind::SaslHandshake(handlers::sasl::sasl_handshake(auth, backends, r))
+        }
+        RequestKind::SaslAuthenticate(r) => ResponseKind::SaslAuthenticate(
+            handlers::sasl::sasl_authenticate(auth, backends, mechanism, r),
+        ),
+        request => return serve_request(header, key, request, listener, backends).await,
+    };
+    Ok(Some(encode_response(header, key, &response, version)?))
+}
+
+/// A request of an authenticated (or open) connection, through the handlers.
+async fn serve_request(
+    header: &RequestHeader,
+    key: ApiKey,
+    request: RequestKind,
+    listener: &str,
+    backends: &Backends,
+) -> Result<Option<bytes::Bytes>, Closed> {
+    let version = header.api_version;
     let ctx = Context {
         backends,
         listener,

@@ -71,6 +71,10 @@ pub const SERVED: &[ServedApi] = &[
     api(ApiKey::ListTransactions, 0, 1),
     api(ApiKey::DescribeProducers, 0, 0),
     api(ApiKey::WriteTxnMarkers, 1, 1),
+    // SASL (KIP-152): SaslHandshake v0 would be followed by raw SASL tokens, which this
+    // listener does not read; every client that sends v1 uses SaslAuthenticate.
+    api(ApiKey::SaslHandshake, 1, 1),
+    api(ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The entry for `key`, if served.

@@ -157,6 +157,9 @@ pub struct MetadataState {
     /// Transactional ids as their coordinator last persisted them.
     #[serde(default)]
     pub transactions: BTreeMap<String, TxnDescription>,
+    /// SASL/SCRAM users: name -> one credential per mechanism (salted hashes only).
+    #[serde(default)]
+    pub users: BTreeMap<String, Vec<ScramCredential>>,
 }
 
 /// One group's committed offsets: topic -> partition -> offset.
@@ -171,6 +174,7 @@ pub struct CommittedOffset {
 }
 
 pub use rill_common::group::OffsetCommit;
+use rill_common::scram::ScramCredential;
 use rill_common::transaction::{TxnDescription, TxnState};
 
 /// An entry of the metadata log. Each carries a decision already taken by the controller.
@@ -250,6 +254,15 @@ pub enum MetadataCommand {
     /// The outcome is how many were applied.
     ElectLeaders {
         changes: Vec<PartitionChange>,
+    },
+    /// A user's credentials, checked by the controller: they replace its credentials of
+    /// the same mechanisms.
+    PutUser {
+        name: String,
+        credentials: Vec<ScramCredential>,
+    },
+    DeleteUser {
+        name: String,
     },
 }
 
@@ -489,6 +502,17 @@ impl MetadataState {
                 let start = self.next_producer_id;
                 self.next_producer_id = start.saturating_add(count.min(i64::MAX as u64) as i64);
                 Ok(Some(start as u64))
+            }
+            MetadataCommand::PutUser { name, credentials } => {
+                let stored = self.users.entry(name).or_default();
+                stored.retain(|old| credentials.iter().all(|new| new.mechanism != old.mechanism));
+                stored.extend(credentials);
+                stored.sort_by_key(|c| c.mechanism);
+                Ok(None)
+            }
+            MetadataCommand::DeleteUser { name } => {
+                self.users.remove(&name);
+                Ok(None)
             }
             MetadataCommand::ElectLeaders { changes } => {
                 let applied = changes

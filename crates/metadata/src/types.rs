@@ -74,6 +74,14 @@ pub enum ControllerRequest {
         offsets: Vec<(String, Vec<crate::model::OffsetCommit>)>,
     },
     /// An admin sets the offsets of a group nobody is in.
+    /// An admin sets a user's SCRAM credentials (salted hashes).
+    PutUser {
+        name: String,
+        credentials: Vec<rill_common::scram::ScramCredential>,
+    },
+    DeleteUser {
+        name: String,
+    },
     ResetGroupOffsets {
         group_id: String,
         offsets: Vec<crate::model::OffsetCommit>,

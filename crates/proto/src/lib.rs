@@ -62,7 +62,8 @@ pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
         ErrorCode::UnknownTopicOrPartition
         | ErrorCode::UnknownMemberId
         | ErrorCode::GroupIdNotFound
-        | ErrorCode::TransactionalIdNotFound => tonic::Code::NotFound,
+        | ErrorCode::TransactionalIdNotFound
+        | ErrorCode::ResourceNotFound => tonic::Code::NotFound,
         ErrorCode::NotController
         | ErrorCode::NotCoordinator
         | ErrorCode::CoordinatorNotAvailable
@@ -70,6 +71,7 @@ pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
         | ErrorCode::BrokerNotAvailable
         | ErrorCode::NotEnoughReplicas => tonic::Code::Unavailable,
         ErrorCode::ClusterAuthorizationFailed => tonic::Code::PermissionDenied,
+        ErrorCode::SaslAuthenticationFailed => tonic::Code::Unauthenticated,
         ErrorCode::RequestTimedOut => tonic::Code::DeadlineExceeded,
         ErrorCode::UnknownServerError => tonic::Code::Internal,
         _ => tonic::Code::FailedPrecondition,

@@ -42,6 +42,29 @@ impl ClusterSecret {
         Ok(Self(Arc::new(value)))
     }
 
+    /// Makes a new secret file at `path` (64 hex characters from the OS's random source,
+    /// readable by its owner only) unless one is there. Returns whether it made one.
+    pub fn create_file(path: &std::path::Path) -> std::io::Result<bool> {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        if path.exists() {
+            return Ok(false);
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut random = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
+        let text: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        writeln!(file, "{text}")?;
+        Ok(true)
+    }
+
     /// Whether `presented` is this secret, in time independent of where they differ.
     fn matches(&self, presented: &[u8]) -> bool {
         let own = self.0.as_bytes();

@@ -10,6 +10,7 @@ mod groups;
 mod membership;
 mod metadata;
 mod offsets;
+pub(crate) mod sasl;
 mod transactions;
 mod txn_admin;
 
@@ -47,6 +48,9 @@ pub struct KafkaSettings {
     pub default_replication_factor: u32,
     /// The largest request frame accepted (`socket.request.max.bytes`).
     pub max_request_bytes: usize,
+    /// `sasl.enabled.mechanisms`: when not empty, a connection must authenticate with one
+    /// of them before anything but ApiVersions is served.
+    pub sasl_mechanisms: Vec<crate::sasl::SaslMechanism>,
 }
 
 impl Default for KafkaSettings {
@@ -56,6 +60,7 @@ impl Default for KafkaSettings {
             num_partitions: 1,
             default_replication_factor: 3,
             max_request_bytes: crate::frame::MAX_FRAME_BYTES,
+            sasl_mechanisms: Vec::new(),
         }
     }
 }

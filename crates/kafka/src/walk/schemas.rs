@@ -2234,3 +2234,39 @@ pub mod list_transactions_request {
         ],
     };
 }
+
+pub mod sasl_handshake_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 1),
+        flexible_from: 10000,
+        body: &SASL_HANDSHAKE_REQUEST,
+    };
+    pub(super) static SASL_HANDSHAKE_REQUEST: Struct = Struct {
+        name: "SaslHandshakeRequest",
+        fields: &[Field {
+            name: "mechanism",
+            ty: Ty::Str,
+            versions: (0, 1),
+            tag: None,
+        }],
+    };
+}
+
+pub mod sasl_authenticate_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 2),
+        flexible_from: 2,
+        body: &SASL_AUTHENTICATE_REQUEST,
+    };
+    pub(super) static SASL_AUTHENTICATE_REQUEST: Struct = Struct {
+        name: "SaslAuthenticateRequest",
+        fields: &[Field {
+            name: "auth_bytes",
+            ty: Ty::Bytes,
+            versions: (0, 2),
+            tag: None,
+        }],
+    };
+}

@@ -9,3 +9,4 @@ pub mod isr;
 pub mod liveness;
 pub mod placement;
 pub mod topics;
+pub mod users;

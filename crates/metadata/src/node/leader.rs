@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::MetadataNode;
-use crate::controller::{election, groups, isr, liveness, topics};
+use crate::controller::{election, groups, isr, liveness, topics, users};
 use crate::model::{MetadataCommand, StoreInfo};
 use crate::types::{ControllerReply, ControllerRequest, ForwardedReply};
 use crate::MetadataError;
@@ -197,6 +197,12 @@ impl MetadataNode {
                     }
                     ControllerRequest::ResetGroupOffsets { group_id, offsets } => {
                         groups::plan_reset_offsets(&state, &group_id, offsets)?
+                    }
+                    ControllerRequest::PutUser { name, credentials } => {
+                        users::plan_put_user(&name, credentials)?
+                    }
+                    ControllerRequest::DeleteUser { name } => {
+                        users::plan_delete_user(&state, &name)?
                     }
                     ControllerRequest::ElectUncleanLeader {
                         topic,
