@@ -1,6 +1,7 @@
 //! `rill`: one binary for the node, the local dev cluster and the command-line client.
 
 mod bench;
+mod certs;
 mod cli;
 mod dev;
 mod node;
@@ -42,6 +43,8 @@ enum Command {
     Txn(cli::txn::TxnArgs),
     /// SASL/SCRAM users: create (password on stdin), delete, list.
     User(cli::user::UserArgs),
+    /// A CA and TLS certificates for nodes (`node-<id>`) and clients.
+    Certs(certs::CertsArgs),
     /// Every replica's offsets, epoch and a checksum of the range they should agree on.
     Replicas(cli::replicas::ReplicasArgs),
     /// Produce unique values, read everything back, print a JSON verdict.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             Command::Copy(args) => cli::copy::run(args).await,
             Command::Txn(args) => cli::txn::run(args).await,
             Command::User(args) => cli::user::run(args).await,
+            Command::Certs(args) => certs::run(args),
             Command::Verify(args) => cli::verify::run(args).await,
         }
     });

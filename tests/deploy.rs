@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail, ensure, Context};
 use common::{wait_until, RILL};
 use serde_json::Value;
 
@@ -86,6 +86,70 @@ fn the_compose_file_declares_three_nodes_configured_only_by_rill_variables() {
         c["secrets"]["cluster_secret"]["file"].as_str(),
         Some("./cluster.secret")
     );
+}
+
+#[test]
+fn the_secure_variant_runs_the_same_nodes_with_tls_sasl_and_each_its_own_certificate() {
+    let run = || -> anyhow::Result<()> {
+        // A copy beside certificates of its own, so nothing is written into deploy/.
+        let dir = tempfile::tempdir()?;
+        let secure = dir.path().join("docker-compose.secure.yml");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/deploy/docker-compose.secure.yml"
+            ),
+            &secure,
+        )?;
+        let tls = dir.path().join("tls");
+        let made = Command::new(RILL)
+            .args(["certs", "--nodes", "1,2,3", "--host", "node{id}", "--dir"])
+            .arg(&tls)
+            .output()?;
+        ensure!(made.status.success(), "rill certs: {made:?}");
+        let out = Command::new(NETNS)
+            .arg("--compose")
+            .arg(&secure)
+            .args(["--rill", RILL, "plan"])
+            .output()?;
+        ensure!(out.status.success(), "plan: {out:?}");
+        let plan: Vec<Value> = serde_json::from_slice(&out.stdout)?;
+        let plain = compose()?;
+        ensure!(plan.len() == 3, "{plan:?}");
+        for (i, p) in plan.iter().enumerate() {
+            let id = i + 1;
+            let name = p["service"].as_str().unwrap_or_default();
+            let env = &p["env"];
+            let file = |name: &str| tls.join(name).display().to_string();
+            ensure!(
+                env["RILL_TLS_CA_FILE"] == file("ca.pem").as_str(),
+                "{name}: {env}"
+            );
+            ensure!(
+                env["RILL_TLS_CERT_FILE"] == file(&format!("node-{id}.pem")).as_str(),
+                "{name}: {env}"
+            );
+            ensure!(
+                env["RILL_TLS_KEY_FILE"] == file(&format!("node-{id}-key.pem")).as_str(),
+                "{name}: {env}"
+            );
+            ensure!(env["RILL_SASL_ENABLED_MECHANISMS"].is_string(), "{name}");
+            // The rest is the plain file's: the same node, listeners and command.
+            for key in [
+                "RILL_NODE_ID",
+                "RILL_ADVERTISE",
+                "RILL_VOTERS",
+                "RILL_KAFKA_LISTENERS",
+            ] {
+                ensure!(
+                    env[key].as_str() == plain["services"][name]["environment"][key].as_str(),
+                    "{name} {key}"
+                );
+            }
+        }
+        Ok(())
+    };
+    run().unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// The namespace tests run one at a time: each brings up three nodes.

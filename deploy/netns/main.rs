@@ -104,8 +104,32 @@ struct Service {
     #[serde(default)]
     volumes: Vec<String>,
     #[serde(default)]
-    secrets: Vec<String>,
+    secrets: Vec<ServiceSecret>,
 }
+
+/// A service's secret: `name`, or `{source, target}` (mounted at /run/secrets/TARGET).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ServiceSecret {
+    Name(String),
+    Long {
+        source: String,
+        target: Option<String>,
+    },
+}
+
+impl ServiceSecret {
+    fn source_and_target(&self) -> (&str, &str) {
+        match self {
+            Self::Name(name) => (name, name),
+            Self::Long { source, target } => (source, target.as_deref().unwrap_or(source)),
+        }
+    }
+}
+
+/// The one secret `up` makes when its file is missing (as `rill dev` does); certificates
+/// must be made first (`rill certs`).
+const CLUSTER_SECRET: &str = "cluster_secret";
 
 /// One service as the twin runs it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -116,8 +140,8 @@ pub struct Planned {
     /// argv[0] is the image's entrypoint (`rill`).
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
-    /// The secret files the service reads (made by `up` when missing).
-    pub secrets: Vec<PathBuf>,
+    /// The cluster secret file the service reads, if any (made by `up` when missing).
+    pub cluster_secret: Option<PathBuf>,
 }
 
 fn plan(cli: &Cli) -> anyhow::Result<Vec<Planned>> {
@@ -152,15 +176,24 @@ fn plan(cli: &Cli) -> anyhow::Result<Vec<Planned>> {
             };
             map(target, &cli.state.join("volumes").join(source));
         }
-        let mut secrets = Vec::new();
+        let mut cluster_secret = None;
         for secret in &service.secrets {
-            let source = compose
+            let (source, target) = secret.source_and_target();
+            let declared = compose
                 .secrets
-                .get(secret)
-                .with_context(|| format!("{name}: secret {secret} is not declared"))?;
-            let host = compose_dir.join(&source.file);
-            map(&format!("{SECRETS_DIR}/{secret}"), &host);
-            secrets.push(host);
+                .get(source)
+                .with_context(|| format!("{name}: secret {source} is not declared"))?;
+            let relative = declared.file.strip_prefix(".").unwrap_or(&declared.file);
+            let host = compose_dir.join(relative);
+            map(&format!("{SECRETS_DIR}/{target}"), &host);
+            if source == CLUSTER_SECRET {
+                cluster_secret = Some(host);
+            } else if !host.exists() {
+                bail!(
+                    "{name}: the file of secret {source} ({}) is missing (certificates: rill certs)",
+                    host.display()
+                );
+            }
         }
         let mut argv = vec![rill.display().to_string()];
         argv.extend(service.command.iter().cloned());
@@ -170,7 +203,7 @@ fn plan(cli: &Cli) -> anyhow::Result<Vec<Planned>> {
             address: format!("{SUBNET}.{}", i + 1),
             argv,
             env,
-            secrets,
+            cluster_secret,
         });
     }
     Ok(planned)
@@ -316,7 +349,7 @@ fn up(cli: &Cli) -> anyhow::Result<()> {
         attach(cli, &p.service, &p.address, &hosts)?;
     }
     attach(cli, CLIENT, &format!("{SUBNET}.{CLIENT_HOST}"), &hosts)?;
-    for path in planned.iter().flat_map(|p| &p.secrets) {
+    for path in planned.iter().filter_map(|p| p.cluster_secret.as_ref()) {
         if rill_proto::ClusterSecret::create_file(path)
             .with_context(|| format!("creating {}", path.display()))?
         {

@@ -1,7 +1,5 @@
 use bytes::Bytes;
-use rill_client::{
-    Bootstrap, Consumer, ConsumerConfig, GroupConsumer, GroupConsumerConfig, OffsetReset,
-};
+use rill_client::{Consumer, ConsumerConfig, GroupConsumer, GroupConsumerConfig, OffsetReset};
 use tokio::time::Instant;
 
 use super::{histogram, progress, Summary};
@@ -23,7 +21,7 @@ pub struct ConsumeBench {
 /// the latency is that of each poll (one fetch round).
 pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
     let mut consumer = Consumer::new(
-        Bootstrap::new(&args.client.bootstrap)?,
+        args.client.connect()?,
         ConsumerConfig {
             auto_offset_reset: OffsetReset::Earliest,
             ..Default::default()
@@ -39,7 +37,7 @@ pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
     let mut member = match &args.group {
         Some(group) => {
             let mut m = GroupConsumer::new(
-                Bootstrap::new(&args.client.bootstrap)?,
+                args.client.connect()?,
                 GroupConsumerConfig {
                     group_id: group.clone(),
                     client_id: "rill-bench".into(),

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rill_client::{
-    Bootstrap, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, ProducerRecord,
+    Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, ProducerRecord,
 };
 use tokio::time::Instant;
 
@@ -46,7 +46,7 @@ pub async fn run(args: E2eBench) -> anyhow::Result<Summary> {
         );
     }
     let total = (args.rate * args.duration_s as f64).round() as u64;
-    let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
+    let bootstrap = args.client.connect()?;
     let mut consumer = Consumer::new(
         bootstrap.clone(),
         ConsumerConfig {

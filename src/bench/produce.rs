@@ -4,7 +4,7 @@ use anyhow::bail;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rill_client::{
-    Bootstrap, Producer, ProducerConfig, ProducerRecord, TransactionalConfig, TransactionalProducer,
+    Producer, ProducerConfig, ProducerRecord, TransactionalConfig, TransactionalProducer,
 };
 use tokio::time::Instant;
 
@@ -75,7 +75,7 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
             .rate
             .map(|r| Duration::from_secs_f64(k as f64 / r))
             .unwrap_or_default();
-        let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
+        let bootstrap = args.client.connect()?;
         if let Some(size) = args.transaction_size {
             let id = format!("bench-{:x}-{k}", rand::random::<u32>());
             let producer =

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::bail;
-use rill_client::{Bootstrap, ConsumerConfig, GroupConsumer, GroupConsumerConfig, OffsetReset};
+use rill_client::{ConsumerConfig, GroupConsumer, GroupConsumerConfig, OffsetReset};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -41,7 +41,7 @@ struct Member {
 
 fn start_member(args: &RebalanceBench, group: &str, name: String) -> anyhow::Result<Member> {
     let mut consumer = GroupConsumer::new(
-        Bootstrap::new(&args.client.bootstrap)?,
+        args.client.connect()?,
         GroupConsumerConfig {
             group_id: group.to_string(),
             client_id: name,
@@ -104,13 +104,10 @@ pub async fn run(args: RebalanceBench) -> anyhow::Result<Summary> {
     if args.members == 0 || args.joins == 0 {
         bail!("INVALID_REQUEST: --members and --joins must be positive");
     }
-    let partitions = rill_client::Consumer::new(
-        Bootstrap::new(&args.client.bootstrap)?,
-        ConsumerConfig::default(),
-    )
-    .partitions_of(&args.topic)
-    .await?
-    .len();
+    let partitions = rill_client::Consumer::new(args.client.connect()?, ConsumerConfig::default())
+        .partitions_of(&args.topic)
+        .await?
+        .len();
     let group = format!("bench-rebalance-{:x}", rand::random::<u32>());
     let mut members = Vec::new();
     for i in 0..args.members {

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use bytes::Bytes;
 use rill_client::{
-    Bootstrap, Consumer, ConsumerConfig, ConsumerRecord, GroupConsumer, GroupConsumerConfig,
-    OffsetReset,
+    Consumer, ConsumerConfig, ConsumerRecord, GroupConsumer, GroupConsumerConfig, OffsetReset,
 };
 use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
@@ -109,7 +108,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     if let Some(group) = args.group.clone() {
         return run_group(args, group).await;
     }
-    let mut consumer = Consumer::new(Bootstrap::new(&args.client.bootstrap)?, fetch_config(&args));
+    let mut consumer = Consumer::new(args.client.connect()?, fetch_config(&args));
     let mut partitions = consumer.partitions_of(&args.topic).await?;
     if let Some(p) = args.partition {
         partitions.retain(|tp| tp.1 == p);
@@ -150,7 +149,7 @@ async fn run_group(args: ConsumeArgs, group_id: String) -> anyhow::Result<()> {
         );
     }
     let mut consumer = GroupConsumer::new(
-        Bootstrap::new(&args.client.bootstrap)?,
+        args.client.connect()?,
         GroupConsumerConfig {
             group_id,
             group_instance_id: args.instance_id.clone(),

@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use rill_client::{
-    Bootstrap, ClientError, ConsumerConfig, ConsumerRecord, GroupConsumer, GroupConsumerConfig,
-    OffsetReset, ProducerConfig, ProducerRecord, TopicPartition, TransactionalConfig,
-    TransactionalProducer,
+    ClientError, ConsumerConfig, ConsumerRecord, GroupConsumer, GroupConsumerConfig, OffsetReset,
+    ProducerConfig, ProducerRecord, TopicPartition, TransactionalConfig, TransactionalProducer,
 };
 use rill_common::ErrorCode;
 use serde::Serialize;
@@ -89,7 +88,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     if args.transaction_size == 0 {
         bail!("INVALID_REQUEST: --transaction-size must be at least 1");
     }
-    let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
+    let bootstrap = args.client.connect()?;
     let admin = args.client.admin()?;
     let output_partitions = u32::try_from(admin.describe_topic(&args.to).await?.partitions.len())?;
     if output_partitions == 0 {

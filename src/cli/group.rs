@@ -1,7 +1,7 @@
 //! `rill group list | describe G | reset-offsets G --topic T (--to-earliest|--to-latest|--to-offset N)`.
 
 use anyhow::bail;
-use rill_client::{Bootstrap, Consumer, ConsumerConfig, OffsetReset};
+use rill_client::{Consumer, ConsumerConfig, OffsetReset};
 use rill_common::ErrorCode;
 
 use super::ClientArgs;
@@ -87,8 +87,7 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
             to_latest,
             to_offset,
         } => {
-            let consumer =
-                Consumer::new(Bootstrap::new(&out.bootstrap)?, ConsumerConfig::default());
+            let consumer = Consumer::new(out.connect()?, ConsumerConfig::default());
             let mut offsets = Vec::new();
             for tp in consumer.partitions_of(topic).await? {
                 let earliest = consumer.list_offset(&tp, OffsetReset::Earliest).await?;

@@ -12,6 +12,8 @@ pub mod txn;
 pub mod user;
 pub mod verify;
 
+use std::path::PathBuf;
+
 use rill_client::{AdminClient, Bootstrap, ClientError};
 use rill_common::ErrorCode;
 use serde::Serialize;
@@ -29,11 +31,39 @@ pub struct ClientArgs {
     /// Machine-readable output: one JSON document (or one object per line for streams).
     #[arg(long, global = true)]
     pub json: bool,
+    /// TLS: the CA that signs the cluster's certificates (PEM).
+    #[arg(long, env = "RILL_TLS_CA", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: this client's certificate (PEM; its common name is the principal).
+    #[arg(long, env = "RILL_TLS_CERT", global = true, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the key of --tls-cert (PEM).
+    #[arg(long, env = "RILL_TLS_KEY", global = true, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ClientArgs {
-    pub fn admin(&self) -> Result<AdminClient, ClientError> {
-        Ok(AdminClient::new(Bootstrap::new(&self.bootstrap)?))
+    /// The nodes, reached over TLS when `--tls-ca` is given.
+    pub fn connect(&self) -> anyhow::Result<Bootstrap> {
+        let transport = match &self.tls_ca {
+            None => {
+                if self.tls_cert.is_some() {
+                    anyhow::bail!("INVALID_REQUEST: --tls-cert needs --tls-ca");
+                }
+                rill_proto::Transport::Plain
+            }
+            Some(ca) => {
+                let identity = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+                let files = rill_proto::tls::TlsFiles::read(ca, identity)
+                    .map_err(|e| anyhow::anyhow!("INVALID_REQUEST: {e}"))?;
+                rill_proto::Transport::tls(&files)
+            }
+        };
+        Ok(Bootstrap::with_transport(&self.bootstrap, transport)?)
+    }
+
+    pub fn admin(&self) -> anyhow::Result<AdminClient> {
+        Ok(AdminClient::new(self.connect()?))
     }
 
     /// Prints `value` as JSON, or `human` otherwise.

@@ -7,8 +7,8 @@ use std::io::Write;
 use anyhow::bail;
 use bytes::Bytes;
 use rill_client::{
-    Bootstrap, ClientError, DeliveryFuture, Producer, ProducerConfig, ProducerRecord,
-    TransactionalConfig, TransactionalProducer,
+    ClientError, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, TransactionalConfig,
+    TransactionalProducer,
 };
 use rill_common::record::Compression;
 use serde_json::json;
@@ -87,7 +87,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     if (args.idempotent || args.transactional_id.is_some()) && args.acks.wire() != -1 {
         bail!("INVALID_REQUEST: --idempotent and --transactional-id need --acks all");
     }
-    let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
+    let bootstrap = args.client.connect()?;
     let config = ProducerConfig {
         acks: args.acks.wire(),
         enable_idempotence: args.idempotent,

@@ -1,7 +1,7 @@
 //! `rill replicas TOPIC PARTITION`: every replica's log end, high watermark, leader epoch
 //! and a checksum of the range all of them should agree on.
 
-use rill_client::{describe_replicas, Bootstrap};
+use rill_client::describe_replicas;
 
 use super::ClientArgs;
 
@@ -14,12 +14,7 @@ pub struct ReplicasArgs {
 }
 
 pub async fn run(args: ReplicasArgs) -> anyhow::Result<()> {
-    let d = describe_replicas(
-        Bootstrap::new(&args.client.bootstrap)?,
-        &args.topic,
-        args.partition,
-    )
-    .await?;
+    let d = describe_replicas(args.client.connect()?, &args.topic, args.partition).await?;
     args.client.print(&d, || {
         let mut lines = vec![format!(
             "Topic: {}\tPartition: {}\tLeader: {}",

@@ -71,7 +71,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let run_id = format!("{:x}", rand::random::<u32>());
     // One node list for producing and reading back: what the producer learns of the
     // cluster still serves when a bootstrap node is gone.
-    let bootstrap = Bootstrap::new(&args.client.bootstrap)?;
+    let bootstrap = args.client.connect()?;
     let config = ProducerConfig {
         acks: args.acks.wire(),
         enable_idempotence: args.idempotent,

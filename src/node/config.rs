@@ -62,6 +62,17 @@ pub struct NodeArgs {
     /// of them before anything but ApiVersions is served.
     #[arg(long, env = "RILL_SASL_ENABLED_MECHANISMS")]
     pub sasl_enabled_mechanisms: Option<String>,
+    /// tls.cert.file: this node's certificate (PEM, common name `node-<id>`, the hosts it
+    /// is dialled at as subject alternative names). With tls.key.file and tls.ca.file it
+    /// turns TLS on for every listener and between nodes.
+    #[arg(long, env = "RILL_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// tls.key.file: the private key of tls.cert.file (PEM).
+    #[arg(long, env = "RILL_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// tls.ca.file: the CA that signs the certificates of the cluster's nodes and clients.
+    #[arg(long, env = "RILL_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
     /// log.flush.mode: `group` (ack after fsync) or `interval`.
     #[arg(long, env = "RILL_LOG_FLUSH_MODE")]
     pub log_flush_mode: Option<FlushMode>,
@@ -137,6 +148,9 @@ pub struct NodeConfig {
     pub transaction_max_timeout: Duration,
     /// The cluster secret node-to-node calls carry (`cluster.secret.file`).
     pub cluster_secret: Option<rill_proto::ClusterSecret>,
+    /// TLS on every listener and between nodes (`tls.cert.file`, `tls.key.file`,
+    /// `tls.ca.file`).
+    pub tls: Option<rill_proto::tls::TlsFiles>,
     pub log_flush_mode: FlushMode,
     pub log_flush_interval: Duration,
     pub log_retention_check_interval: Duration,
@@ -238,6 +252,31 @@ impl Layers {
         Ok(Duration::from_millis(
             self.get(flag, key)?.unwrap_or(default),
         ))
+    }
+}
+
+/// TLS is on with all three of `tls.ca.file`, `tls.cert.file` and `tls.key.file`, off with
+/// none of them.
+fn tls_files(
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<rill_proto::tls::TlsFiles>> {
+    match (ca, cert, key) {
+        (None, None, None) => Ok(None),
+        (Some(ca), Some(cert), Some(key)) => {
+            let files = rill_proto::tls::TlsFiles::read(&ca, Some((&cert, &key)))
+                .map_err(|e| anyhow!("INVALID_CONFIG: {e}"))?;
+            Ok(Some(files))
+        }
+        _ => bail!("INVALID_CONFIG: TLS needs all of tls.ca.file, tls.cert.file and tls.key.file"),
+    }
+}
+
+impl NodeConfig {
+    /// Who this node's internal services admit, and what its own calls carry.
+    pub fn node_auth(&self) -> rill_proto::NodeAuth {
+        rill_proto::NodeAuth::new(self.cluster_secret.clone(), self.tls.is_some())
     }
 }
 
@@ -385,6 +424,11 @@ impl NodeConfig {
                     })?)
                 }
             },
+            tls: tls_files(
+                layers.get(args.tls_ca_file, "tls.ca.file")?,
+                layers.get(args.tls_cert_file, "tls.cert.file")?,
+                layers.get(args.tls_key_file, "tls.key.file")?,
+            )?,
             log_flush_mode: layers
                 .get(args.log_flush_mode, "log.flush.mode")?
                 .unwrap_or(FlushMode::Group),

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 /// Binds the listener and returns the server task (it also refreshes the gauges).
 pub async fn serve(
     addr: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
     metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
     cancel: CancellationToken,
@@ -46,12 +47,58 @@ pub async fn serve(
         );
     Ok(async move {
         let gauges = tokio::spawn(update_gauges(metadata, replicas, cancel.clone()));
-        let server = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned());
-        if let Err(e) = server.await {
+        let stopped = cancel.clone().cancelled_owned();
+        let served = match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+            Some(config) => {
+                let listener = TlsListener {
+                    tcp: listener,
+                    tls: tokio_rustls::TlsAcceptor::from(config),
+                };
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        };
+        if let Err(e) = served {
             tracing::warn!("metrics listener stopped: {e}");
         }
         let _ = gauges.await;
     })
+}
+
+/// How long an HTTPS client has to finish its handshake (accepts wait meanwhile).
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The HTTP listener over TLS: each accepted connection is handshaken before axum sees
+/// it; a failed or slow handshake drops that connection only.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, peer) = axum::serve::Listener::accept(&mut self.tcp).await;
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, self.tls.accept(stream)).await {
+                Ok(Ok(stream)) => return (stream, peer),
+                Ok(Err(e)) => tracing::debug!(%peer, "HTTPS handshake failed: {e}"),
+                Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 fn lag_gauge(topic: &str, partition: u32, follower: u64) -> metrics::Gauge {

@@ -8,6 +8,7 @@ mod broker_tasks;
 pub mod config;
 mod http;
 mod producer_ids;
+mod tls;
 mod txn_backends;
 
 use std::collections::BTreeMap;
@@ -60,16 +61,17 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         config::FlushMode::Group => FlushPolicy::Group,
         config::FlushMode::Interval => FlushPolicy::Interval(config.log_flush_interval),
     };
-    if config.cluster_secret.is_none() {
+    if !config.node_auth().is_enabled() {
         warn!(
             "no cluster.secret.file: anyone who reaches this node's gRPC port can call its \
-             internal Raft and controller services"
+             internal Raft and controller services (set cluster.secret.file or TLS)"
         );
     }
-    if config
-        .kafka
-        .sasl_mechanisms
-        .contains(&rill_kafka::SaslMechanism::Plain)
+    if config.tls.is_none()
+        && config
+            .kafka
+            .sasl_mechanisms
+            .contains(&rill_kafka::SaslMechanism::Plain)
     {
         warn!("sasl.enabled.mechanisms has PLAIN: without TLS its passwords cross the network in the clear");
     }
@@ -92,7 +94,11 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             kafka: advertised(&config.kafka_listeners),
             grpc: advertised(&config.grpc_listeners),
         },
-        node_auth: NodeAuth::new(config.cluster_secret.clone()),
+        node_auth: config.node_auth(),
+        transport: match &config.tls {
+            Some(files) => rill_proto::Transport::tls(files),
+            None => rill_proto::Transport::Plain,
+        },
     })
     .await
     .context("starting the metadata replica")?;
@@ -150,7 +156,8 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             transactions: transactions.clone(),
             producer_ids: producer_ids.clone(),
             client_listeners: Arc::new(ListenerPorts::new(client_ports)),
-            node_auth: NodeAuth::new(config.cluster_secret.clone()),
+            node_auth: config.node_auth(),
+            tls: config.tls.as_ref().and_then(|t| t.server_config()),
         },
         grpc_listeners,
         cancel.clone(),
@@ -162,12 +169,30 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         producer_ids,
         groups: groups.clone(),
         transactions: transactions.clone(),
-        settings: config.kafka.clone(),
+        settings: rill_kafka::KafkaSettings {
+            tls: match &config.tls {
+                Some(files) => Some(tls::server_config(
+                    files,
+                    tls::ClientCertificates::Optional,
+                    &[],
+                )?),
+                None => None,
+            },
+            ..config.kafka.clone()
+        },
     });
     let metrics = match &config.metrics_listen {
         Some(addr) => Some(tokio::spawn(
             http::serve(
                 addr.clone(),
+                match &config.tls {
+                    Some(files) => Some(tls::server_config(
+                        files,
+                        tls::ClientCertificates::NotAsked,
+                        &[b"http/1.1"],
+                    )?),
+                    None => None,
+                },
                 metadata.clone(),
                 replicas.clone(),
                 cancel.clone(),
@@ -256,8 +281,10 @@ struct GrpcBackends {
     producer_ids: Arc<dyn ProducerIdSource>,
     /// The extra client listeners, by local port.
     client_listeners: Arc<ListenerPorts>,
-    /// Who may call the internal services (the cluster secret).
+    /// Who may call the internal services (the cluster secret, node certificates).
     node_auth: NodeAuth,
+    /// TLS on every gRPC listener (callers present a certificate of the cluster's CA).
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 /// Serves every gRPC service on the main listener and the extra client listeners.
@@ -274,6 +301,7 @@ async fn serve_grpc(
         producer_ids,
         client_listeners,
         node_auth,
+        tls,
     } = backends;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -282,7 +310,11 @@ async fn serve_grpc(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(rill_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls).context("the gRPC TLS settings")?;
+    }
+    server
         .tcp_nodelay(true)
         .initial_stream_window_size(rill_proto::STREAM_WINDOW_BYTES)
         .initial_connection_window_size(rill_proto::CONNECTION_WINDOW_BYTES)

@@ -8,6 +8,10 @@
 #
 #   tests/chaos/run.sh --duration-s 1200 --seed 42 --report tests/chaos/report.json
 #
+#   tests/chaos/run.sh --secure ...   # deploy/docker-compose.secure.yml: mutual TLS between
+#                                     # nodes, TLS and SASL for clients (certificates made
+#                                     # in deploy/tls on first use)
+#
 # RILL and RILL_NETNS name the binaries (default: the release builds), RILL_COMPOSE the
 # compose file; RILL_NETNS_PREFIX
 # names the namespaces (default rillnet-), so two runs can share a machine.
@@ -17,8 +21,10 @@ cd "$(dirname "$0")/../.."
 DURATION=120
 SEED=$(( $(date +%s) % 100000 ))
 REPORT=
+SECURE=
 while [ $# -gt 0 ]; do
   case "$1" in
+    --secure) SECURE=1; shift ;;
     --duration-s) DURATION=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --report) REPORT=$2; shift 2 ;;
@@ -26,7 +32,17 @@ while [ $# -gt 0 ]; do
   esac
 done
 RILL=$(realpath "${RILL:-target/release/rill}")
-COMPOSE=$(realpath "${RILL_COMPOSE:-deploy/docker-compose.yml}")
+if [ -n "$SECURE" ]; then
+  COMPOSE=$(realpath "${RILL_COMPOSE:-deploy/docker-compose.secure.yml}")
+  TLS=$(dirname "$COMPOSE")/tls
+  if [ ! -f "$TLS/ca.pem" ]; then
+    "$RILL" certs --dir "$TLS" --nodes 1,2,3 --host 'node{id}' --host localhost --host 127.0.0.1 >&2
+  fi
+  # Every client command (they run through `ip netns exec`) presents the admin certificate.
+  export RILL_TLS_CA=$TLS/ca.pem RILL_TLS_CERT=$TLS/admin.pem RILL_TLS_KEY=$TLS/admin-key.pem
+else
+  COMPOSE=$(realpath "${RILL_COMPOSE:-deploy/docker-compose.yml}")
+fi
 NETNS=$(realpath "${RILL_NETNS:-target/release/rill-netns}")
 PREFIX=${RILL_NETNS_PREFIX:-rillnet-}
 STATE=$(mktemp -d /tmp/rill-chaos.XXXXXX)
@@ -47,7 +63,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "seed $SEED, duration ${DURATION}s (replay with --seed $SEED)"
+log "seed $SEED, duration ${DURATION}s (replay with --seed $SEED)${SECURE:+, security on (mutual TLS, SASL)}"
 RANDOM=$SEED
 N down >/dev/null 2>&1 || true
 N up >&2
@@ -163,9 +179,9 @@ C group describe chaos-readers --json >"$STATE/group.json" || echo '{}' >"$STATE
 
 FAULTS_JSON=$(IFS=,; echo "[${FAULTS[*]:-}]")
 python3 - "$STATE" "$SEED" "$DURATION" "$FAULTS_JSON" "$VERIFY_OK" "$CHECKSUMS" "$LED" \
-  "$LEADERS_AFTER_S" "$GROUP_CAUGHT_UP" "${REPORT:-}" "$VERIFY_TXN_OK" <<'PY'
+  "$LEADERS_AFTER_S" "$GROUP_CAUGHT_UP" "${REPORT:-}" "$VERIFY_TXN_OK" "${SECURE:-}" <<'PY'
 import glob, json, os, sys
-state, seed, duration, faults, verify_ok, checksums, led, led_s, caught_up, report, verify_txn_ok = sys.argv[1:]
+state, seed, duration, faults, verify_ok, checksums, led, led_s, caught_up, report, verify_txn_ok, secure = sys.argv[1:]
 def verdict_of(name):
     try:
         return json.load(open(os.path.join(state, name + ".json")))
@@ -189,7 +205,8 @@ for o in group.get("offsets", []):
         skipped.append({"partition": o["partition"], "committed": o["committed"], "missing": missing[:10]})
 faults = json.loads(faults)
 result = {
-    "seed": int(seed), "duration_s": int(duration), "faults_injected": len(faults), "faults": faults,
+    "seed": int(seed), "duration_s": int(duration), "secure": secure == "1",
+    "faults_injected": len(faults), "faults": faults,
     "acked": verdict.get("acked"), "failed": verdict.get("failed"), "unknown": verdict.get("unknown"),
     "lost": len(verdict.get("lost", [])) if "lost" in verdict else None,
     "duplicates": len(verdict.get("duplicates", [])) if "duplicates" in verdict else None,

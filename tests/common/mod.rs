@@ -54,6 +54,8 @@ pub struct Cluster {
     /// connections and then never answers).
     paused: std::collections::BTreeSet<u64>,
     starts: u32,
+    /// TLS on every listener: the directory `rill certs` filled (CA, node-<id>, admin).
+    tls: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -63,13 +65,37 @@ impl Cluster {
     }
 
     pub fn start_with(n: u64, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_inner(n, extra_args, false)
+    }
+
+    /// Starts `n` voters with TLS on every listener and between nodes (certificates from
+    /// `rill certs`); the harness's own CLI calls present the `admin` certificate.
+    pub fn start_tls(n: u64, extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_inner(n, extra_args, true)
+    }
+
+    fn start_inner(n: u64, extra_args: &[&str], tls: bool) -> anyhow::Result<Self> {
         let mut cluster = Self {
             dir: tempfile::tempdir()?,
             nodes: BTreeMap::new(),
             children: BTreeMap::new(),
             paused: Default::default(),
             starts: 0,
+            tls: None,
         };
+        if tls {
+            let dir = cluster.dir.path().join("tls");
+            let ids: Vec<String> = (1..=n + 2).map(|i| i.to_string()).collect();
+            let out = Command::new(RILL)
+                .args(["certs", "--nodes", &ids.join(","), "--dir"])
+                .arg(&dir)
+                .args(["--client", "admin", "--client", "alice"])
+                .output()?;
+            if !out.status.success() {
+                bail!("rill certs: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            cluster.tls = Some(dir);
+        }
         // The nodes share a cluster secret (their internal services refuse others).
         std::fs::write(
             cluster.secret_path(),
@@ -194,6 +220,17 @@ impl Cluster {
             .args(["--voters", &spec.voters, "--metrics-listen", &spec.metrics])
             .arg("--cluster-secret-file")
             .arg(self.secret_path())
+            .args(self.tls.iter().flat_map(|dir| {
+                let file = |name: String| dir.join(name).display().to_string();
+                [
+                    "--tls-ca-file".to_string(),
+                    file("ca.pem".into()),
+                    "--tls-cert-file".into(),
+                    file(format!("node-{id}.pem")),
+                    "--tls-key-file".into(),
+                    file(format!("node-{id}-key.pem")),
+                ]
+            }))
             .args(
                 // A test that names its own Kafka listeners replaces the default one.
                 (!spec.extra_args.iter().any(|a| a == "--kafka-listeners"))
@@ -264,6 +301,7 @@ impl Cluster {
         let child = Command::new(RILL)
             .args(args)
             .args(["--bootstrap", &self.bootstrap()])
+            .envs(self.client_tls_env("admin"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -289,6 +327,7 @@ impl Cluster {
         let child = Command::new(RILL)
             .args(args)
             .args(["--bootstrap", &self.bootstrap()])
+            .envs(self.client_tls_env("admin"))
             .env("RILL_LOG", "info")
             .stdin(Stdio::null())
             .stdout(file)
@@ -391,8 +430,28 @@ impl Cluster {
         Ok(Command::new(RILL)
             .args(args)
             .args(["--bootstrap", bootstrap])
+            .envs(self.client_tls_env("admin"))
             .stdin(Stdio::null())
             .output()?)
+    }
+
+    /// The TLS files of a TLS cluster (`ca.pem`, `node-<id>.pem`, `admin.pem`, ...).
+    pub fn tls_dir(&self) -> Option<&std::path::Path> {
+        self.tls.as_deref()
+    }
+
+    /// The environment that makes the CLI connect over TLS as `client` (a certificate
+    /// `rill certs` made), on a TLS cluster; nothing otherwise.
+    pub fn client_tls_env(&self, client: &str) -> Vec<(String, String)> {
+        let Some(dir) = &self.tls else {
+            return Vec::new();
+        };
+        let file = |name: String| dir.join(name).display().to_string();
+        vec![
+            ("RILL_TLS_CA".into(), file("ca.pem".into())),
+            ("RILL_TLS_CERT".into(), file(format!("{client}.pem"))),
+            ("RILL_TLS_KEY".into(), file(format!("{client}-key.pem"))),
+        ]
     }
 
     /// Runs the CLI with `input` on stdin.
@@ -410,6 +469,7 @@ impl Cluster {
         let mut child = Command::new(RILL)
             .args(args)
             .args(["--bootstrap", bootstrap])
+            .envs(self.client_tls_env("admin"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -506,16 +566,33 @@ impl Cluster {
         })
     }
 
+    /// GET over HTTPS on a TLS cluster (with curl, trusting the cluster's CA).
+    fn http_get(&self, addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+        let Some(dir) = &self.tls else {
+            return http_get(addr, path);
+        };
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "2", "--cacert"])
+            .arg(dir.join("ca.pem"))
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("https://{addr}{path}"))
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        Ok((status.trim().parse()?, body.to_string()))
+    }
+
     pub fn readyz(&self, id: u64) -> bool {
         let Some(spec) = self.nodes.get(&id) else {
             return false;
         };
-        http_get(&spec.metrics, "/readyz").is_ok_and(|(status, _)| status == 200)
+        self.http_get(&spec.metrics, "/readyz")
+            .is_ok_and(|(status, _)| status == 200)
     }
 
     pub fn metrics(&self, id: u64) -> anyhow::Result<String> {
         let spec = self.nodes.get(&id).ok_or_else(|| anyhow!("no node {id}"))?;
-        Ok(http_get(&spec.metrics, "/metrics")?.1)
+        Ok(self.http_get(&spec.metrics, "/metrics")?.1)
     }
 
     /// The sum over every series of one metric on a node (0 when absent).
@@ -623,7 +700,20 @@ pub fn with_cluster(
     extra_args: &[&str],
     body: impl FnOnce(&mut Cluster) -> anyhow::Result<()>,
 ) {
-    let mut cluster = match Cluster::start_with(n, extra_args) {
+    run_on(Cluster::start_with(n, extra_args), body);
+}
+
+/// `with_cluster` with TLS on every listener and between nodes (`Cluster::start_tls`).
+pub fn with_tls_cluster(
+    n: u64,
+    extra_args: &[&str],
+    body: impl FnOnce(&mut Cluster) -> anyhow::Result<()>,
+) {
+    run_on(Cluster::start_tls(n, extra_args), body);
+}
+
+fn run_on(started: anyhow::Result<Cluster>, body: impl FnOnce(&mut Cluster) -> anyhow::Result<()>) {
+    let mut cluster = match started {
         Ok(c) => c,
         Err(e) => panic!("cannot start the cluster: {e:#}"),
     };

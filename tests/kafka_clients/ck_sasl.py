@@ -1,7 +1,8 @@
 """confluent-kafka over SASL: with MECHANISM (or "none": no SASL at all) as USER/PASSWORD,
-produce N records to TOPIC (acks=all) and read them back by assign. Prints
-{"acked": n, "read": [values]} or, when the cluster refuses it, {"error": "..."}.
-Usage: ck_sasl.py BOOTSTRAP MECHANISM USER PASSWORD TOPIC N"""
+produce N records to TOPIC (acks=all) and read them back by assign; over TLS trusting
+CA_FILE when one is given. Prints {"acked": n, "read": [values]} or, when the cluster
+refuses it, {"error": "..."}.
+Usage: ck_sasl.py BOOTSTRAP MECHANISM USER PASSWORD TOPIC N [CA_FILE]"""
 import json
 import sys
 
@@ -9,10 +10,15 @@ import confluent_kafka as ck
 import confluent_kafka.admin
 
 bootstrap, mechanism, user, password, topic, n = sys.argv[1:6] + [int(sys.argv[6])]
+ca_file = sys.argv[7] if len(sys.argv) > 7 else None
 conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000}
 if mechanism != "none":
-    conf.update({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
-                 "sasl.username": user, "sasl.password": password})
+    conf.update({"security.protocol": "SASL_SSL" if ca_file else "SASL_PLAINTEXT",
+                 "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password})
+elif ca_file:
+    conf["security.protocol"] = "SSL"
+if ca_file:
+    conf["ssl.ca.location"] = ca_file
 errors = []
 conf["error_cb"] = lambda e: errors.append(str(e))
 try:

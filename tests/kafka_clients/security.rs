@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use serde_json::Value;
 
-use super::common::with_cluster;
+use super::common::{with_cluster, with_tls_cluster};
 use super::script;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -141,6 +141,149 @@ fn kafka_clients_authenticate_with_scram_and_plain_and_bad_credentials_are_refus
             "no audit line for the failures"
         );
         ensure!(failures >= 4.0, "authentications counted: {failures}");
+        Ok(())
+    });
+}
+
+/// A gRPC channel to `addr` over TLS, trusting `ca` and presenting `client` (if any).
+async fn tls_channel(
+    ca: &std::path::Path,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+    addr: &str,
+) -> anyhow::Result<tonic::transport::Channel> {
+    let files = rill_proto::tls::TlsFiles::read(ca, client)?;
+    Ok(rill_proto::Transport::tls(&files)
+        .endpoint(addr)?
+        .connect()
+        .await?)
+}
+
+#[test]
+fn with_tls_only_clients_of_the_clusters_ca_get_in_and_only_nodes_reach_the_internal_services() {
+    with_tls_cluster(3, &["--sasl-enabled-mechanisms", "SCRAM-SHA-512"], |c| {
+        // The harness's own calls (admin certificate) and /readyz over HTTPS work.
+        c.wait_ready(Duration::from_secs(30))?;
+        let tls = c
+            .tls_dir()
+            .ok_or_else(|| anyhow::anyhow!("a TLS cluster"))?
+            .to_path_buf();
+        c.create_topic("sealed", 3, 3, &[])?;
+        let lines: String = (0..50).map(|i| format!("r{i}\n")).collect();
+        let out = c.rill_with_input(&["produce", "sealed", "--acks", "all"], lines.as_bytes())?;
+        ensure!(out.status.success(), "produce over TLS: {out:?}");
+        let read = c.consume_values("sealed", None)?;
+        ensure!(read.len() == 50, "read {} of 50 over TLS", read.len());
+
+        // Refused: a plaintext client, no client certificate, another CA's certificate.
+        let plain = std::process::Command::new(super::common::RILL)
+            .args(["cluster", "describe", "--bootstrap", &c.bootstrap()])
+            .output()?;
+        ensure!(!plain.status.success(), "a plaintext client was served");
+        let no_cert = std::process::Command::new(super::common::RILL)
+            .args([
+                "cluster",
+                "describe",
+                "--bootstrap",
+                &c.bootstrap(),
+                "--tls-ca",
+            ])
+            .arg(tls.join("ca.pem"))
+            .output()?;
+        ensure!(
+            !no_cert.status.success(),
+            "a client without a certificate was served"
+        );
+        let other = c.scratch("other-ca");
+        let made = std::process::Command::new(super::common::RILL)
+            .args(["certs", "--nodes", "1", "--dir"])
+            .arg(&other)
+            .output()?;
+        ensure!(made.status.success(), "rill certs: {made:?}");
+        let foreign = std::process::Command::new(super::common::RILL)
+            .args(["cluster", "describe", "--bootstrap", &c.bootstrap()])
+            .arg("--tls-ca")
+            .arg(tls.join("ca.pem"))
+            .arg("--tls-cert")
+            .arg(other.join("admin.pem"))
+            .arg("--tls-key")
+            .arg(other.join("admin-key.pem"))
+            .output()?;
+        ensure!(
+            !foreign.status.success(),
+            "another CA's certificate was served"
+        );
+
+        // A client certificate of the cluster's CA, even with the cluster secret, is not a
+        // node's: the internal services refuse it and the term does not move.
+        let term = c.json(&["cluster", "describe"])?["controller"]["term"].clone();
+        let secret = std::fs::read_to_string(c.secret_path())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let admin = (tls.join("admin.pem"), tls.join("admin-key.pem"));
+            let channel = tls_channel(
+                &tls.join("ca.pem"),
+                Some((&admin.0, &admin.1)),
+                &c.node_addr(1),
+            )
+            .await?;
+            let mut raft = rill_proto::v1::raft_service_client::RaftServiceClient::new(channel);
+            let vote = serde_json::json!({
+                "vote": {"leader_id": {"term": 1000, "node_id": 2}, "committed": false},
+                "last_log_id": null
+            });
+            let mut request = tonic::Request::new(rill_proto::v1::RaftPayload {
+                data: serde_json::to_vec(&vote)?.into(),
+            });
+            request
+                .metadata_mut()
+                .insert(rill_proto::CLUSTER_SECRET_KEY, secret.trim().parse()?);
+            let refused = raft.vote(request).await.err();
+            let code = refused.as_ref().and_then(rill_proto::status_error_code);
+            ensure!(
+                code == Some(rill_common::ErrorCode::ClusterAuthorizationFailed),
+                "a client certificate voted: {refused:?}"
+            );
+            anyhow::Ok(())
+        })?;
+        let after = c.json(&["cluster", "describe"])?["controller"]["term"].clone();
+        ensure!(term == after, "the term moved from {term} to {after}");
+
+        // Kafka: SASL_SSL with SCRAM-SHA-512 is served; plaintext is refused.
+        let input = format!("{PASSWORD}\n");
+        let out = c.rill_with_input(&["user", "create", "alice"], input.as_bytes())?;
+        ensure!(out.status.success(), "user create: {out:?}");
+        let bootstrap = c.kafka_bootstrap();
+        let ca = tls.join("ca.pem").display().to_string();
+        let args = |mechanism: &'static str, ca: &str| {
+            vec![
+                bootstrap.clone(),
+                mechanism.to_string(),
+                "alice".into(),
+                PASSWORD.into(),
+                "sealed".into(),
+                "20".into(),
+                ca.to_string(),
+            ]
+        };
+        let run = |args: Vec<String>| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            script("ck_sasl.py", &args)
+        };
+        served(
+            &run(args("SCRAM-SHA-512", &ca))?,
+            "confluent-kafka SASL_SSL",
+        )?;
+        let mut plaintext = args("SCRAM-SHA-512", "");
+        plaintext.pop();
+        refused(&run(plaintext)?, "a plaintext Kafka client")?;
+        let logs: String = (1..=3).map(|id| c.node_log(id)).collect();
+        ensure!(
+            logs.contains("TLS handshake failed"),
+            "no audit line for the refused handshakes"
+        );
+        ensure!(!logs.contains(PASSWORD), "a password was logged");
         Ok(())
     });
 }

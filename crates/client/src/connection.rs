@@ -14,16 +14,28 @@ use crate::error::{is_transport_failure, ClientError};
 pub struct Bootstrap {
     nodes: Arc<RwLock<Vec<(String, Channel)>>>,
     current: Arc<AtomicUsize>,
+    /// Plaintext, or TLS with the cluster's CA (and the client's certificate).
+    transport: rill_proto::Transport,
 }
 
-fn channel(addr: &str) -> Result<Channel, ClientError> {
-    rill_proto::endpoint(addr)
+fn open(transport: &rill_proto::Transport, addr: &str) -> Result<Channel, ClientError> {
+    transport
+        .endpoint(addr)
         .map(|e| e.timeout(Duration::from_secs(30)).connect_lazy())
         .map_err(|e| ClientError::InvalidArgument(format!("bad address {addr:?}: {e}")))
 }
 
 impl Bootstrap {
+    /// Plaintext connections to the nodes in `list`.
     pub fn new(list: &str) -> Result<Self, ClientError> {
+        Self::with_transport(list, rill_proto::Transport::Plain)
+    }
+
+    /// Connections to the nodes in `list` opened by `transport` (TLS, for instance).
+    pub fn with_transport(
+        list: &str,
+        transport: rill_proto::Transport,
+    ) -> Result<Self, ClientError> {
         let addrs: Vec<String> = list
             .split(',')
             .map(str::trim)
@@ -35,12 +47,18 @@ impl Bootstrap {
         }
         let nodes = addrs
             .into_iter()
-            .map(|addr| channel(&addr).map(|c| (addr, c)))
+            .map(|addr| open(&transport, &addr).map(|c| (addr, c)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             nodes: Arc::new(RwLock::new(nodes)),
             current: Arc::new(AtomicUsize::new(0)),
+            transport,
         })
+    }
+
+    /// A lazily connected channel to `addr`, opened the way this client opens them all.
+    pub(crate) fn channel_to(&self, addr: &str) -> Result<Channel, ClientError> {
+        open(&self.transport, addr)
     }
 
     /// Adds node addresses learned from metadata.
@@ -48,7 +66,7 @@ impl Bootstrap {
         let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
         for addr in addrs {
             if !nodes.iter().any(|(a, _)| *a == addr) {
-                if let Ok(c) = channel(&addr) {
+                if let Ok(c) = open(&self.transport, &addr) {
                     nodes.push((addr, c));
                 }
             }

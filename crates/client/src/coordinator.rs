@@ -82,9 +82,7 @@ impl CoordinatorChannel {
             .await?
             .into_inner();
         self.bootstrap.learn([found.addr.clone()]);
-        let channel = rill_proto::endpoint(&found.addr)
-            .map_err(|e| ClientError::InvalidArgument(format!("coordinator address: {e}")))?
-            .connect_lazy();
+        let channel = self.bootstrap.channel_to(&found.addr)?;
         *self.channel.lock().unwrap_or_else(|e| e.into_inner()) = Some(channel.clone());
         Ok(channel)
     }

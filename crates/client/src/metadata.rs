@@ -164,11 +164,7 @@ impl ClusterMetadata {
         let channel = match channels.get(&addr) {
             Some(c) => c.clone(),
             None => {
-                let c = rill_proto::endpoint(&addr)
-                    .map_err(|e| {
-                        ClientError::InvalidArgument(format!("bad broker address {addr}: {e}"))
-                    })?
-                    .connect_lazy();
+                let c = self.admin.bootstrap().channel_to(&addr)?;
                 channels.insert(addr, c.clone());
                 c
             }

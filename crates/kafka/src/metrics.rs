@@ -41,6 +41,11 @@ pub(crate) fn authentication(mechanism: &str, succeeded: bool) {
         .increment(1);
 }
 
+/// A connection whose TLS handshake failed (plaintext, or a certificate of another CA).
+pub(crate) fn tls_handshake_failed() {
+    metrics::counter!("rill_kafka_tls_handshake_failures_total").increment(1);
+}
+
 /// A request refused because its connection has not authenticated.
 pub(crate) fn unauthenticated_request(key: ApiKey) {
     metrics::counter!("rill_kafka_unauthenticated_requests_total", "api" => format!("{key:?}"))

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info_span, warn, Instrument};
@@ -21,6 +21,9 @@ use crate::{metrics, walk};
 /// Open connections per listener beyond which new ones wait to be accepted.
 const MAX_CONNECTIONS: usize = 4096;
 
+/// How long a client has to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves Kafka clients on `socket` (the listener named `listener`) until `cancel`.
 pub async fn serve(
     listener: String,
@@ -30,6 +33,11 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let listener: Arc<str> = listener.into();
+    let tls = backends
+        .settings
+        .tls
+        .clone()
+        .map(tokio_rustls::TlsAcceptor::from);
     loop {
         let permit = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -55,11 +63,31 @@ pub async fn serve(
         let backends = backends.clone();
         let cancel = cancel.clone();
         let listener = listener.clone();
+        let tls = tls.clone();
         tokio::spawn(
             async move {
                 metrics::connection_opened(&listener);
-                if let Err(e) = connection(stream, &listener, &backends, &cancel).await {
-                    debug!("connection closed: {e}");
+                let served = match tls {
+                    None => connection(stream, &listener, &backends, &cancel).await,
+                    Some(tls) => {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await
+                        {
+                            Ok(Ok(stream)) => {
+                                connection(stream, &listener, &backends, &cancel).await
+                            }
+                            Ok(Err(e)) => Err(Closed::Tls(e.to_string())),
+                            Err(_) => Err(Closed::Tls("handshake timed out".into())),
+                        }
+                    }
+                };
+                match served {
+                    Err(Closed::Tls(why)) => {
+                        // A plaintext client, or a certificate of another CA.
+                        warn!(target: "rill::audit", "TLS handshake failed: {why}");
+                        metrics::tls_handshake_failed();
+                    }
+                    Err(e) => debug!("connection closed: {e}"),
+                    Ok(()) => {}
                 }
                 metrics::connection_closed(&listener);
                 drop(permit);
@@ -85,15 +113,17 @@ enum Closed {
     ByHandler(String),
     #[error("{0:?} before SASL authentication")]
     Unauthenticated(ApiKey),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 async fn connection(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Unpin,
     listener: &str,
     backends: &Backends,
     cancel: &CancellationToken,
 ) -> Result<(), Closed> {
-    let (reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let max_bytes = backends.settings.max_request_bytes;
     let mut auth = Authentication::new(&backends.settings.sasl_mechanisms);

@@ -24,17 +24,20 @@ use tonic::transport::Channel;
 use crate::types::TypeConfig;
 
 /// Lazily connected channels to other nodes, one per address, shared by every user on
-/// a node; every call through them carries the cluster secret (`NodeAuth`).
+/// a node; every call through them carries the cluster secret (`NodeAuth`) and, with TLS
+/// on, the node's certificate (`Transport`).
 #[derive(Clone)]
 pub struct ChannelPool {
     auth: NodeAuth,
+    transport: rill_proto::Transport,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl ChannelPool {
-    pub fn new(auth: NodeAuth) -> Self {
+    pub fn new(auth: NodeAuth, transport: rill_proto::Transport) -> Self {
         Self {
             auth,
+            transport,
             channels: Arc::default(),
         }
     }
@@ -44,7 +47,7 @@ impl ChannelPool {
         let channel = match channels.get(addr) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = rill_proto::endpoint(addr)?.connect_lazy();
+                let channel = self.transport.endpoint(addr)?.connect_lazy();
                 channels.insert(addr.to_string(), channel.clone());
                 channel
             }

@@ -8,6 +8,7 @@ pub mod v1 {
 
 pub mod group;
 mod node_auth;
+pub mod tls;
 
 pub use node_auth::{
     ClusterSecret, NodeAuth, NodeChannel, RequireNode, CLUSTER_SECRET_KEY, CLUSTER_SECRET_MIN_LEN,
@@ -97,14 +98,4 @@ pub fn status_error_code(status: &tonic::Status) -> Option<ErrorCode> {
 pub const STREAM_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
 pub const CONNECTION_WINDOW_BYTES: u32 = 32 * 1024 * 1024;
 
-/// The one way Rill opens a channel to a node: lazy (the node may not be up yet), no
-/// Nagle delay, short connect timeout, large flow-control windows.
-pub fn endpoint(addr: &str) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
-    Ok(
-        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(std::time::Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .initial_stream_window_size(STREAM_WINDOW_BYTES)
-            .initial_connection_window_size(CONNECTION_WINDOW_BYTES),
-    )
-}
+pub use tls::Transport;

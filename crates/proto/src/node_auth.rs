@@ -1,8 +1,9 @@
-//! Node-to-node authentication without TLS: every call a node makes to another node's
-//! internal services (Raft, ControllerService, follower fetches, transaction markers and
-//! verifications) carries the cluster secret in `rill-cluster-secret`, and those
-//! services refuse a call without it (CLUSTER_AUTHORIZATION_FAILED). Clients never see
-//! the secret. A node started without one accepts every caller and says so at start.
+//! Node-to-node authentication. Every call a node makes to another node's internal
+//! services (Raft, ControllerService, follower fetches, transaction markers and
+//! verifications) carries the cluster secret in `rill-cluster-secret`, and with TLS on
+//! comes with the node's certificate (`node-<id>`); those services refuse a call without
+//! them (CLUSTER_AUTHORIZATION_FAILED). Clients never see the secret. A node started with
+//! neither accepts every caller and says so at start.
 
 use std::sync::Arc;
 
@@ -77,33 +78,50 @@ impl ClusterSecret {
     }
 }
 
-/// What a node's own calls to other nodes carry: the secret, if the cluster has one.
+/// What a node's own calls to other nodes carry (the secret, if the cluster has one), and
+/// what its internal services ask of a caller (that secret, and with TLS on a node's
+/// certificate).
 #[derive(Debug, Clone, Default)]
-pub struct NodeAuth(Option<ClusterSecret>);
+pub struct NodeAuth {
+    secret: Option<ClusterSecret>,
+    node_certificates: bool,
+}
 
 impl NodeAuth {
-    pub fn new(secret: Option<ClusterSecret>) -> Self {
-        Self(secret)
+    /// `node_certificates`: TLS is on, so a caller must also present a node certificate.
+    pub fn new(secret: Option<ClusterSecret>, node_certificates: bool) -> Self {
+        Self {
+            secret,
+            node_certificates,
+        }
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.0.is_some()
+        self.secret.is_some() || self.node_certificates
     }
 
     /// Fails unless `request` comes from a node of this cluster (always passes when the
-    /// cluster has no secret).
+    /// cluster has neither a secret nor TLS).
     pub fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let Some(secret) = &self.0 else {
-            return Ok(());
+        let refused = || {
+            crate::error_status(
+                ErrorCode::ClusterAuthorizationFailed,
+                "only the nodes of this cluster may call this service",
+            )
         };
-        let presented = request.metadata().get(CLUSTER_SECRET_KEY);
-        if presented.is_some_and(|v| secret.matches(v.as_bytes())) {
-            return Ok(());
+        if self.node_certificates
+            && !crate::tls::peer_common_name(request)
+                .is_some_and(|cn| crate::tls::is_node_name(&cn))
+        {
+            return Err(refused());
         }
-        Err(crate::error_status(
-            ErrorCode::ClusterAuthorizationFailed,
-            "only the nodes of this cluster may call this service",
-        ))
+        if let Some(secret) = &self.secret {
+            let presented = request.metadata().get(CLUSTER_SECRET_KEY);
+            if !presented.is_some_and(|v| secret.matches(v.as_bytes())) {
+                return Err(refused());
+            }
+        }
+        Ok(())
     }
 
     /// A server-side interceptor that admits only the nodes of this cluster.
@@ -114,7 +132,7 @@ impl NodeAuth {
 
 impl tonic::service::Interceptor for NodeAuth {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(secret) = &self.0 {
+        if let Some(secret) = &self.secret {
             request
                 .metadata_mut()
                 .insert(CLUSTER_SECRET_KEY, secret.0.as_ref().clone());
@@ -149,7 +167,7 @@ mod tests {
         let Ok(secret) = ClusterSecret::new(" 0123456789abcdef0123\n") else {
             panic!("a valid secret");
         };
-        let mut node = NodeAuth::new(Some(secret));
+        let mut node = NodeAuth::new(Some(secret), false);
         let Ok(sent) = node.call(Request::new(())) else {
             panic!("the interceptor adds the secret");
         };

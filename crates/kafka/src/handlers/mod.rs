@@ -51,6 +51,8 @@ pub struct KafkaSettings {
     /// `sasl.enabled.mechanisms`: when not empty, a connection must authenticate with one
     /// of them before anything but ApiVersions is served.
     pub sasl_mechanisms: Vec<crate::sasl::SaslMechanism>,
+    /// TLS on every Kafka listener (`tls.*` files; client certificates optional).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for KafkaSettings {
@@ -61,6 +63,7 @@ impl Default for KafkaSettings {
             default_replication_factor: 3,
             max_request_bytes: crate::frame::MAX_FRAME_BYTES,
             sasl_mechanisms: Vec::new(),
+            tls: None,
         }
     }
 }

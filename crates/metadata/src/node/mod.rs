@@ -69,6 +69,8 @@ pub struct MetadataNodeConfig {
     pub listeners: crate::model::AdvertisedListeners,
     /// What this node's calls to other nodes carry (the cluster secret).
     pub node_auth: rill_proto::NodeAuth,
+    /// How this node's channels to other nodes are opened (TLS with its certificate).
+    pub transport: rill_proto::Transport,
 }
 
 /// Who leads the metadata quorum, as this node sees it.
@@ -112,7 +114,7 @@ impl MetadataNode {
         .validate()
         .map_err(|e| MetadataError::Raft(e.to_string()))?;
         let committed_index = log_store.committed_index();
-        let channels = ChannelPool::new(config.node_auth.clone());
+        let channels = ChannelPool::new(config.node_auth.clone(), config.transport.clone());
         let network = RaftNetworkFactoryImpl {
             channels: channels.clone(),
         };
