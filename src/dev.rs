@@ -1,7 +1,8 @@
 //! `rill dev`: a local cluster of `rill node` processes on loopback. Node i serves gRPC on
 //! 127.0.0.1:(19290+i), Kafka on 127.0.0.1:(9091+i) and HTTP on 127.0.0.1:(19390+i).
-//! Ctrl-C (or SIGTERM) stops them all. `--secure` turns on TLS everywhere and SASL/SCRAM
-//! on Kafka, with certificates and an `admin` user made on first use under DATA_DIR/tls.
+//! Ctrl-C (or SIGTERM) stops them all. `--secure` turns on TLS everywhere, SASL/SCRAM and
+//! ACLs on Kafka, with certificates and an `admin` user (a super user) made on first use
+//! under DATA_DIR/tls.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,6 +90,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 node.extend([flag.to_string(), path.display().to_string()]);
             }
             node.extend(["--sasl-enabled-mechanisms".into(), SECURE_MECHANISMS.into()]);
+            // ACLs on: the admin user may do anything, others what `rill acl` grants.
+            node.extend([
+                "--authorizer-enable".into(),
+                "true".into(),
+                "--super-users".into(),
+                "User:admin".into(),
+            ]);
         }
         node
     };
@@ -202,7 +210,8 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 fn print_secure_usage(certs: &ClusterCerts, bootstrap: &str, kafka_bootstrap: &str) {
     let dir = certs.dir.display();
     println!(
-        "secure dev cluster: TLS on every listener and between nodes, SASL/SCRAM on Kafka.\n\
+        "secure dev cluster: TLS on every listener and between nodes, SASL/SCRAM and ACLs on \
+         Kafka (User:admin is a super user; `rill acl create` grants others).\n\
          rill CLI (the admin certificate):\n  \
          export RILL_BOOTSTRAP={bootstrap} RILL_TLS_CA={dir}/ca.pem \
          RILL_TLS_CERT={dir}/admin.pem RILL_TLS_KEY={dir}/admin-key.pem\n  \

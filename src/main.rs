@@ -43,6 +43,8 @@ enum Command {
     Txn(cli::txn::TxnArgs),
     /// SASL/SCRAM users: create (password on stdin), delete, list.
     User(cli::user::UserArgs),
+    /// ACLs: create, delete, list (enforced by nodes with authorizer.enable).
+    Acl(cli::acl::AclArgs),
     /// A CA and TLS certificates for nodes (`node-<id>`) and clients.
     Certs(certs::CertsArgs),
     /// Every replica's offsets, epoch and a checksum of the range they should agree on.
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
             Command::Txn(args) => cli::txn::run(args).await,
             Command::User(args) => cli::user::run(args).await,
             Command::Certs(args) => certs::run(args),
+            Command::Acl(args) => cli::acl::run(args).await,
             Command::Verify(args) => cli::verify::run(args).await,
         }
     });

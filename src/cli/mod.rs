@@ -1,6 +1,7 @@
 //! Client subcommands. Every one takes `--bootstrap` and `--json`; errors are one line on
 //! stderr naming the error code, with exit status 1.
 
+pub mod acl;
 pub mod cluster;
 pub mod consume;
 pub mod copy;

@@ -413,4 +413,29 @@ impl AdminService for AdminServiceImpl {
             users: AdminServiceImpl::list_users(self),
         }))
     }
+
+    async fn create_acls(
+        &self,
+        request: Request<pb::CreateAclsRequest>,
+    ) -> Result<Response<pb::CreateAclsResponse>, Status> {
+        AdminServiceImpl::create_acls(self, request.into_inner()).await?;
+        Ok(Response::new(pb::CreateAclsResponse {}))
+    }
+
+    async fn delete_acls(
+        &self,
+        request: Request<pb::DeleteAclsRequest>,
+    ) -> Result<Response<pb::DeleteAclsResponse>, Status> {
+        let deleted = AdminServiceImpl::delete_acls(self, request.into_inner()).await?;
+        Ok(Response::new(pb::DeleteAclsResponse { deleted }))
+    }
+
+    async fn list_acls(
+        &self,
+        _request: Request<pb::ListAclsRequest>,
+    ) -> Result<Response<pb::ListAclsResponse>, Status> {
+        Ok(Response::new(pb::ListAclsResponse {
+            bindings: AdminServiceImpl::list_acls(self),
+        }))
+    }
 }

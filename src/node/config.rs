@@ -62,6 +62,13 @@ pub struct NodeArgs {
     /// of them before anything but ApiVersions is served.
     #[arg(long, env = "RILL_SASL_ENABLED_MECHANISMS")]
     pub sasl_enabled_mechanisms: Option<String>,
+    /// authorizer.enable: Kafka requests are checked against the ACLs (`rill acl`); a
+    /// principal may do only what an ACL allows it (super users everything).
+    #[arg(long, env = "RILL_AUTHORIZER_ENABLE")]
+    pub authorizer_enable: Option<bool>,
+    /// super.users: principals that bypass the ACLs (`User:admin;User:ops`).
+    #[arg(long, env = "RILL_SUPER_USERS")]
+    pub super_users: Option<String>,
     /// tls.cert.file: this node's certificate (PEM, common name `node-<id>`, the hosts it
     /// is dialled at as subject alternative names). With tls.key.file and tls.ca.file it
     /// turns TLS on for every listener and between nodes.
@@ -151,6 +158,8 @@ pub struct NodeConfig {
     /// TLS on every listener and between nodes (`tls.cert.file`, `tls.key.file`,
     /// `tls.ca.file`).
     pub tls: Option<rill_proto::tls::TlsFiles>,
+    /// `authorizer.enable` and `super.users`.
+    pub access: rill_metadata::access::AccessControl,
     pub log_flush_mode: FlushMode,
     pub log_flush_interval: Duration,
     pub log_retention_check_interval: Duration,
@@ -424,6 +433,19 @@ impl NodeConfig {
                     })?)
                 }
             },
+            access: rill_metadata::access::AccessControl::new(
+                layers
+                    .get(args.authorizer_enable, "authorizer.enable")?
+                    .unwrap_or(false),
+                layers
+                    .get(args.super_users, "super.users")?
+                    .unwrap_or_default()
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(String::from)
+                    .collect(),
+            ),
             tls: tls_files(
                 layers.get(args.tls_ca_file, "tls.ca.file")?,
                 layers.get(args.tls_cert_file, "tls.cert.file")?,

@@ -1,6 +1,7 @@
 //! `rill node`: assemble one node (metadata replica, gRPC services, HTTP endpoints) and
 //! run it until SIGINT or SIGTERM, then shut down cleanly.
 
+mod admin_acls;
 mod admin_groups;
 mod admin_service;
 mod admin_users;
@@ -169,6 +170,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         producer_ids,
         groups: groups.clone(),
         transactions: transactions.clone(),
+        access: config.access.clone(),
         settings: rill_kafka::KafkaSettings {
             tls: match &config.tls {
                 Some(files) => Some(tls::server_config(

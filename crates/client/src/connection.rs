@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
-use crate::error::{is_transport_failure, ClientError};
+use crate::error::{is_transport_failure, with_root_cause, ClientError};
 
 /// The nodes a client talks to: the bootstrap list `HOST:PORT[,HOST:PORT]`, plus every
 /// broker learned from metadata since (so losing the bootstrap node loses nothing).
@@ -91,7 +91,7 @@ impl Bootstrap {
                     return Ok(value);
                 }
                 Err(status) if is_transport_failure(&status) => {
-                    last_error = format!("{}: {}", nodes[index].0, status.message());
+                    last_error = format!("{}: {}", nodes[index].0, with_root_cause(&status));
                 }
                 Err(status) => return Err(ClientError::from_status(&status)),
             }

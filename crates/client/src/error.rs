@@ -55,11 +55,30 @@ impl ClientError {
 }
 
 /// Whether a failed call may be sent to another node: the transport failed, or the
-/// node says it cannot serve the call right now.
+/// node says it cannot serve the call right now. An HTTP/2 protocol error without a Rill
+/// code is the transport too (a plaintext client talking to a TLS node gets one).
 pub(crate) fn is_transport_failure(status: &tonic::Status) -> bool {
     rill_proto::status_error_code(status).is_none()
-        && matches!(
+        && (matches!(
             status.code(),
             tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-        )
+        ) || status.message().starts_with("h2 protocol error"))
+}
+
+/// A failed call's message with its innermost cause: a TLS refusal ("invalid peer
+/// certificate: UnknownIssuer", "certificate required") is only said down there.
+pub(crate) fn with_root_cause(status: &tonic::Status) -> String {
+    let mut cause: &dyn std::error::Error = status;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let root = cause.to_string();
+    let mut text = status.message().to_string();
+    if root != text {
+        text = format!("{text}: {root}");
+    }
+    if text.starts_with("h2 protocol error") {
+        text.push_str(" (does the node use TLS? then pass --tls-ca)");
+    }
+    text
 }

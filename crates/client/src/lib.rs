@@ -2,6 +2,7 @@
 //! types (serializable in the JSON shapes of DESIGN.md section 3); prost types stay inside.
 
 mod admin;
+mod admin_acls;
 mod admin_groups;
 mod admin_transactions;
 mod admin_users;

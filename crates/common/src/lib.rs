@@ -1,5 +1,6 @@
 //! Domain types shared by every Rill crate. No I/O lives here.
 
+pub mod acl;
 mod error_code;
 pub mod group;
 pub mod listeners;

@@ -47,8 +47,10 @@ pub(crate) enum Authentication {
     AwaitingHandshake,
     Handshaken(SaslMechanism),
     ScramStarted(Box<ServerExchange>),
-    /// The connection authenticated (its user is recorded in the connection's span).
-    Authenticated,
+    /// The connection authenticated as `user` (also recorded in its span).
+    Authenticated {
+        user: String,
+    },
     Failed,
 }
 
@@ -92,12 +94,22 @@ impl Authentication {
         }
     }
 
+    /// Who the connection is: `User:NAME` once authenticated, else `User:ANONYMOUS`.
+    pub(crate) fn principal(&self) -> String {
+        match self {
+            Self::Authenticated { user } => format!("User:{user}"),
+            _ => rill_metadata::access::ANONYMOUS.to_string(),
+        }
+    }
+
     /// Whether a request of API `key` may be served now.
     pub(crate) fn admits(&self, key: kafka_protocol::messages::ApiKey) -> bool {
         use kafka_protocol::messages::ApiKey;
         match self {
             Self::Open => true,
-            Self::Authenticated => !matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate),
+            Self::Authenticated { .. } => {
+                !matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+            }
             Self::AwaitingHandshake => matches!(key, ApiKey::ApiVersions | ApiKey::SaslHandshake),
             Self::Handshaken(_) | Self::ScramStarted(_) => key == ApiKey::SaslAuthenticate,
             Self::Failed => false,
@@ -201,7 +213,9 @@ impl Authentication {
                 ));
             }
         };
-        *self = Self::Authenticated;
+        if let Step::Done { user, .. } = &step {
+            *self = Self::Authenticated { user: user.clone() };
+        }
         Ok(step)
     }
 }

@@ -231,7 +231,10 @@ async fn answer(
         RequestKind::SaslAuthenticate(r) => ResponseKind::SaslAuthenticate(
             handlers::sasl::sasl_authenticate(auth, backends, mechanism, r),
         ),
-        request => return serve_request(header, key, request, listener, backends).await,
+        request => {
+            let principal = auth.principal();
+            return serve_request(header, key, request, listener, backends, &principal).await;
+        }
     };
     Ok(Some(encode_response(header, key, &response, version)?))
 }
@@ -243,10 +246,12 @@ async fn serve_request(
     request: RequestKind,
     listener: &str,
     backends: &Backends,
+    principal: &str,
 ) -> Result<Option<bytes::Bytes>, Closed> {
     let version = header.api_version;
     let ctx = Context {
         backends,
+        principal,
         listener,
         version,
         client_id: header.client_id.as_deref().unwrap_or(""),

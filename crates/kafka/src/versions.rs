@@ -75,6 +75,10 @@ pub const SERVED: &[ServedApi] = &[
     // listener does not read; every client that sends v1 uses SaslAuthenticate.
     api(ApiKey::SaslHandshake, 1, 1),
     api(ApiKey::SaslAuthenticate, 0, 2),
+    // ACLs (kafka-acls.sh, AdminClient); v0 (no pattern types) is gone from the crate.
+    api(ApiKey::DescribeAcls, 1, 3),
+    api(ApiKey::CreateAcls, 1, 3),
+    api(ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The entry for `key`, if served.

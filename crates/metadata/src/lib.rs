@@ -2,6 +2,7 @@
 //! controller's I/O-free decisions, the Raft transport and the node-side runtime that
 //! forwards writes to the leader and publishes every applied change through a watch.
 
+pub mod access;
 pub mod controller;
 mod error;
 pub mod grpc;

@@ -160,6 +160,9 @@ pub struct MetadataState {
     /// SASL/SCRAM users: name -> one credential per mechanism (salted hashes only).
     #[serde(default)]
     pub users: BTreeMap<String, Vec<ScramCredential>>,
+    /// ACLs (Kafka's model), each once.
+    #[serde(default)]
+    pub acls: std::collections::BTreeSet<rill_common::acl::AclBinding>,
 }
 
 /// One group's committed offsets: topic -> partition -> offset.
@@ -263,6 +266,14 @@ pub enum MetadataCommand {
     },
     DeleteUser {
         name: String,
+    },
+    CreateAcls {
+        bindings: Vec<rill_common::acl::AclBinding>,
+    },
+    /// The exact bindings the controller found for a delete's filters; the outcome is how
+    /// many were there.
+    DeleteAcls {
+        bindings: Vec<rill_common::acl::AclBinding>,
     },
 }
 
@@ -513,6 +524,14 @@ impl MetadataState {
             MetadataCommand::DeleteUser { name } => {
                 self.users.remove(&name);
                 Ok(None)
+            }
+            MetadataCommand::CreateAcls { bindings } => {
+                self.acls.extend(bindings);
+                Ok(None)
+            }
+            MetadataCommand::DeleteAcls { bindings } => {
+                let deleted = bindings.iter().filter(|b| self.acls.remove(*b)).count();
+                Ok(Some(deleted as u64))
             }
             MetadataCommand::ElectLeaders { changes } => {
                 let applied = changes

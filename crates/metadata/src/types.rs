@@ -82,6 +82,12 @@ pub enum ControllerRequest {
     DeleteUser {
         name: String,
     },
+    CreateAcls {
+        bindings: Vec<rill_common::acl::AclBinding>,
+    },
+    DeleteAcls {
+        filters: Vec<rill_common::acl::AclFilter>,
+    },
     ResetGroupOffsets {
         group_id: String,
         offsets: Vec<crate::model::OffsetCommit>,

@@ -6,6 +6,7 @@ pub mod v1 {
     tonic::include_proto!("rill.v1");
 }
 
+pub mod acl;
 pub mod group;
 mod node_auth;
 pub mod tls;
@@ -71,7 +72,10 @@ pub fn error_status(code: ErrorCode, message: &str) -> tonic::Status {
         | ErrorCode::NotLeaderOrFollower
         | ErrorCode::BrokerNotAvailable
         | ErrorCode::NotEnoughReplicas => tonic::Code::Unavailable,
-        ErrorCode::ClusterAuthorizationFailed => tonic::Code::PermissionDenied,
+        ErrorCode::ClusterAuthorizationFailed
+        | ErrorCode::TopicAuthorizationFailed
+        | ErrorCode::GroupAuthorizationFailed
+        | ErrorCode::TransactionalIdAuthorizationFailed => tonic::Code::PermissionDenied,
         ErrorCode::SaslAuthenticationFailed => tonic::Code::Unauthenticated,
         ErrorCode::RequestTimedOut => tonic::Code::DeadlineExceeded,
         ErrorCode::UnknownServerError => tonic::Code::Internal,

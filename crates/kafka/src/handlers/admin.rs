@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::ErrorCode;
 use rill_metadata::controller::{config, topics};
 use rill_metadata::{ControllerRequest, MetadataError};
@@ -53,6 +54,15 @@ pub(crate) async fn create_topics(
             .with_name(topic.name.clone())
             .with_num_partitions(-1)
             .with_replication_factor(-1);
+        let may_create = ctx.may(
+            Operation::Create,
+            ResourceType::Cluster,
+            ResourceType::CLUSTER_NAME,
+        ) || ctx.allowed(Operation::Create, ResourceType::Topic, &name);
+        if !may_create {
+            results.push(result.with_error_code(code(ErrorCode::TopicAuthorizationFailed)));
+            continue;
+        }
         if !topic.assignments.is_empty() {
             results.push(
                 result
@@ -159,6 +169,10 @@ pub(crate) async fn delete_topics(
             responses.push(result.with_error_code(code(ErrorCode::UnknownTopicId)));
             continue;
         };
+        if !ctx.allowed(Operation::Delete, ResourceType::Topic, &name) {
+            responses.push(result.with_error_code(code(ErrorCode::TopicAuthorizationFailed)));
+            continue;
+        }
         let result = match ctx
             .backends
             .metadata
@@ -184,6 +198,10 @@ pub(crate) async fn create_partitions(
         let name = topic.name.0.to_string();
         let total = u32::try_from(topic.count).unwrap_or(0);
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        if !ctx.allowed(Operation::Alter, ResourceType::Topic, &name) {
+            results.push(result.with_error_code(code(ErrorCode::TopicAuthorizationFailed)));
+            continue;
+        }
         if topic.assignments.is_some() {
             results.push(
                 result
@@ -225,6 +243,14 @@ pub(crate) async fn elect_leaders(
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
     let metadata = &ctx.backends.metadata;
+    if !ctx.allowed(
+        Operation::Alter,
+        ResourceType::Cluster,
+        ResourceType::CLUSTER_NAME,
+    ) {
+        return ElectLeadersResponse::default()
+            .with_error_code(code(ErrorCode::ClusterAuthorizationFailed));
+    }
     let before = metadata.state();
     // Which partitions: those named, or (null) every partition.
     let wanted: Vec<(String, Vec<i32>)> = match request.topic_partitions {

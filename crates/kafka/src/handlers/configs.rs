@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::ErrorCode;
 use rill_metadata::controller::{config, topics};
 use rill_metadata::{ControllerRequest, MetadataError};
@@ -143,6 +144,12 @@ async fn alter_topic(
         return Err(MetadataError::rejected(
             ErrorCode::InvalidRequest,
             "only topic configs can be altered",
+        ));
+    }
+    if !ctx.allowed(Operation::AlterConfigs, ResourceType::Topic, name) {
+        return Err(MetadataError::rejected(
+            ErrorCode::TopicAuthorizationFailed,
+            format!("no ALTER_CONFIGS on topic {name}"),
         ));
     }
     if validate_only {

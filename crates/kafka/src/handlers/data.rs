@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use rill_broker::divergence::Diverging;
 use rill_broker::replica_manager::{request_wait, FetchLimits, FetchPartitionRequest, Produced};
 use rill_broker::{Acks, BrokerError};
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
 
@@ -35,7 +36,16 @@ pub(crate) async fn produce(ctx: &Context<'_>, request: ProduceRequest) -> Reply
     }
     let replicas = &ctx.backends.replicas;
     let transactional_id = request.transactional_id.as_ref().map(|t| t.0.as_str());
+    let denied: std::collections::HashSet<&str> = request
+        .topic_data
+        .iter()
+        .map(|t| t.name.0.as_str())
+        .filter(|topic| !ctx.allowed(Operation::Write, ResourceType::Topic, topic))
+        .collect();
     let results = join_all(pending.iter().map(|(topic, index, records)| async {
+        if denied.contains(topic.as_str()) {
+            return Err(ErrorCode::TopicAuthorizationFailed);
+        }
         let acks = acks.as_ref().map_err(|_| ErrorCode::InvalidRequiredAcks)?;
         let partition = u32::try_from(*index).map_err(|_| ErrorCode::UnknownTopicOrPartition)?;
         let records = records.clone().ok_or(ErrorCode::InvalidRecord)?;
@@ -90,8 +100,13 @@ pub(crate) async fn fetch(ctx: &Context<'_>, request: FetchRequest) -> FetchResp
     let mut requests = Vec::new();
     let mut refused: Vec<(String, i32, ErrorCode)> = Vec::new();
     for topic in &request.topics {
+        let readable = ctx.allowed(Operation::Read, ResourceType::Topic, &topic.topic.0);
         for p in &topic.partitions {
             let name = topic.topic.0.to_string();
+            if !readable {
+                refused.push((name, p.partition, ErrorCode::TopicAuthorizationFailed));
+                continue;
+            }
             match (u32::try_from(p.partition), u64::try_from(p.fetch_offset)) {
                 (Ok(partition), Ok(fetch_offset)) => requests.push(FetchPartitionRequest {
                     topic: name,
@@ -208,6 +223,10 @@ pub(crate) async fn init_producer_id(
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     if let Some(transactional_id) = request.transactional_id.as_ref() {
+        let id = transactional_id.0.as_str();
+        if !ctx.allowed(Operation::Write, ResourceType::TransactionalId, id) {
+            return response.with_error_code(code(ErrorCode::TransactionalIdAuthorizationFailed));
+        }
         return super::transactions::init_transactional_producer(
             ctx,
             transactional_id.0.as_str(),

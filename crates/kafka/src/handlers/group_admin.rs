@@ -11,18 +11,21 @@ use kafka_protocol::messages::{
 
 use kafka_protocol::protocol::StrBytes;
 
+use rill_common::acl::{Operation, ResourceType};
+use rill_common::ErrorCode;
+
 use super::{code, Context};
 
 pub(crate) async fn delete_groups(
     ctx: &Context<'_>,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let group_ids: Vec<String> = request
+    let (group_ids, denied): (Vec<String>, Vec<String>) = request
         .groups_names
         .iter()
         .map(|g| g.0.to_string())
-        .collect();
-    let results = match ctx.backends.groups.delete_groups(&group_ids).await {
+        .partition(|g| ctx.allowed(Operation::Delete, ResourceType::Group, g));
+    let mut results = match ctx.backends.groups.delete_groups(&group_ids).await {
         Ok(results) => results
             .into_iter()
             .map(|(group_id, result)| (group_id, result.err()))
@@ -32,6 +35,11 @@ pub(crate) async fn delete_groups(
             .map(|group_id| (group_id, Some(e.code())))
             .collect(),
     };
+    results.extend(
+        denied
+            .into_iter()
+            .map(|g| (g, Some(ErrorCode::GroupAuthorizationFailed))),
+    );
     DeleteGroupsResponse::default().with_results(
         results
             .into_iter()
@@ -59,6 +67,10 @@ pub(crate) async fn offset_delete(
             })
         })
         .collect();
+    if !ctx.allowed(Operation::Delete, ResourceType::Group, &request.group_id.0) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(code(ErrorCode::GroupAuthorizationFailed));
+    }
     let results = match ctx
         .backends
         .groups

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
     OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::listeners::host_port;
 use rill_common::ErrorCode;
 use rill_metadata::OffsetCommit;
@@ -139,7 +140,15 @@ pub(crate) async fn offset_commit(
             metadata: p.committed_metadata.as_ref(),
         })
     });
+    let group_id = request.group_id.0.as_str();
+    let readable = |t: &str| ctx.allowed(Operation::Read, ResourceType::Topic, t);
     let outcome = match requested_offsets(sent) {
+        _ if !ctx.allowed(Operation::Read, ResourceType::Group, group_id) => {
+            Err(ErrorCode::GroupAuthorizationFailed)
+        }
+        _ if !request.topics.iter().all(|t| readable(&t.name.0)) => {
+            Err(ErrorCode::TopicAuthorizationFailed)
+        }
         Err(e) => Err(e),
         Ok(offsets) => ctx
             .backends
@@ -208,6 +217,9 @@ async fn committed(
     asked: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Result<Committed, ErrorCode> {
+    if !ctx.allowed(Operation::Describe, ResourceType::Group, group_id) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
     let mut rows = committed_rows(ctx, group_id, asked).await?;
     if require_stable {
         let unstable = ctx.backends.groups.unstable_offsets(group_id);

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::ErrorCode;
 use rill_coordinator::{CoordinatorError, JoinRequest, Protocol, SyncRequest};
 
@@ -36,6 +37,10 @@ fn millis(ms: i32) -> Duration {
 }
 
 pub(crate) async fn join_group(ctx: &Context<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &request.group_id.0) {
+        return JoinGroupResponse::default()
+            .with_error_code(code(ErrorCode::GroupAuthorizationFailed));
+    }
     let client_id = if ctx.client_id.is_empty() {
         "kafka"
     } else {
@@ -115,6 +120,10 @@ pub(crate) async fn join_group(ctx: &Context<'_>, request: JoinGroupRequest) -> 
 }
 
 pub(crate) async fn sync_group(ctx: &Context<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &request.group_id.0) {
+        return SyncGroupResponse::default()
+            .with_error_code(code(ErrorCode::GroupAuthorizationFailed));
+    }
     let consumer = request
         .protocol_type
         .as_ref()
@@ -152,6 +161,10 @@ pub(crate) async fn sync_group(ctx: &Context<'_>, request: SyncGroupRequest) -> 
 }
 
 pub(crate) async fn heartbeat(ctx: &Context<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &request.group_id.0) {
+        return HeartbeatResponse::default()
+            .with_error_code(code(ErrorCode::GroupAuthorizationFailed));
+    }
     let result = ctx
         .backends
         .groups
@@ -173,6 +186,10 @@ pub(crate) async fn leave_group(
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let group_id = request.group_id.0.as_str();
+    if !ctx.allowed(Operation::Read, ResourceType::Group, group_id) {
+        return LeaveGroupResponse::default()
+            .with_error_code(code(ErrorCode::GroupAuthorizationFailed));
+    }
     if ctx.version < 3 {
         let result = ctx
             .backends

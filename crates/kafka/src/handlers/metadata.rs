@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::ErrorCode;
 use rill_metadata::controller::topics::validate_topic_name;
 use rill_metadata::model::{MetadataState, Topic};
@@ -38,9 +39,17 @@ pub(crate) async fn metadata(ctx: &Context<'_>, request: MetadataRequest) -> Met
         && (ctx.version < 4 || request.allow_auto_topic_creation);
     let mut state = ctx.backends.metadata.state();
     if let (Some(names), true) = (&requested, auto_create) {
+        // Auto-creation is a CREATE, on the cluster or on the topic.
+        let may_create = |name: &str| {
+            ctx.may(
+                Operation::Create,
+                ResourceType::Cluster,
+                ResourceType::CLUSTER_NAME,
+            ) || ctx.allowed(Operation::Create, ResourceType::Topic, name)
+        };
         let missing: Vec<&String> = names
             .iter()
-            .filter(|n| !state.topics.contains_key(*n))
+            .filter(|n| !state.topics.contains_key(*n) && may_create(n))
             .collect();
         if !missing.is_empty() {
             for name in missing {
@@ -53,6 +62,12 @@ pub(crate) async fn metadata(ctx: &Context<'_>, request: MetadataRequest) -> Met
         Some(names) => names
             .iter()
             .map(|name| match state.topics.get(name) {
+                _ if !ctx.allowed(Operation::Describe, ResourceType::Topic, name) => {
+                    MetadataResponseTopic::default()
+                        .with_error_code(code(ErrorCode::TopicAuthorizationFailed))
+                        .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+                        .with_topic_authorized_operations(OPERATIONS_OMITTED)
+                }
                 Some(topic) => topic_metadata(&state, topic),
                 None => MetadataResponseTopic::default()
                     .with_error_code(code(if validate_topic_name(name).is_ok() {
@@ -64,9 +79,11 @@ pub(crate) async fn metadata(ctx: &Context<'_>, request: MetadataRequest) -> Met
                     .with_topic_authorized_operations(OPERATIONS_OMITTED),
             })
             .collect(),
+        // Every topic: those the principal may describe.
         None => state
             .topics
             .values()
+            .filter(|t| ctx.may(Operation::Describe, ResourceType::Topic, &t.name))
             .map(|t| topic_metadata(&state, t))
             .collect(),
     };

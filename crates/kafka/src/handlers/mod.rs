@@ -2,6 +2,7 @@
 //! calls on the broker, the metadata node and the controller, and their results into a
 //! response; the rules live in those crates, not here.
 
+mod acls;
 mod admin;
 mod configs;
 mod data;
@@ -17,6 +18,7 @@ mod txn_admin;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use rill_broker::grpc::ProducerIdSource;
 use rill_broker::ReplicaManager;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::ErrorCode;
 use rill_coordinator::service::{GroupCoordinator, TxnCoordinator};
 use rill_metadata::MetadataNode;
@@ -34,6 +36,8 @@ pub struct Backends {
     pub groups: Arc<GroupCoordinator>,
     pub transactions: Arc<TxnCoordinator>,
     pub settings: KafkaSettings,
+    /// `authorizer.enable`, `super.users`: what each principal may do.
+    pub access: rill_metadata::access::AccessControl,
 }
 
 /// Node settings that only Kafka clients see.
@@ -76,6 +80,46 @@ pub(crate) struct Context<'a> {
     pub version: i16,
     /// The client id the request header carried ("" if none).
     pub client_id: &'a str,
+    /// Who sent it (`User:NAME` after SASL, else `User:ANONYMOUS`).
+    pub principal: &'a str,
+}
+
+impl Context<'_> {
+    /// Whether the principal may do `operation` on the resource (audited if not).
+    pub(crate) fn allowed(
+        &self,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        let access = &self.backends.access;
+        !access.is_enabled()
+            || access.check(
+                &self.backends.metadata.state(),
+                self.principal,
+                operation,
+                resource_type,
+                name,
+            )
+    }
+
+    /// `allowed` without the audit line, for filtering what the principal may see.
+    pub(crate) fn may(
+        &self,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        let access = &self.backends.access;
+        !access.is_enabled()
+            || access.permits(
+                &self.backends.metadata.state(),
+                self.principal,
+                operation,
+                resource_type,
+                name,
+            )
+    }
 }
 
 pub(crate) enum Reply {
@@ -137,6 +181,9 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
         Rq::ListTransactions(r) => Rs::ListTransactions(txn_admin::list_transactions(ctx, r).await),
         Rq::DescribeProducers(r) => Rs::DescribeProducers(txn_admin::describe_producers(ctx, r)),
         Rq::WriteTxnMarkers(r) => Rs::WriteTxnMarkers(txn_admin::write_txn_markers(ctx, r).await),
+        Rq::CreateAcls(r) => Rs::CreateAcls(acls::create_acls(ctx, r).await),
+        Rq::DescribeAcls(r) => Rs::DescribeAcls(acls::describe_acls(ctx, r)),
+        Rq::DeleteAcls(r) => Rs::DeleteAcls(acls::delete_acls(ctx, r).await),
         other => return Reply::Close(format!("no handler for {other:?}")),
     };
     Reply::Response(Box::new(response))

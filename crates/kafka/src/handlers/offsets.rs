@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
 
@@ -27,6 +28,7 @@ pub(crate) fn list_offsets(ctx: &Context<'_>, request: ListOffsetsRequest) -> Li
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.to_string();
+            let described = ctx.allowed(Operation::Describe, ResourceType::Topic, &name);
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -36,6 +38,9 @@ pub(crate) fn list_offsets(ctx: &Context<'_>, request: ListOffsetsRequest) -> Li
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
+                    if !described {
+                        return response.with_error_code(code(ErrorCode::TopicAuthorizationFailed));
+                    }
                     let Ok(partition) = u32::try_from(p.partition_index) else {
                         return response.with_error_code(code(ErrorCode::UnknownTopicOrPartition));
                     };
@@ -107,12 +112,16 @@ pub(crate) async fn delete_records(
     let mut topics = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
+        let deletable = ctx.allowed(Operation::Delete, ResourceType::Topic, &name);
         let mut partitions = Vec::new();
         for p in topic.partitions {
             let result = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
             let result = match u32::try_from(p.partition_index) {
+                _ if !deletable => {
+                    result.with_error_code(code(ErrorCode::TopicAuthorizationFailed))
+                }
                 Ok(partition) => match replicas.delete_records(&name, partition, p.offset) {
                     Ok(low_watermark) => result.with_low_watermark(low_watermark as i64),
                     Err(e) => result.with_error_code(code(e.code())),

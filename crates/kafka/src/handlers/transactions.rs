@@ -16,6 +16,7 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
     InitProducerIdResponse, ProducerId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::transaction::ProducerIdAndEpoch;
 use rill_common::ErrorCode;
 use rill_coordinator::service::EndTxnVersion;
@@ -62,6 +63,15 @@ pub(crate) async fn init_transactional_producer(
     }
 }
 
+/// Every transaction API needs WRITE on its transactional id.
+fn writes_transactional_id(ctx: &Context<'_>, transactional_id: &str) -> bool {
+    ctx.allowed(
+        Operation::Write,
+        ResourceType::TransactionalId,
+        transactional_id,
+    )
+}
+
 pub(crate) async fn add_partitions_to_txn(
     ctx: &Context<'_>,
     request: AddPartitionsToTxnRequest,
@@ -76,7 +86,16 @@ pub(crate) async fn add_partitions_to_txn(
             }
         }
     }
-    let outcome = if invalid {
+    let transactional_id = request.v3_and_below_transactional_id.0.as_str();
+    let outcome = if !writes_transactional_id(ctx, transactional_id) {
+        Err(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !request
+        .v3_and_below_topics
+        .iter()
+        .all(|t| ctx.allowed(Operation::Write, ResourceType::Topic, &t.name.0))
+    {
+        Err(ErrorCode::TopicAuthorizationFailed)
+    } else if invalid {
         Err(ErrorCode::UnknownTopicOrPartition)
     } else {
         ctx.backends
@@ -118,6 +137,14 @@ pub(crate) async fn add_offsets_to_txn(
     ctx: &Context<'_>,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    if !writes_transactional_id(ctx, &request.transactional_id.0) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(code(ErrorCode::TransactionalIdAuthorizationFailed));
+    }
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &request.group_id.0) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(code(ErrorCode::GroupAuthorizationFailed));
+    }
     let outcome = ctx
         .backends
         .transactions
@@ -144,6 +171,12 @@ pub(crate) async fn txn_offset_commit(
         })
     });
     let outcome = match requested_offsets(sent) {
+        _ if !writes_transactional_id(ctx, &request.transactional_id.0) => {
+            Err(ErrorCode::TransactionalIdAuthorizationFailed)
+        }
+        _ if !ctx.allowed(Operation::Read, ResourceType::Group, &request.group_id.0) => {
+            Err(ErrorCode::GroupAuthorizationFailed)
+        }
         Err(e) => Err(e),
         Ok(offsets) => ctx
             .backends
@@ -187,6 +220,10 @@ pub(crate) async fn txn_offset_commit(
 }
 
 pub(crate) async fn end_txn(ctx: &Context<'_>, request: EndTxnRequest) -> EndTxnResponse {
+    if !writes_transactional_id(ctx, &request.transactional_id.0) {
+        return EndTxnResponse::default()
+            .with_error_code(code(ErrorCode::TransactionalIdAuthorizationFailed));
+    }
     let outcome = ctx
         .backends
         .transactions

@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
     TopicName, TransactionalId, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::transaction::{TxnDescription, TxnState};
 use rill_common::ErrorCode;
 
@@ -196,13 +197,21 @@ pub(crate) async fn write_txn_markers(
     ctx: &Context<'_>,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    // Kafka's admin abort of a hanging transaction needs CLUSTER_ACTION on the cluster.
+    let authorized = ctx.allowed(
+        Operation::ClusterAction,
+        ResourceType::Cluster,
+        ResourceType::CLUSTER_NAME,
+    );
     let mut markers = Vec::new();
     for marker in request.markers {
         let mut topics = Vec::new();
         for topic in marker.topics {
             let mut partitions = Vec::new();
             for p in &topic.partition_indexes {
-                let outcome = if marker.transaction_result {
+                let outcome = if !authorized {
+                    Err(ErrorCode::ClusterAuthorizationFailed)
+                } else if marker.transaction_result {
                     Err(ErrorCode::InvalidRequest)
                 } else {
                     match u32::try_from(*p) {

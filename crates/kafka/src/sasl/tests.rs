@@ -42,7 +42,7 @@ fn plain_with_the_right_password_authenticates() {
     auth.handshake("PLAIN", ALL).unwrap();
     let step = auth.authenticate(b"\0alice\0pw", &users(), "n").unwrap();
     assert!(matches!(step, Step::Done { ref user, .. } if user == "alice"));
-    assert!(matches!(auth, Authentication::Authenticated));
+    assert_eq!(auth.principal(), "User:alice");
     assert!(auth.admits(ApiKey::Produce));
     assert!(!auth.admits(ApiKey::SaslHandshake));
 }
@@ -97,6 +97,7 @@ fn scram_sha_512_takes_two_steps_and_refuses_a_bad_proof() {
     assert_eq!(refused.code, ErrorCode::SaslAuthenticationFailed);
     assert_eq!(refused.user.as_deref(), Some("alice"));
     assert!(matches!(auth, Authentication::Failed));
+    assert_eq!(auth.principal(), "User:ANONYMOUS");
 }
 
 #[test]

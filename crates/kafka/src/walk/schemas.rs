@@ -2270,3 +2270,189 @@ pub mod sasl_authenticate_request {
         }],
     };
 }
+
+pub mod describe_acls_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (1, 3),
+        flexible_from: 2,
+        body: &DESCRIBE_ACLS_REQUEST,
+    };
+    pub(super) static DESCRIBE_ACLS_REQUEST: Struct = Struct {
+        name: "DescribeAclsRequest",
+        fields: &[
+            Field {
+                name: "resource_type_filter",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "resource_name_filter",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "pattern_type_filter",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "principal_filter",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "host_filter",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "operation",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "permission_type",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod create_acls_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (1, 3),
+        flexible_from: 2,
+        body: &CREATE_ACLS_REQUEST,
+    };
+    pub(super) static CREATE_ACLS_REQUEST: Struct = Struct {
+        name: "CreateAclsRequest",
+        fields: &[Field {
+            name: "creations",
+            ty: Ty::Array(&Ty::Struct(&ACL_CREATION)),
+            versions: (1, 3),
+            tag: None,
+        }],
+    };
+    pub(super) static ACL_CREATION: Struct = Struct {
+        name: "AclCreation",
+        fields: &[
+            Field {
+                name: "resource_type",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "resource_name",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "resource_pattern_type",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "principal",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "host",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "operation",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "permission_type",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod delete_acls_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (1, 3),
+        flexible_from: 2,
+        body: &DELETE_ACLS_REQUEST,
+    };
+    pub(super) static DELETE_ACLS_REQUEST: Struct = Struct {
+        name: "DeleteAclsRequest",
+        fields: &[Field {
+            name: "filters",
+            ty: Ty::Array(&Ty::Struct(&DELETE_ACLS_FILTER)),
+            versions: (1, 3),
+            tag: None,
+        }],
+    };
+    pub(super) static DELETE_ACLS_FILTER: Struct = Struct {
+        name: "DeleteAclsFilter",
+        fields: &[
+            Field {
+                name: "resource_type_filter",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "resource_name_filter",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "pattern_type_filter",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "principal_filter",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "host_filter",
+                ty: Ty::Str,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "operation",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+            Field {
+                name: "permission_type",
+                ty: Ty::I8,
+                versions: (1, 3),
+                tag: None,
+            },
+        ],
+    };
+}

@@ -2,6 +2,7 @@
 //! liveness, of the time). The active controller calls them and writes the commands they
 //! return to the metadata log; tests call them directly.
 
+pub mod acls;
 pub mod config;
 pub mod election;
 pub mod groups;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::MetadataNode;
-use crate::controller::{election, groups, isr, liveness, topics, users};
+use crate::controller::{acls, election, groups, isr, liveness, topics, users};
 use crate::model::{MetadataCommand, StoreInfo};
 use crate::types::{ControllerReply, ControllerRequest, ForwardedReply};
 use crate::MetadataError;
@@ -203,6 +203,10 @@ impl MetadataNode {
                     }
                     ControllerRequest::DeleteUser { name } => {
                         users::plan_delete_user(&state, &name)?
+                    }
+                    ControllerRequest::CreateAcls { bindings } => acls::plan_create_acls(bindings)?,
+                    ControllerRequest::DeleteAcls { filters } => {
+                        acls::plan_delete_acls(&state, &filters)?
                     }
                     ControllerRequest::ElectUncleanLeader {
                         topic,
