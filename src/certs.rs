@@ -77,8 +77,8 @@ pub fn write_cluster_certs(
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca = ca_params.self_signed(&ca_key)?;
-    write(dir, "ca.pem", &ca.pem(), false)?;
-    write(dir, "ca-key.pem", &ca_key.serialize_pem(), true)?;
+    write_file(&dir.join("ca.pem"), &ca.pem(), false)?;
+    write_file(&dir.join("ca-key.pem"), &ca_key.serialize_pem(), true)?;
     let issue = |name: &str, sans: Vec<String>, usages: Vec<ExtendedKeyUsagePurpose>| {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(sans)?;
@@ -89,8 +89,12 @@ pub fn write_cluster_certs(
             KeyUsagePurpose::KeyEncipherment,
         ];
         let cert = params.signed_by(&key, &ca, &ca_key)?;
-        write(dir, &format!("{name}.pem"), &cert.pem(), false)?;
-        write(dir, &format!("{name}-key.pem"), &key.serialize_pem(), true)?;
+        write_file(&dir.join(format!("{name}.pem")), &cert.pem(), false)?;
+        write_file(
+            &dir.join(format!("{name}-key.pem")),
+            &key.serialize_pem(),
+            true,
+        )?;
         anyhow::Ok(())
     };
     for id in nodes {
@@ -119,17 +123,17 @@ pub fn write_cluster_certs(
     })
 }
 
-fn write(dir: &Path, name: &str, pem: &str, secret: bool) -> anyhow::Result<()> {
+/// Writes `text` to `path`, readable by its owner only when `secret` (keys, passwords).
+pub fn write_file(path: &Path, text: &str, secret: bool) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(name);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(if secret { 0o600 } else { 0o644 })
-        .open(&path)
+        .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(pem.as_bytes())?;
+    file.write_all(text.as_bytes())?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tracing::{info, warn};
 
-use crate::certs::{write_cluster_certs, ClusterCerts};
+use crate::certs::{write_cluster_certs, write_file, ClusterCerts};
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -169,7 +169,7 @@ async fn create_admin_user(certs: &ClusterCerts, bootstrap: &str) -> anyhow::Res
         Ok(text) => text.trim().to_string(),
         Err(_) => {
             let password = format!("{:032x}", rand::random::<u128>());
-            write_private(&password_file, &password)?;
+            write_file(&password_file, &format!("{password}\n"), true)?;
             password
         }
     };
@@ -191,20 +191,6 @@ async fn create_admin_user(certs: &ClusterCerts, bootstrap: &str) -> anyhow::Res
             Err(e) => return Err(e).context("creating the admin user"),
         }
     }
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writeln!(file, "{text}")?;
-    Ok(())
 }
 
 fn print_secure_usage(certs: &ClusterCerts, bootstrap: &str, kafka_bootstrap: &str) {
