@@ -92,15 +92,7 @@ impl Context<'_> {
         resource_type: ResourceType,
         name: &str,
     ) -> bool {
-        let access = &self.backends.access;
-        !access.is_enabled()
-            || access.check(
-                &self.backends.metadata.state(),
-                self.principal,
-                operation,
-                resource_type,
-                name,
-            )
+        self.authorize(operation, resource_type, name, true)
     }
 
     /// `allowed` without the audit line, for filtering what the principal may see.
@@ -110,15 +102,34 @@ impl Context<'_> {
         resource_type: ResourceType,
         name: &str,
     ) -> bool {
+        self.authorize(operation, resource_type, name, false)
+    }
+
+    fn authorize(
+        &self,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+        audit: bool,
+    ) -> bool {
         let access = &self.backends.access;
-        !access.is_enabled()
-            || access.permits(
-                &self.backends.metadata.state(),
-                self.principal,
-                operation,
-                resource_type,
-                name,
-            )
+        if !access.is_enabled() {
+            return true;
+        }
+        let state = self.backends.metadata.state();
+        let ask = if audit {
+            rill_metadata::access::AccessControl::check
+        } else {
+            rill_metadata::access::AccessControl::permits
+        };
+        ask(
+            access,
+            &state,
+            self.principal,
+            operation,
+            resource_type,
+            name,
+        )
     }
 }
 
