@@ -42,7 +42,16 @@ impl AdminServiceImpl {
         &self,
         group_id: &str,
     ) -> Result<pb::DescribeGroupResponse, Status> {
-        let state = self.metadata.state();
+        // At the coordinator (the active controller) every committed entry is applied
+        // first, so a describe never shows less than one before it did.
+        let state = match self.metadata.controller_info().is_leader {
+            true => self
+                .metadata
+                .linearizable_state()
+                .await
+                .unwrap_or_else(|_| self.metadata.state()),
+            false => self.metadata.state(),
+        };
         let group = state.groups.get(group_id);
         let committed = state.offsets.get(group_id);
         if group.is_none() && committed.is_none() {

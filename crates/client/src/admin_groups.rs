@@ -50,6 +50,9 @@ pub struct GroupOffset {
     pub lag: i64,
 }
 
+/// How long a describe may take at the coordinator.
+const DESCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl AdminClient {
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>, ClientError> {
         let response = self
@@ -72,18 +75,24 @@ impl AdminClient {
             .collect())
     }
 
+    /// The group as its coordinator sees it: asked there, so that what one call showed
+    /// (a committed offset, say) the next one shows too, even when another node's replica
+    /// of the metadata lags.
     pub async fn describe_group(&self, group_id: &str) -> Result<GroupDescription, ClientError> {
         let request = pb::DescribeGroupRequest {
             group_id: group_id.to_string(),
         };
-        let r = self
-            .bootstrap()
-            .with_channel(|c| {
+        let coordinator = crate::coordinator::CoordinatorChannel::new(
+            self.bootstrap().clone(),
+            crate::coordinator::CoordinatorKind::Group,
+            group_id.to_string(),
+        );
+        let r = coordinator
+            .call(DESCRIBE_TIMEOUT, |c, _| {
                 let request = request.clone();
                 async move { AdminServiceClient::new(c).describe_group(request).await }
             })
-            .await?
-            .into_inner();
+            .await?;
         Ok(GroupDescription {
             group_id: r.group_id,
             state: r.state,
