@@ -196,12 +196,15 @@ async fn create_admin_user(certs: &ClusterCerts, bootstrap: &str) -> anyhow::Res
 fn print_secure_usage(certs: &ClusterCerts, bootstrap: &str, kafka_bootstrap: &str) {
     let dir = certs.dir.display();
     println!(
-        "secure dev cluster: TLS on every listener and between nodes, SASL/SCRAM and ACLs on \
-         Kafka (User:admin is a super user; `rill acl create` grants others).\n\
+        "secure dev cluster: TLS on every listener and between nodes, SASL/SCRAM, ACLs on \
+         both protocols (User:admin is a super user; `rill acl create` grants others).\n\
          rill CLI (the admin certificate):\n  \
          export RILL_BOOTSTRAP={bootstrap} RILL_TLS_CA={dir}/ca.pem \
          RILL_TLS_CERT={dir}/admin.pem RILL_TLS_KEY={dir}/admin-key.pem\n  \
          rill cluster describe\n\
+         rill CLI as a user (SCRAM, no certificate):\n  \
+         RILL_PASSWORD=$(cat {dir}/admin.password) rill cluster describe --username admin \
+         --bootstrap {bootstrap} --tls-ca {dir}/ca.pem\n\
          Kafka clients (user admin):\n  \
          bootstrap.servers={kafka_bootstrap} security.protocol=SASL_SSL \
          sasl.mechanism=SCRAM-SHA-512 sasl.username=admin \

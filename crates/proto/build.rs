@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "rill/v1/broker.proto",
         "rill/v1/group.proto",
         "rill/v1/transaction.proto",
+        "rill/v1/auth.proto",
     ];
     let paths: Vec<_> = files.iter().map(|f| root.join(f)).collect();
     for p in &paths {

@@ -41,6 +41,19 @@ pub struct ClientArgs {
     /// TLS: the key of --tls-cert (PEM).
     #[arg(long, env = "RILL_TLS_KEY", global = true, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// SCRAM: authenticate as this user (`rill user create`), the password in the
+    /// environment variable RILL_PASSWORD (never on the command line).
+    #[arg(long, env = "RILL_USERNAME", global = true)]
+    pub username: Option<String>,
+    /// SCRAM: the mechanism of --username (SCRAM-SHA-256 or SCRAM-SHA-512).
+    #[arg(long, global = true, default_value = "SCRAM-SHA-512", value_parser = parse_scram_mechanism)]
+    pub sasl_mechanism: rill_common::scram::ScramMechanism,
+}
+
+fn parse_scram_mechanism(name: &str) -> Result<rill_common::scram::ScramMechanism, String> {
+    rill_common::scram::ScramMechanism::from_name(name).ok_or_else(|| {
+        format!("UNSUPPORTED_SASL_MECHANISM: {name} (SCRAM-SHA-256 or SCRAM-SHA-512)")
+    })
 }
 
 impl ClientArgs {
@@ -60,7 +73,18 @@ impl ClientArgs {
                 rill_proto::Transport::tls(&files)
             }
         };
-        Ok(Bootstrap::with_transport(&self.bootstrap, transport)?)
+        let bootstrap = Bootstrap::with_transport(&self.bootstrap, transport)?;
+        let Some(username) = &self.username else {
+            return Ok(bootstrap);
+        };
+        let password = std::env::var("RILL_PASSWORD").map_err(|_| {
+            anyhow::anyhow!("INVALID_REQUEST: --username needs the password in RILL_PASSWORD")
+        })?;
+        Ok(bootstrap.with_credentials(rill_client::Credentials {
+            username: username.clone(),
+            password,
+            mechanism: self.sasl_mechanism,
+        })?)
     }
 
     pub fn admin(&self) -> anyhow::Result<AdminClient> {

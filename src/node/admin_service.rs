@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use rill_broker::partition::Offsets;
 use rill_broker::ReplicaManager;
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::ErrorCode;
+use rill_metadata::access::Gate;
 use rill_metadata::controller::{config, liveness};
 use rill_metadata::grpc::status;
 use rill_metadata::{
@@ -25,19 +27,35 @@ pub struct AdminServiceImpl {
     channels: ChannelPool,
     /// The extra client listeners (a client is told addresses on its listener).
     client_listeners: Arc<ListenerPorts>,
+    /// What each caller may do (ACLs).
+    gate: Gate,
 }
+
+/// The cluster as an ACL resource.
+const CLUSTER: &str = ResourceType::CLUSTER_NAME;
 
 impl AdminServiceImpl {
     pub fn new(
         metadata: Arc<MetadataNode>,
         replicas: Arc<ReplicaManager>,
         client_listeners: Arc<ListenerPorts>,
+        gate: Gate,
     ) -> Self {
         Self {
             channels: metadata.channels().clone(),
             metadata,
             replicas,
             client_listeners,
+            gate,
+        }
+    }
+
+    /// A refused item of a batch request (TOPIC_AUTHORIZATION_FAILED, ...).
+    fn refused_item(name: String, resource_type: ResourceType) -> pb::ItemResult {
+        pb::ItemResult {
+            error_message: format!("may not change {} {name:?}", resource_type.name()),
+            name,
+            error_code: resource_type.authorization_failed().to_string(),
         }
     }
 
@@ -232,8 +250,23 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::CreateTopicsRequest>,
     ) -> Result<Response<pb::CreateTopicsResponse>, Status> {
+        // As Kafka: CREATE on the cluster, or on the topic.
+        let on_cluster =
+            self.gate
+                .permits(&request, Operation::Create, ResourceType::Cluster, CLUSTER);
         let mut results = Vec::new();
-        for topic in request.into_inner().topics {
+        for topic in request.get_ref().topics.clone() {
+            if !on_cluster
+                && !self.gate.allowed(
+                    &request,
+                    Operation::Create,
+                    ResourceType::Topic,
+                    &topic.name,
+                )
+            {
+                results.push(Self::refused_item(topic.name, ResourceType::Topic));
+                continue;
+            }
             let create = ControllerRequest::CreateTopic {
                 name: topic.name.clone(),
                 partitions: topic.partitions,
@@ -250,7 +283,14 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::DeleteTopicsRequest>,
     ) -> Result<Response<pb::DeleteTopicsResponse>, Status> {
         let mut results = Vec::new();
-        for name in request.into_inner().names {
+        for name in request.get_ref().names.clone() {
+            if !self
+                .gate
+                .allowed(&request, Operation::Delete, ResourceType::Topic, &name)
+            {
+                results.push(Self::refused_item(name, ResourceType::Topic));
+                continue;
+            }
             let delete = ControllerRequest::DeleteTopic { name: name.clone() };
             results.push(self.submit_item(name, delete).await);
         }
@@ -259,9 +299,20 @@ impl AdminService for AdminServiceImpl {
 
     async fn list_topics(
         &self,
-        _request: Request<pb::ListTopicsRequest>,
+        request: Request<pb::ListTopicsRequest>,
     ) -> Result<Response<pb::ListTopicsResponse>, Status> {
-        let names = self.metadata.state().topics.keys().cloned().collect();
+        // A caller sees the topics it may describe.
+        let names = self
+            .metadata
+            .state()
+            .topics
+            .keys()
+            .filter(|t| {
+                self.gate
+                    .permits(&request, Operation::Describe, ResourceType::Topic, t)
+            })
+            .cloned()
+            .collect();
         Ok(Response::new(pb::ListTopicsResponse { names }))
     }
 
@@ -270,15 +321,37 @@ impl AdminService for AdminServiceImpl {
         request: Request<pb::DescribeTopicsRequest>,
     ) -> Result<Response<pb::DescribeTopicsResponse>, Status> {
         let state = self.metadata.state();
-        let request = request.into_inner();
-        let (names, include_offsets) = (request.names, request.include_offsets);
+        let (names, include_offsets) = (
+            request.get_ref().names.clone(),
+            request.get_ref().include_offsets,
+        );
+        let describable = |t: &String| {
+            self.gate
+                .permits(&request, Operation::Describe, ResourceType::Topic, t)
+        };
         let wanted: Vec<String> = if names.is_empty() {
-            state.topics.keys().cloned().collect()
+            state
+                .topics
+                .keys()
+                .filter(|t| describable(t))
+                .cloned()
+                .collect()
         } else {
             names
         };
         let mut topics = Vec::new();
         for name in wanted {
+            if !self
+                .gate
+                .allowed(&request, Operation::Describe, ResourceType::Topic, &name)
+            {
+                topics.push(pb::TopicDescription {
+                    name,
+                    error_code: ResourceType::Topic.authorization_failed().to_string(),
+                    ..Default::default()
+                });
+                continue;
+            }
             topics.push(match state.topics.get(&name) {
                 Some(topic) if include_offsets => self.describe_topic(&state, topic).await,
                 Some(topic) => describe_topic(&state, topic),
@@ -296,6 +369,12 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::CreatePartitionsRequest>,
     ) -> Result<Response<pb::CreatePartitionsResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Alter,
+            ResourceType::Topic,
+            &request.get_ref().topic,
+        )?;
         let r = request.into_inner();
         self.submit(ControllerRequest::CreatePartitions {
             name: r.topic,
@@ -309,6 +388,12 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::AlterConfigsRequest>,
     ) -> Result<Response<pb::AlterConfigsResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::AlterConfigs,
+            ResourceType::Topic,
+            &request.get_ref().topic,
+        )?;
         let r = request.into_inner();
         self.submit(ControllerRequest::AlterConfigs {
             name: r.topic,
@@ -322,6 +407,8 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::ElectLeadersRequest>,
     ) -> Result<Response<pb::ElectLeadersResponse>, Status> {
+        self.gate
+            .require(&request, Operation::Alter, ResourceType::Cluster, CLUSTER)?;
         let r = request.into_inner();
         let topic = (!r.topic.is_empty()).then_some(r.topic);
         let request = match (r.unclean, topic, r.partition) {
@@ -366,17 +453,30 @@ impl AdminService for AdminServiceImpl {
 
     async fn list_groups(
         &self,
-        _request: Request<pb::ListGroupsRequest>,
+        request: Request<pb::ListGroupsRequest>,
     ) -> Result<Response<pb::ListGroupsResponse>, Status> {
-        Ok(Response::new(pb::ListGroupsResponse {
-            groups: self.group_listings(),
-        }))
+        let mut groups = self.group_listings();
+        groups.retain(|g| {
+            self.gate.permits(
+                &request,
+                Operation::Describe,
+                ResourceType::Group,
+                &g.group_id,
+            )
+        });
+        Ok(Response::new(pb::ListGroupsResponse { groups }))
     }
 
     async fn describe_group(
         &self,
         request: Request<pb::DescribeGroupRequest>,
     ) -> Result<Response<pb::DescribeGroupResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Group,
+            &request.get_ref().group_id,
+        )?;
         let group_id = request.into_inner().group_id;
         Ok(Response::new(self.group_description(&group_id).await?))
     }
@@ -385,6 +485,21 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::AlterGroupOffsetsRequest>,
     ) -> Result<Response<pb::AlterGroupOffsetsResponse>, Status> {
+        // As a commit: READ on the group and on each topic.
+        self.gate.require(
+            &request,
+            Operation::Read,
+            ResourceType::Group,
+            &request.get_ref().group_id,
+        )?;
+        for offset in &request.get_ref().offsets {
+            self.gate.require(
+                &request,
+                Operation::Read,
+                ResourceType::Topic,
+                &offset.topic,
+            )?;
+        }
         self.reset_group_offsets(request.into_inner()).await?;
         Ok(Response::new(pb::AlterGroupOffsetsResponse {}))
     }
@@ -393,6 +508,8 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
+        self.gate
+            .require(&request, Operation::Alter, ResourceType::Cluster, CLUSTER)?;
         AdminServiceImpl::create_user(self, request.into_inner()).await?;
         Ok(Response::new(pb::CreateUserResponse {}))
     }
@@ -401,14 +518,22 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        self.gate
+            .require(&request, Operation::Alter, ResourceType::Cluster, CLUSTER)?;
         AdminServiceImpl::delete_user(self, request.into_inner()).await?;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
     async fn list_users(
         &self,
-        _request: Request<pb::ListUsersRequest>,
+        request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Cluster,
+            CLUSTER,
+        )?;
         Ok(Response::new(pb::ListUsersResponse {
             users: AdminServiceImpl::list_users(self),
         }))
@@ -418,6 +543,8 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::CreateAclsRequest>,
     ) -> Result<Response<pb::CreateAclsResponse>, Status> {
+        self.gate
+            .require(&request, Operation::Alter, ResourceType::Cluster, CLUSTER)?;
         AdminServiceImpl::create_acls(self, request.into_inner()).await?;
         Ok(Response::new(pb::CreateAclsResponse {}))
     }
@@ -426,14 +553,22 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::DeleteAclsRequest>,
     ) -> Result<Response<pb::DeleteAclsResponse>, Status> {
+        self.gate
+            .require(&request, Operation::Alter, ResourceType::Cluster, CLUSTER)?;
         let deleted = AdminServiceImpl::delete_acls(self, request.into_inner()).await?;
         Ok(Response::new(pb::DeleteAclsResponse { deleted }))
     }
 
     async fn list_acls(
         &self,
-        _request: Request<pb::ListAclsRequest>,
+        request: Request<pb::ListAclsRequest>,
     ) -> Result<Response<pb::ListAclsResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Cluster,
+            CLUSTER,
+        )?;
         Ok(Response::new(pb::ListAclsResponse {
             bindings: AdminServiceImpl::list_acls(self),
         }))

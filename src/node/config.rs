@@ -62,8 +62,8 @@ pub struct NodeArgs {
     /// of them before anything but ApiVersions is served.
     #[arg(long, env = "RILL_SASL_ENABLED_MECHANISMS")]
     pub sasl_enabled_mechanisms: Option<String>,
-    /// authorizer.enable: Kafka requests are checked against the ACLs (`rill acl`); a
-    /// principal may do only what an ACL allows it (super users everything).
+    /// authorizer.enable: Kafka and gRPC requests are checked against the ACLs (`rill
+    /// acl`); a principal may do only what an ACL allows it (super users everything).
     #[arg(long, env = "RILL_AUTHORIZER_ENABLE")]
     pub authorizer_enable: Option<bool>,
     /// super.users: principals that bypass the ACLs (`User:admin;User:ops`).
@@ -491,6 +491,12 @@ impl NodeConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.access.is_enabled() && !self.node_auth().is_enabled() {
+            bail!(
+                "INVALID_CONFIG: authorizer.enable needs cluster.secret.file or TLS: without \
+                 them the nodes' own calls cannot be told from a client's"
+            );
+        }
         if self.broker_heartbeat_interval.is_zero()
             || self.broker_heartbeat_interval >= self.broker_session_timeout
         {
@@ -556,5 +562,20 @@ mod tests {
             ..Default::default()
         };
         assert!(NodeConfig::resolve(bad_heartbeat).is_err());
+        // ACLs without TLS or a cluster secret could not tell a node from a client.
+        let open_authorizer = NodeArgs {
+            node_id: Some(1),
+            authorizer_enable: Some(true),
+            ..Default::default()
+        };
+        let refused = NodeConfig::resolve(open_authorizer)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("authorizer.enable needs")),
+            "{refused:?}"
+        );
     }
 }

@@ -26,10 +26,14 @@ use rill_coordinator::service::{
 };
 use rill_coordinator::transaction::TxnConfig;
 use rill_coordinator::GroupConfig;
-use rill_metadata::grpc::{ControllerServiceImpl, RaftServiceImpl};
+use rill_metadata::access::Gate;
+use rill_metadata::grpc::{
+    AuthServiceImpl, Authentication, ControllerServiceImpl, RaftServiceImpl,
+};
 use rill_metadata::AdvertisedListeners;
 use rill_metadata::{MetadataNode, MetadataNodeConfig, RaftTimings, StoreInfo};
 use rill_proto::v1::admin_service_server::AdminServiceServer;
+use rill_proto::v1::auth_service_server::AuthServiceServer;
 use rill_proto::v1::broker_service_server::BrokerServiceServer;
 use rill_proto::v1::controller_service_server::ControllerServiceServer;
 use rill_proto::v1::group_service_server::GroupServiceServer;
@@ -159,6 +163,19 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             client_listeners: Arc::new(ListenerPorts::new(client_ports)),
             node_auth: config.node_auth(),
             tls: config.tls.as_ref().and_then(|t| t.server_config()),
+            access: config.access.clone(),
+            scram_mechanisms: config
+                .kafka
+                .sasl_mechanisms
+                .iter()
+                .filter_map(|m| match m {
+                    rill_kafka::SaslMechanism::Scram(m) => Some(*m),
+                    rill_kafka::SaslMechanism::Plain => None,
+                })
+                .collect(),
+            // With TLS on, a gRPC client shows a certificate or a session token. Without
+            // TLS it may be anonymous, and the authorizer decides what that may do.
+            authentication_required: config.tls.is_some(),
         },
         grpc_listeners,
         cancel.clone(),
@@ -285,8 +302,15 @@ struct GrpcBackends {
     client_listeners: Arc<ListenerPorts>,
     /// Who may call the internal services (the cluster secret, node certificates).
     node_auth: NodeAuth,
-    /// TLS on every gRPC listener (callers present a certificate of the cluster's CA).
+    /// TLS on every gRPC listener (a certificate a caller presents must be of the
+    /// cluster's CA).
     tls: Option<tonic::transport::ServerTlsConfig>,
+    /// `authorizer.enable`, `super.users`.
+    access: rill_metadata::access::AccessControl,
+    /// The SCRAM mechanisms of `sasl.enabled.mechanisms`: AuthService offers them.
+    scram_mechanisms: Vec<rill_common::scram::ScramMechanism>,
+    /// TLS is on: an anonymous client call is refused.
+    authentication_required: bool,
 }
 
 /// Serves every gRPC service on the main listener and the extra client listeners.
@@ -304,7 +328,13 @@ async fn serve_grpc(
         client_listeners,
         node_auth,
         tls,
+        access,
+        scram_mechanisms,
+        authentication_required,
     } = backends;
+    let gate = Gate::new(access, metadata.watch());
+    let authentication =
+        Authentication::new(metadata.watch(), node_auth.clone(), authentication_required);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<AdminServiceServer<admin_service::AdminServiceImpl>>()
@@ -330,27 +360,47 @@ async fn serve_grpc(
             ControllerServiceServer::new(ControllerServiceImpl::new(metadata.clone())),
             node_auth.require_node(),
         ))
-        .add_service(
+        .add_service(InterceptedService::new(
             BrokerServiceServer::new(BrokerServiceImpl::new(
                 replicas.clone(),
                 producer_ids,
                 Arc::new(txn_backends::LocalTxnVerifier(transactions.clone())),
                 node_auth,
+                gate.clone(),
             ))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .add_service(GroupServiceServer::new(GroupServiceImpl::new(
-            groups,
-            client_listeners.clone(),
-        )))
-        .add_service(TransactionServiceServer::new(TransactionServiceImpl::new(
-            transactions,
-            client_listeners.clone(),
-        )))
-        .add_service(AdminServiceServer::new(
-            admin_service::AdminServiceImpl::new(metadata, replicas, client_listeners),
+            authentication.clone(),
         ))
+        .add_service(InterceptedService::new(
+            GroupServiceServer::new(GroupServiceImpl::new(
+                groups,
+                client_listeners.clone(),
+                gate.clone(),
+            )),
+            authentication.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            TransactionServiceServer::new(TransactionServiceImpl::new(
+                transactions,
+                client_listeners.clone(),
+                gate.clone(),
+            )),
+            authentication.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            AdminServiceServer::new(admin_service::AdminServiceImpl::new(
+                metadata.clone(),
+                replicas,
+                client_listeners,
+                gate,
+            )),
+            authentication,
+        ))
+        .add_service(AuthServiceServer::new(AuthServiceImpl::new(
+            metadata.watch(),
+            scram_mechanisms,
+        )))
         .add_service(health_service)
         .add_service(reflection)
         .serve_with_incoming_shutdown(

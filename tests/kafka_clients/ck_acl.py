@@ -1,18 +1,22 @@
-"""confluent-kafka as USER/PASSWORD (SASL_PLAINTEXT, SCRAM-SHA-512) doing one ACTION:
+"""confluent-kafka as USER/PASSWORD (SCRAM-SHA-512; SASL_SSL trusting CA, or
+SASL_PLAINTEXT when CA is "") doing one ACTION:
   produce TOPIC        one record; prints {"error": null} or {"error": "CODE"}
   commit TOPIC GROUP   joins GROUP, reads TOPIC's records, commits; {"error": ...}
   list                 {"topics": [names the principal sees]}
-Usage: ck_acl.py BOOTSTRAP USER PASSWORD ACTION [TOPIC [GROUP]]"""
+  groups GROUP...      {"groups": [ids listed], "describe": {GROUP: null or "CODE"}}
+Usage: ck_acl.py BOOTSTRAP USER PASSWORD CA ACTION [TOPIC [GROUP]]"""
 import json
 import sys
 
 import confluent_kafka as ck
 import confluent_kafka.admin
 
-bootstrap, user, password, action = sys.argv[1:5]
-args = sys.argv[5:]
+bootstrap, user, password, ca, action = sys.argv[1:6]
+args = sys.argv[6:]
 conf = {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": user, "sasl.password": password}
+if ca:
+    conf.update({"security.protocol": "SASL_SSL", "ssl.ca.location": ca})
 
 
 def name(err):
@@ -51,3 +55,15 @@ elif action == "commit":
 elif action == "list":
     metadata = ck.admin.AdminClient(conf).list_topics(timeout=10)
     print(json.dumps({"topics": sorted(metadata.topics)}))
+elif action == "groups":
+    admin = ck.admin.AdminClient(conf)
+    listed = admin.list_consumer_groups(request_timeout=10).result()
+    described = {}
+    for group, future in admin.describe_consumer_groups(args, request_timeout=10).items():
+        try:
+            future.result()
+            described[group] = None
+        except ck.KafkaException as e:
+            described[group] = e.args[0].name()
+    print(json.dumps({"groups": sorted(g.group_id for g in listed.valid),
+                      "describe": described}))

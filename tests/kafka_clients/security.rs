@@ -289,7 +289,7 @@ fn with_tls_only_clients_of_the_clusters_ca_get_in_and_only_nodes_reach_the_inte
 }
 
 #[test]
-fn acls_decide_what_a_kafka_client_may_do_and_take_effect_without_a_restart() {
+fn acls_decide_what_a_kafka_or_grpc_client_may_do_and_take_effect_without_a_restart() {
     let args = [
         "--sasl-enabled-mechanisms",
         "SCRAM-SHA-512",
@@ -298,8 +298,14 @@ fn acls_decide_what_a_kafka_client_may_do_and_take_effect_without_a_restart() {
         "--super-users",
         "User:admin",
     ];
-    with_cluster(3, &args, |c| {
+    // TLS: the harness is the super user by its `admin` certificate.
+    with_tls_cluster(3, &args, |c| {
         c.wait_ready(Duration::from_secs(30))?;
+        let tls = c
+            .tls_dir()
+            .ok_or_else(|| anyhow::anyhow!("a TLS cluster"))?
+            .to_path_buf();
+        let ca = tls.join("ca.pem").display().to_string();
         for user in ["admin", "alice"] {
             let input = format!("{PASSWORD}\n");
             let out = c.rill_with_input(&["user", "create", user], input.as_bytes())?;
@@ -317,7 +323,7 @@ fn acls_decide_what_a_kafka_client_may_do_and_take_effect_without_a_restart() {
         };
         let bootstrap = c.kafka_bootstrap();
         let as_user = |user: &str, action: &[&str]| -> anyhow::Result<Value> {
-            let mut args = vec![bootstrap.as_str(), user, PASSWORD];
+            let mut args = vec![bootstrap.as_str(), user, PASSWORD, ca.as_str()];
             args.extend(action);
             script("ck_acl.py", &args)
         };
@@ -375,6 +381,16 @@ fn acls_decide_what_a_kafka_client_may_do_and_take_effect_without_a_restart() {
             commit["error"].is_null(),
             "commit with READ on the group: {commit}"
         );
+        // Groups: she lists and describes billing, not the admin's audit group.
+        let audit = as_user("admin", &["commit", "payments", "audit"])?;
+        ensure!(audit["error"].is_null(), "the admin's commit: {audit}");
+        let groups = as_user("alice", &["groups", "billing", "audit"])?;
+        ensure!(
+            groups["groups"] == serde_json::json!(["billing"])
+                && groups["describe"]["billing"].is_null()
+                && groups["describe"]["audit"] == "GROUP_AUTHORIZATION_FAILED",
+            "alice's view of the groups: {groups}"
+        );
 
         // A DENY beats the ALLOW; deleting it lets her write again, no restart.
         let deny = ["--topic", "orders-eu", "--operation", "write", "--deny"];
@@ -392,6 +408,68 @@ fn acls_decide_what_a_kafka_client_may_do_and_take_effect_without_a_restart() {
             listed["acls"].as_array().map(Vec::len) == Some(3),
             "acl list: {listed}"
         );
+
+        // gRPC, the same ACLs: alice by her certificate, then by SCRAM (no certificate).
+        let by_cert = c.client_tls_env("alice");
+        let by_scram = vec![
+            ("RILL_TLS_CA".to_string(), ca.clone()),
+            ("RILL_USERNAME".to_string(), "alice".to_string()),
+            ("RILL_PASSWORD".to_string(), PASSWORD.to_string()),
+        ];
+        for (how, env) in [("certificate", &by_cert), ("SCRAM", &by_scram)] {
+            let cli = |args: &[&str], input: &str| grpc_cli(c, env, args, input);
+            let wrote = cli(&["produce", "orders-eu", "--acks", "all"], "g1\n")?;
+            ensure!(
+                wrote.status.success(),
+                "{how}: gRPC produce to orders-eu: {wrote:?}"
+            );
+            let refused = cli(&["produce", "payments", "--acks", "all"], "g1\n")?;
+            ensure!(
+                stderr(&refused).contains("TOPIC_AUTHORIZATION_FAILED"),
+                "{how}: gRPC produce to payments: {refused:?}"
+            );
+            let listed = cli(&["topic", "list", "--json"], "")?;
+            let names: Value = serde_json::from_slice(&listed.stdout)?;
+            ensure!(
+                names["topics"] == serde_json::json!(["orders-eu", "orders-us"]),
+                "{how}: alice lists {names} over gRPC"
+            );
+            for admin_only in [
+                &["user", "list"][..],
+                &["acl", "list"],
+                &[
+                    "acl",
+                    "create",
+                    "--principal",
+                    "User:alice",
+                    "--cluster",
+                    "--operation",
+                    "all",
+                ],
+            ] {
+                let out = cli(admin_only, "")?;
+                ensure!(
+                    stderr(&out).contains("CLUSTER_AUTHORIZATION_FAILED"),
+                    "{how}: alice ran {admin_only:?}: {out:?}"
+                );
+            }
+        }
+        let wrong = vec![
+            ("RILL_TLS_CA".to_string(), ca.clone()),
+            ("RILL_USERNAME".to_string(), "alice".to_string()),
+            ("RILL_PASSWORD".to_string(), "not her password".to_string()),
+        ];
+        let out = grpc_cli(c, &wrong, &["topic", "list"], "")?;
+        ensure!(
+            stderr(&out).contains("SASL_AUTHENTICATION_FAILED"),
+            "a wrong password over gRPC: {out:?}"
+        );
+        let anonymous = vec![("RILL_TLS_CA".to_string(), ca.clone())];
+        let out = grpc_cli(c, &anonymous, &["topic", "list"], "")?;
+        ensure!(
+            stderr(&out).contains("SASL_AUTHENTICATION_FAILED"),
+            "a gRPC client with neither a certificate nor credentials: {out:?}"
+        );
         let logs: String = (1..=3).map(|id| c.node_log(id)).collect();
         ensure!(
             logs.contains("denied") && logs.contains("User:alice"),
@@ -399,4 +477,32 @@ fn acls_decide_what_a_kafka_client_may_do_and_take_effect_without_a_restart() {
         );
         Ok(())
     });
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs the CLI against `c` with only `env` saying who it is (not the harness's admin).
+fn grpc_cli(
+    c: &super::common::Cluster,
+    env: &[(String, String)],
+    args: &[&str],
+    input: &str,
+) -> anyhow::Result<std::process::Output> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(super::common::RILL)
+        .args(args)
+        .args(["--bootstrap", &c.bootstrap()])
+        .env_remove("RILL_TLS_CERT")
+        .env_remove("RILL_TLS_KEY")
+        .envs(env.iter().cloned())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    Ok(child.wait_with_output()?)
 }

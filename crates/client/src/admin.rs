@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::session::Channel;
 use rill_proto::v1 as pb;
 use rill_proto::v1::admin_service_client::AdminServiceClient;
 use serde::{Deserialize, Serialize};
-use tonic::transport::Channel;
 
 use crate::{Bootstrap, ClientError};
 

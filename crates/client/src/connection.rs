@@ -3,9 +3,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tonic::transport::Channel;
-
 use crate::error::{is_transport_failure, with_root_cause, ClientError};
+use crate::session::{Channel, Credentials, Session};
 
 /// The nodes a client talks to: the bootstrap list `HOST:PORT[,HOST:PORT]`, plus every
 /// broker learned from metadata since (so losing the bootstrap node loses nothing).
@@ -16,12 +15,23 @@ pub struct Bootstrap {
     current: Arc<AtomicUsize>,
     /// Plaintext, or TLS with the cluster's CA (and the client's certificate).
     transport: rill_proto::Transport,
+    /// SCRAM credentials and the session token they got, if the client has them.
+    session: Option<Arc<Session>>,
 }
 
-fn open(transport: &rill_proto::Transport, addr: &str) -> Result<Channel, ClientError> {
+fn open(
+    transport: &rill_proto::Transport,
+    session: &Option<Arc<Session>>,
+    addr: &str,
+) -> Result<Channel, ClientError> {
     transport
         .endpoint(addr)
-        .map(|e| e.timeout(Duration::from_secs(30)).connect_lazy())
+        .map(|e| {
+            Channel::new(
+                e.timeout(Duration::from_secs(30)).connect_lazy(),
+                session.clone(),
+            )
+        })
         .map_err(|e| ClientError::InvalidArgument(format!("bad address {addr:?}: {e}")))
 }
 
@@ -47,18 +57,38 @@ impl Bootstrap {
         }
         let nodes = addrs
             .into_iter()
-            .map(|addr| open(&transport, &addr).map(|c| (addr, c)))
+            .map(|addr| open(&transport, &None, &addr).map(|c| (addr, c)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             nodes: Arc::new(RwLock::new(nodes)),
             current: Arc::new(AtomicUsize::new(0)),
             transport,
+            session: None,
         })
+    }
+
+    /// Authenticates every call with SCRAM `credentials` (a session token got on the
+    /// first call) instead of, or besides, a client certificate.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Result<Self, ClientError> {
+        self.session = Some(Arc::new(Session::new(credentials)));
+        let addrs: Vec<String> = self
+            .nodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect();
+        let nodes = addrs
+            .into_iter()
+            .map(|addr| open(&self.transport, &self.session, &addr).map(|c| (addr, c)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.nodes = Arc::new(RwLock::new(nodes));
+        Ok(self)
     }
 
     /// A lazily connected channel to `addr`, opened the way this client opens them all.
     pub(crate) fn channel_to(&self, addr: &str) -> Result<Channel, ClientError> {
-        open(&self.transport, addr)
+        open(&self.transport, &self.session, addr)
     }
 
     /// Adds node addresses learned from metadata.
@@ -66,7 +96,7 @@ impl Bootstrap {
         let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
         for addr in addrs {
             if !nodes.iter().any(|(a, _)| *a == addr) {
-                if let Ok(c) = open(&self.transport, &addr) {
+                if let Ok(c) = open(&self.transport, &self.session, &addr) {
                     nodes.push((addr, c));
                 }
             }

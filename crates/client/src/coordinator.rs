@@ -6,11 +6,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::session::Channel;
 use rill_common::ErrorCode;
 use rill_proto::v1 as pb;
 use rill_proto::v1::group_service_client::GroupServiceClient;
 use rill_proto::v1::transaction_service_client::TransactionServiceClient;
-use tonic::transport::Channel;
 
 use crate::{Bootstrap, ClientError};
 

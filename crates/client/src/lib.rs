@@ -16,6 +16,7 @@ mod metadata;
 pub mod partitioner;
 mod producer;
 mod replicas;
+mod session;
 mod transactional;
 
 pub use admin::{
@@ -31,4 +32,5 @@ pub use error::ClientError;
 pub use group::{ConsumerGroupMetadata, GroupConsumer, GroupConsumerConfig, RebalanceListener};
 pub use producer::{DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use replicas::{describe_replicas, ReplicaState, ReplicasDescription};
+pub use session::Credentials;
 pub use transactional::{TransactionalConfig, TransactionalProducer};

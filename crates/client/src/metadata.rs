@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::session::Channel;
 use rill_common::ErrorCode;
 use rill_proto::v1::broker_service_client::BrokerServiceClient;
-use tonic::transport::Channel;
 
 use crate::{AdminClient, ClientError};
 

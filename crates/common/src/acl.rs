@@ -23,6 +23,16 @@ impl ResourceType {
         Self::TransactionalId,
     ];
 
+    /// The error a refused operation on this type of resource gets, as Kafka names it.
+    pub fn authorization_failed(self) -> crate::ErrorCode {
+        match self {
+            Self::Topic => crate::ErrorCode::TopicAuthorizationFailed,
+            Self::Group => crate::ErrorCode::GroupAuthorizationFailed,
+            Self::Cluster => crate::ErrorCode::ClusterAuthorizationFailed,
+            Self::TransactionalId => crate::ErrorCode::TransactionalIdAuthorizationFailed,
+        }
+    }
+
     /// Kafka's name (`TOPIC`, `GROUP`, `CLUSTER`, `TRANSACTIONAL_ID`).
     pub fn name(self) -> &'static str {
         match self {

@@ -14,6 +14,12 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256, Sha512};
 
+mod client;
+mod session;
+
+pub use client::{ScramClient, ScramClientFinal};
+pub use session::SessionToken;
+
 /// Kafka's bounds on a credential's iteration count.
 pub const MIN_ITERATIONS: u32 = 4096;
 pub const MAX_ITERATIONS: u32 = 16384;

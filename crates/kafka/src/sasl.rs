@@ -86,11 +86,13 @@ pub(crate) enum Step {
 const INVALID_CREDENTIALS: &str = "Authentication failed: invalid username or password";
 
 impl Authentication {
-    pub(crate) fn new(enabled: &[SaslMechanism]) -> Self {
-        if enabled.is_empty() {
-            Self::Open
-        } else {
-            Self::AwaitingHandshake
+    /// A new connection. With SASL on it must authenticate; without, a client that
+    /// presented a TLS certificate is its common name (`certificate_user`), else anonymous.
+    pub(crate) fn new(enabled: &[SaslMechanism], certificate_user: Option<String>) -> Self {
+        match certificate_user {
+            _ if !enabled.is_empty() => Self::AwaitingHandshake,
+            Some(user) => Self::Authenticated { user },
+            None => Self::Open,
         }
     }
 

@@ -68,12 +68,23 @@ pub async fn serve(
             async move {
                 metrics::connection_opened(&listener);
                 let served = match tls {
-                    None => connection(stream, &listener, &backends, &cancel).await,
+                    None => connection(stream, &listener, &backends, &cancel, None).await,
                     Some(tls) => {
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await
                         {
                             Ok(Ok(stream)) => {
-                                connection(stream, &listener, &backends, &cancel).await
+                                // The common name of a client certificate (verified
+                                // against the cluster's CA) names the user.
+                                let user = stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|chain| chain.first())
+                                    .and_then(|cert| {
+                                        rill_metadata::access::certificate_principal(cert)
+                                    })
+                                    .and_then(|p| p.strip_prefix("User:").map(str::to_string));
+                                connection(stream, &listener, &backends, &cancel, user).await
                             }
                             Ok(Err(e)) => Err(Closed::Tls(e.to_string())),
                             Err(_) => Err(Closed::Tls("handshake timed out".into())),
@@ -122,11 +133,15 @@ async fn connection(
     listener: &str,
     backends: &Backends,
     cancel: &CancellationToken,
+    certificate_user: Option<String>,
 ) -> Result<(), Closed> {
     let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let max_bytes = backends.settings.max_request_bytes;
-    let mut auth = Authentication::new(&backends.settings.sasl_mechanisms);
+    if let Some(user) = &certificate_user {
+        tracing::Span::current().record("principal", format!("User:{user}"));
+    }
+    let mut auth = Authentication::new(&backends.settings.sasl_mechanisms, certificate_user);
     // The mechanism the handshake picked (for the audit lines and metrics).
     let mut mechanism = "";
     loop {

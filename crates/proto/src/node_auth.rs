@@ -124,6 +124,16 @@ impl NodeAuth {
         Ok(())
     }
 
+    /// Whether `request` carries this cluster's secret (false when there is none).
+    pub fn carries_secret<T>(&self, request: &Request<T>) -> bool {
+        self.secret.as_ref().is_some_and(|secret| {
+            request
+                .metadata()
+                .get(CLUSTER_SECRET_KEY)
+                .is_some_and(|v| secret.matches(v.as_bytes()))
+        })
+    }
+
     /// A server-side interceptor that admits only the nodes of this cluster.
     pub fn require_node(&self) -> RequireNode {
         RequireNode(self.clone())

@@ -45,14 +45,17 @@ impl TlsFiles {
         })
     }
 
-    /// The gRPC server's TLS: this identity, and every caller must present a certificate
-    /// signed by the CA (a node's, or a client's: its common name is its principal).
+    /// The gRPC server's TLS: this identity; a certificate a caller presents must be
+    /// signed by the CA (a node's, or a client's: its common name is its principal). A
+    /// caller may present none and authenticate with SCRAM instead (AuthService); the
+    /// authentication layer refuses a call that did neither.
     pub fn server_config(&self) -> Option<tonic::transport::ServerTlsConfig> {
         let (cert, key) = self.identity.as_ref()?;
         Some(
             tonic::transport::ServerTlsConfig::new()
                 .identity(Identity::from_pem(cert, key))
-                .client_ca_root(Certificate::from_pem(&self.ca_pem)),
+                .client_ca_root(Certificate::from_pem(&self.ca_pem))
+                .client_auth_optional(true),
         )
     }
 }

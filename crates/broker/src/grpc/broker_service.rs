@@ -2,7 +2,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::transaction::{IsolationLevel, ProducerIdAndEpoch, TxnMarker};
+use rill_metadata::access::Gate;
 use rill_proto::v1 as pb;
 use rill_proto::v1::broker_service_server::BrokerService;
 use rill_proto::NodeAuth;
@@ -33,6 +35,8 @@ pub struct BrokerServiceImpl {
     local_txn_verifier: Arc<dyn TxnVerifier>,
     /// Who may make the node-to-node calls: follower fetches, markers, verifications.
     node_auth: NodeAuth,
+    /// What each caller may do (ACLs).
+    gate: Gate,
 }
 
 impl BrokerServiceImpl {
@@ -41,12 +45,14 @@ impl BrokerServiceImpl {
         producer_ids: Arc<dyn ProducerIdSource>,
         local_txn_verifier: Arc<dyn TxnVerifier>,
         node_auth: NodeAuth,
+        gate: Gate,
     ) -> Self {
         Self {
             replicas,
             producer_ids,
             local_txn_verifier,
             node_auth,
+            gate,
         }
     }
 }
@@ -55,8 +61,9 @@ impl BrokerServiceImpl {
 impl BrokerService for BrokerServiceImpl {
     async fn init_producer_id(
         &self,
-        _request: Request<pb::InitProducerIdRequest>,
+        request: Request<pb::InitProducerIdRequest>,
     ) -> Result<Response<pb::InitProducerIdResponse>, Status> {
+        self.gate.require_idempotent_write(&request)?;
         let producer_id = self
             .producer_ids
             .next_producer_id()
@@ -72,6 +79,17 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::ProduceRequest>,
     ) -> Result<Response<pb::ProduceResponse>, Status> {
+        let topic = &request.get_ref().topic;
+        self.gate
+            .require(&request, Operation::Write, ResourceType::Topic, topic)?;
+        if let Some(id) = &request.get_ref().transactional_id {
+            self.gate.require(
+                &request,
+                Operation::Write,
+                ResourceType::TransactionalId,
+                id,
+            )?;
+        }
         let r = request.into_inner();
         let acks = Acks::from_wire(r.acks).map_err(|e| status(&e))?;
         let timeout = match r.timeout_ms {
@@ -103,14 +121,32 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::FetchRequest>,
     ) -> Result<Response<pb::FetchResponse>, Status> {
-        // A follower's fetch moves the ISR and the high watermark: nodes only.
-        if request.get_ref().replica_id >= 0 {
+        // A follower's fetch moves the ISR and the high watermark: nodes only. A
+        // consumer's needs READ on each topic.
+        let follower = request.get_ref().replica_id >= 0;
+        if follower {
             self.node_auth.check(&request)?;
         }
-        let r = request.into_inner();
-        let requests: Vec<FetchPartitionRequest> = r
-            .partitions
-            .iter()
+        let (readable, refused): (Vec<_>, Vec<_>) =
+            request.get_ref().partitions.iter().partition(|p| {
+                follower
+                    || self
+                        .gate
+                        .allowed(&request, Operation::Read, ResourceType::Topic, &p.topic)
+            });
+        let refused: Vec<pb::FetchPartitionResponse> = refused
+            .into_iter()
+            .map(|p| pb::FetchPartitionResponse {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                error_code: ResourceType::Topic.authorization_failed().to_string(),
+                error_message: format!("may not read topic {:?}", p.topic),
+                ..Default::default()
+            })
+            .collect();
+        let isolation_level = isolation(request.get_ref().isolation_level());
+        let requests: Vec<FetchPartitionRequest> = readable
+            .into_iter()
             .map(|p| FetchPartitionRequest {
                 topic: p.topic.clone(),
                 partition: p.partition,
@@ -118,9 +154,10 @@ impl BrokerService for BrokerServiceImpl {
                 max_bytes: FetchLimits::partition_max_bytes(i64::from(p.partition_max_bytes)),
                 current_leader_epoch: p.current_leader_epoch,
                 last_fetched_epoch: p.last_fetched_epoch,
-                isolation: isolation(r.isolation_level()),
+                isolation: isolation_level,
             })
             .collect();
+        let r = request.into_inner();
         let limits = FetchLimits::new(
             i64::from(r.max_wait_ms),
             i64::from(r.min_bytes),
@@ -171,6 +208,7 @@ impl BrokerService for BrokerServiceImpl {
                     ..Default::default()
                 },
             })
+            .chain(refused)
             .collect();
         Ok(Response::new(pb::FetchResponse { partitions }))
     }
@@ -179,6 +217,12 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::OffsetForLeaderEpochRequest>,
     ) -> Result<Response<pb::OffsetForLeaderEpochResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Topic,
+            &request.get_ref().topic,
+        )?;
         let r = request.into_inner();
         let found = self
             .replicas
@@ -199,6 +243,12 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::DescribeReplicaRequest>,
     ) -> Result<Response<pb::DescribeReplicaResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Topic,
+            &request.get_ref().topic,
+        )?;
         let r = request.into_inner();
         let d = self
             .replicas
@@ -219,6 +269,12 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::ListOffsetsRequest>,
     ) -> Result<Response<pb::ListOffsetsResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Topic,
+            &request.get_ref().topic,
+        )?;
         let r = request.into_inner();
         let (found, offsets) = self
             .replicas
@@ -268,6 +324,12 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::DescribeProducersRequest>,
     ) -> Result<Response<pb::DescribeProducersResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Read,
+            ResourceType::Topic,
+            &request.get_ref().topic,
+        )?;
         let r = request.into_inner();
         let producers = self
             .replicas
@@ -291,6 +353,13 @@ impl BrokerService for BrokerServiceImpl {
         &self,
         request: Request<pb::AbortTransactionRequest>,
     ) -> Result<Response<pb::AbortTransactionResponse>, Status> {
+        // As Kafka's WriteTxnMarkers: an operator's act on the cluster.
+        self.gate.require(
+            &request,
+            Operation::ClusterAction,
+            ResourceType::Cluster,
+            ResourceType::CLUSTER_NAME,
+        )?;
         let r = request.into_inner();
         self.replicas
             .abort_hanging_transaction(&r.topic, r.partition, r.producer_id, None, -1)

@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use crate::session::Channel;
 use rill_common::group::{Assignment, Subscription};
 use rill_proto::group::{
     assignment_from_pb, assignment_to_pb, subscription_from_pb, subscription_to_pb,
 };
 use rill_proto::v1 as pb;
 use rill_proto::v1::group_service_client::GroupServiceClient;
-use tonic::transport::Channel;
 
 use crate::coordinator::{CoordinatorChannel, CoordinatorKind};
 use crate::{Bootstrap, ClientError};

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::ErrorCode;
+use rill_metadata::access::Gate;
 use rill_metadata::OffsetCommit;
 use rill_proto::group::{
     assignment_from_pb, assignment_to_pb, subscription_from_pb, subscription_to_pb,
@@ -21,14 +23,27 @@ use crate::types::{JoinRequest, Protocol, SyncRequest};
 pub struct GroupServiceImpl {
     coordinator: Arc<GroupCoordinator>,
     client_listeners: Arc<ListenerPorts>,
+    /// What each caller may do (ACLs: READ on a group to be in it or commit for it).
+    gate: Gate,
 }
 
 impl GroupServiceImpl {
-    pub fn new(coordinator: Arc<GroupCoordinator>, client_listeners: Arc<ListenerPorts>) -> Self {
+    pub fn new(
+        coordinator: Arc<GroupCoordinator>,
+        client_listeners: Arc<ListenerPorts>,
+        gate: Gate,
+    ) -> Self {
         Self {
             coordinator,
             client_listeners,
+            gate,
         }
+    }
+
+    /// READ on the group: what being in it or committing for it takes.
+    fn require_group<T>(&self, request: &Request<T>, group_id: &str) -> Result<(), Status> {
+        self.gate
+            .require(request, Operation::Read, ResourceType::Group, group_id)
     }
 }
 
@@ -47,6 +62,12 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::FindCoordinatorRequest>,
     ) -> Result<Response<pb::FindCoordinatorResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Group,
+            &request.get_ref().group_id,
+        )?;
         let listener = self.client_listeners.listener_of(&request);
         let (node_id, addr) = self.coordinator.find(listener).map_err(status)?;
         Ok(Response::new(pb::FindCoordinatorResponse { node_id, addr }))
@@ -56,6 +77,7 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::JoinGroupRequest>,
     ) -> Result<Response<pb::JoinGroupResponse>, Status> {
+        self.require_group(&request, &request.get_ref().group_id)?;
         let r = request.into_inner();
         let join = JoinRequest {
             require_known_member_id: false,
@@ -102,6 +124,7 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::SyncGroupRequest>,
     ) -> Result<Response<pb::SyncGroupResponse>, Status> {
+        self.require_group(&request, &request.get_ref().group_id)?;
         let r = request.into_inner();
         let sync = SyncRequest {
             member_id: r.member_id,
@@ -128,6 +151,7 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        self.require_group(&request, &request.get_ref().group_id)?;
         let r = request.into_inner();
         self.coordinator
             .heartbeat(
@@ -145,6 +169,7 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::LeaveGroupRequest>,
     ) -> Result<Response<pb::LeaveGroupResponse>, Status> {
+        self.require_group(&request, &request.get_ref().group_id)?;
         let r = request.into_inner();
         self.coordinator
             .leave(
@@ -161,6 +186,15 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::OffsetCommitRequest>,
     ) -> Result<Response<pb::OffsetCommitResponse>, Status> {
+        self.require_group(&request, &request.get_ref().group_id)?;
+        for offset in &request.get_ref().offsets {
+            self.gate.require(
+                &request,
+                Operation::Read,
+                ResourceType::Topic,
+                &offset.topic,
+            )?;
+        }
         let r = request.into_inner();
         let offsets = r.offsets.into_iter().map(OffsetCommit::from).collect();
         self.coordinator
@@ -180,7 +214,13 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::OffsetFetchRequest>,
     ) -> Result<Response<pb::OffsetFetchResponse>, Status> {
-        let r = request.into_inner();
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::Group,
+            &request.get_ref().group_id,
+        )?;
+        let r = request.get_ref().clone();
         let partitions: Vec<(String, u32)> = r
             .partitions
             .into_iter()
@@ -204,7 +244,14 @@ impl GroupService for GroupServiceImpl {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::OffsetFetchResponse {
-            offsets: offsets.into_iter().map(pb::PartitionOffset::from).collect(),
+            offsets: offsets
+                .into_iter()
+                .filter(|o| {
+                    self.gate
+                        .permits(&request, Operation::Describe, ResourceType::Topic, &o.topic)
+                })
+                .map(pb::PartitionOffset::from)
+                .collect(),
         }))
     }
 }

@@ -6,8 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rill_common::acl::{Operation, ResourceType};
 use rill_common::transaction::{ProducerIdAndEpoch, TxnDescription};
 use rill_common::ErrorCode;
+use rill_metadata::access::Gate;
 use rill_metadata::OffsetCommit;
 use rill_proto::v1 as pb;
 use rill_proto::v1::transaction_service_server::TransactionService;
@@ -20,13 +22,21 @@ use crate::error::CoordinatorError;
 pub struct TransactionServiceImpl {
     coordinator: Arc<TxnCoordinator>,
     client_listeners: Arc<ListenerPorts>,
+    /// What each caller may do (ACLs: WRITE on its transactional id, and on what it
+    /// writes to).
+    gate: Gate,
 }
 
 impl TransactionServiceImpl {
-    pub fn new(coordinator: Arc<TxnCoordinator>, client_listeners: Arc<ListenerPorts>) -> Self {
+    pub fn new(
+        coordinator: Arc<TxnCoordinator>,
+        client_listeners: Arc<ListenerPorts>,
+        gate: Gate,
+    ) -> Self {
         Self {
             coordinator,
             client_listeners,
+            gate,
         }
     }
 }
@@ -72,12 +82,30 @@ fn description_to_pb(d: TxnDescription) -> pb::TransactionDescription {
     }
 }
 
+impl TransactionServiceImpl {
+    /// WRITE on the transactional id: what running its transactions takes.
+    fn require_id<T>(&self, request: &Request<T>, transactional_id: &str) -> Result<(), Status> {
+        self.gate.require(
+            request,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            transactional_id,
+        )
+    }
+}
+
 #[tonic::async_trait]
 impl TransactionService for TransactionServiceImpl {
     async fn find_coordinator(
         &self,
         request: Request<pb::FindTxnCoordinatorRequest>,
     ) -> Result<Response<pb::FindCoordinatorResponse>, Status> {
+        self.gate.require(
+            &request,
+            Operation::Describe,
+            ResourceType::TransactionalId,
+            &request.get_ref().transactional_id,
+        )?;
         let listener = self.client_listeners.listener_of(&request);
         let (node_id, addr) = self.coordinator.find(listener).map_err(status)?;
         Ok(Response::new(pb::FindCoordinatorResponse { node_id, addr }))
@@ -87,6 +115,7 @@ impl TransactionService for TransactionServiceImpl {
         &self,
         request: Request<pb::InitTxnProducerIdRequest>,
     ) -> Result<Response<pb::TxnProducer>, Status> {
+        self.require_id(&request, &request.get_ref().transactional_id)?;
         let r = request.into_inner();
         let current = r.current.map(|p| producer(Some(p))).transpose()?;
         let p = self
@@ -105,6 +134,11 @@ impl TransactionService for TransactionServiceImpl {
         &self,
         request: Request<pb::AddPartitionsToTxnRequest>,
     ) -> Result<Response<pb::AddPartitionsToTxnResponse>, Status> {
+        self.require_id(&request, &request.get_ref().transactional_id)?;
+        for p in &request.get_ref().partitions {
+            self.gate
+                .require(&request, Operation::Write, ResourceType::Topic, &p.topic)?;
+        }
         let r = request.into_inner();
         let partitions: Vec<(String, u32)> = r
             .partitions
@@ -122,6 +156,13 @@ impl TransactionService for TransactionServiceImpl {
         &self,
         request: Request<pb::AddOffsetsToTxnRequest>,
     ) -> Result<Response<pb::AddOffsetsToTxnResponse>, Status> {
+        self.require_id(&request, &request.get_ref().transactional_id)?;
+        self.gate.require(
+            &request,
+            Operation::Read,
+            ResourceType::Group,
+            &request.get_ref().group_id,
+        )?;
         let r = request.into_inner();
         self.coordinator
             .add_offsets(&r.transactional_id, producer(r.producer)?, &r.group_id)
@@ -134,6 +175,21 @@ impl TransactionService for TransactionServiceImpl {
         &self,
         request: Request<pb::TxnOffsetCommitRequest>,
     ) -> Result<Response<pb::TxnOffsetCommitResponse>, Status> {
+        self.require_id(&request, &request.get_ref().transactional_id)?;
+        self.gate.require(
+            &request,
+            Operation::Read,
+            ResourceType::Group,
+            &request.get_ref().group_id,
+        )?;
+        for offset in &request.get_ref().offsets {
+            self.gate.require(
+                &request,
+                Operation::Read,
+                ResourceType::Topic,
+                &offset.topic,
+            )?;
+        }
         let r = request.into_inner();
         let offsets = r.offsets.into_iter().map(OffsetCommit::from).collect();
         let instance_id = r.group_instance_id.as_deref().filter(|i| !i.is_empty());
@@ -156,6 +212,7 @@ impl TransactionService for TransactionServiceImpl {
         &self,
         request: Request<pb::EndTxnRequest>,
     ) -> Result<Response<pb::TxnProducer>, Status> {
+        self.require_id(&request, &request.get_ref().transactional_id)?;
         let r = request.into_inner();
         let next = self
             .coordinator
@@ -174,6 +231,14 @@ impl TransactionService for TransactionServiceImpl {
         &self,
         request: Request<pb::DescribeTransactionsRequest>,
     ) -> Result<Response<pb::DescribeTransactionsResponse>, Status> {
+        for id in &request.get_ref().transactional_ids {
+            self.gate.require(
+                &request,
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                id,
+            )?;
+        }
         let r = request.into_inner();
         let found = self
             .coordinator
@@ -200,11 +265,22 @@ impl TransactionService for TransactionServiceImpl {
 
     async fn list_transactions(
         &self,
-        _request: Request<pb::ListTransactionsRequest>,
+        request: Request<pb::ListTransactionsRequest>,
     ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
         let all = self.coordinator.list().await.map_err(status)?;
         Ok(Response::new(pb::ListTransactionsResponse {
-            transactions: all.into_iter().map(description_to_pb).collect(),
+            transactions: all
+                .into_iter()
+                .filter(|t| {
+                    self.gate.permits(
+                        &request,
+                        Operation::Describe,
+                        ResourceType::TransactionalId,
+                        &t.transactional_id,
+                    )
+                })
+                .map(description_to_pb)
+                .collect(),
         }))
     }
 }

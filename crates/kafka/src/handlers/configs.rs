@@ -62,6 +62,19 @@ pub(crate) fn describe_configs(
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             let name = resource.resource_name.to_string();
+            // DESCRIBE_CONFIGS on the topic, or on the cluster for a broker's.
+            let (resource_type, acl_name) = match resource.resource_type {
+                TOPIC => (ResourceType::Topic, name.as_str()),
+                _ => (ResourceType::Cluster, ResourceType::CLUSTER_NAME),
+            };
+            if !ctx.allowed(Operation::DescribeConfigs, resource_type, acl_name) {
+                return result
+                    .with_error_code(code(resource_type.authorization_failed()))
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                        "may not describe the configs of {} {acl_name:?}",
+                        resource_type.name()
+                    ))));
+            }
             // (key, value, source)
             let entries: Vec<(String, String, i8)> = match resource.resource_type {
                 TOPIC => match state.topics.get(&name) {

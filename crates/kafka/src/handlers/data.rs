@@ -234,6 +234,9 @@ pub(crate) async fn init_producer_id(
         )
         .await;
     }
+    if !ctx.may_write_idempotently() {
+        return response.with_error_code(code(ErrorCode::ClusterAuthorizationFailed));
+    }
     match ctx.backends.producer_ids.next_producer_id().await {
         Ok(id) => response
             .with_producer_id(ProducerId(id))

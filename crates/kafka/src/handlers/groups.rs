@@ -62,12 +62,30 @@ pub(crate) fn find_coordinator(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let found = locate(ctx, request.key_type);
+    // DESCRIBE on the group or transactional id the key names.
+    let resource_type = if request.key_type == 1 {
+        ResourceType::TransactionalId
+    } else {
+        ResourceType::Group
+    };
+    let refused = |key: &str| {
+        (!ctx.allowed(Operation::Describe, resource_type, key)).then(|| {
+            (
+                resource_type.authorization_failed(),
+                format!("may not describe {} {key:?}", resource_type.name()),
+            )
+        })
+    };
     if ctx.version >= 4 {
         // The batched form: one answer per key (every group has the same coordinator).
         let coordinators = request
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let found = match refused(key.as_str()) {
+                    Some(refusal) => Err(refusal),
+                    None => found.clone(),
+                };
                 let c = Coordinator::default().with_key(key);
                 match &found {
                     Ok((id, host, port)) => c
@@ -84,6 +102,10 @@ pub(crate) fn find_coordinator(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
+    let found = match refused(request.key.as_str()) {
+        Some(refusal) => Err(refusal),
+        None => found,
+    };
     match found {
         Ok((id, host, port)) => FindCoordinatorResponse::default()
             .with_node_id(BrokerId(id))

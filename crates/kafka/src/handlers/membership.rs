@@ -227,9 +227,19 @@ pub(crate) async fn describe_groups(
     ctx: &Context<'_>,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
-    let ids: Vec<String> = request.groups.iter().map(|g| g.0.to_string()).collect();
+    // DESCRIBE on each group; a refused one is answered with GROUP_AUTHORIZATION_FAILED.
+    let (ids, refused): (Vec<String>, Vec<String>) = request
+        .groups
+        .iter()
+        .map(|g| g.0.to_string())
+        .partition(|id| ctx.allowed(Operation::Describe, ResourceType::Group, id));
+    let refused = refused.into_iter().map(|id| {
+        DescribedGroup::default()
+            .with_group_id(GroupId(text(id)))
+            .with_error_code(code(ErrorCode::GroupAuthorizationFailed))
+    });
     let described = ctx.backends.groups.describe_groups(&ids).await;
-    let groups = match described {
+    let groups: Vec<DescribedGroup> = match described {
         Ok(found) => found
             .into_iter()
             .map(|(id, group)| {
@@ -282,7 +292,7 @@ pub(crate) async fn describe_groups(
                 .collect()
         }
     };
-    DescribeGroupsResponse::default().with_groups(groups)
+    DescribeGroupsResponse::default().with_groups(groups.into_iter().chain(refused).collect())
 }
 
 pub(crate) async fn list_groups(
@@ -293,6 +303,8 @@ pub(crate) async fn list_groups(
         Ok(groups) => ListGroupsResponse::default().with_groups(
             groups
                 .into_iter()
+                // A principal lists the groups it may describe.
+                .filter(|g| ctx.may(Operation::Describe, ResourceType::Group, &g.group_id))
                 .filter(|g| {
                     request.states_filter.is_empty()
                         || request

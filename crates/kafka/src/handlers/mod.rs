@@ -105,6 +105,13 @@ impl Context<'_> {
         self.authorize(operation, resource_type, name, false)
     }
 
+    /// Whether the principal may run an idempotent producer (audited if not).
+    pub(crate) fn may_write_idempotently(&self) -> bool {
+        let access = &self.backends.access;
+        !access.is_enabled()
+            || access.may_write_idempotently(&self.backends.metadata.state(), self.principal)
+    }
+
     fn authorize(
         &self,
         operation: Operation,

@@ -59,6 +59,9 @@ pub(crate) async fn describe_transactions(
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
                 .with_transaction_start_time_ms(-1);
+            if !ctx.allowed(Operation::Describe, ResourceType::TransactionalId, id) {
+                return state.with_error_code(code(ErrorCode::TransactionalIdAuthorizationFailed));
+            }
             let description = match &found {
                 Err(e) => return state.with_error_code(code(e.code())),
                 Ok(found) => found.get(i).and_then(|(_, d)| d.as_ref()),
@@ -115,6 +118,14 @@ pub(crate) async fn list_transactions(
     let now = now_ms();
     let listed = all
         .iter()
+        // A principal lists the transactional ids it may describe.
+        .filter(|d| {
+            ctx.may(
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                &d.transactional_id,
+            )
+        })
         .filter(|d| states.is_empty() || states.contains(&d.state))
         .filter(|d| {
             request.producer_id_filters.is_empty()
@@ -149,11 +160,16 @@ pub(crate) fn describe_producers(
         .topics
         .into_iter()
         .map(|t| {
+            // READ on the topic, as Kafka asks.
+            let readable = ctx.allowed(Operation::Read, ResourceType::Topic, t.name.0.as_str());
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|p| {
                     let response = PartitionResponse::default().with_partition_index(*p);
+                    if !readable {
+                        return response.with_error_code(code(ErrorCode::TopicAuthorizationFailed));
+                    }
                     let described = u32::try_from(*p)
                         .map_err(|_| ErrorCode::UnknownTopicOrPartition)
                         .and_then(|partition| {

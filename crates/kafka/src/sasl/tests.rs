@@ -22,13 +22,24 @@ fn users() -> BTreeMap<String, Vec<ScramCredential>> {
 
 #[test]
 fn without_mechanisms_every_request_is_served() {
-    let auth = Authentication::new(&[]);
+    let auth = Authentication::new(&[], None);
     assert!(auth.admits(ApiKey::Produce) && auth.admits(ApiKey::Metadata));
 }
 
 #[test]
+fn without_sasl_a_client_certificate_names_the_principal_and_with_sasl_sasl_does() {
+    let by_certificate = Authentication::new(&[], Some("alice".into()));
+    assert_eq!(by_certificate.principal(), "User:alice");
+    assert!(by_certificate.admits(ApiKey::Produce));
+    assert!(!by_certificate.admits(ApiKey::SaslHandshake));
+    let sasl_first = Authentication::new(ALL, Some("alice".into()));
+    assert_eq!(sasl_first.principal(), "User:ANONYMOUS");
+    assert!(!sasl_first.admits(ApiKey::Produce));
+}
+
+#[test]
 fn before_authentication_only_api_versions_and_the_handshake_are_served() {
-    let mut auth = Authentication::new(ALL);
+    let mut auth = Authentication::new(ALL, None);
     assert!(auth.admits(ApiKey::ApiVersions) && auth.admits(ApiKey::SaslHandshake));
     assert!(!auth.admits(ApiKey::Metadata) && !auth.admits(ApiKey::Produce));
     assert!(!auth.admits(ApiKey::SaslAuthenticate));
@@ -38,7 +49,7 @@ fn before_authentication_only_api_versions_and_the_handshake_are_served() {
 
 #[test]
 fn plain_with_the_right_password_authenticates() {
-    let mut auth = Authentication::new(ALL);
+    let mut auth = Authentication::new(ALL, None);
     auth.handshake("PLAIN", ALL).unwrap();
     let step = auth.authenticate(b"\0alice\0pw", &users(), "n").unwrap();
     assert!(matches!(step, Step::Done { ref user, .. } if user == "alice"));
@@ -50,7 +61,7 @@ fn plain_with_the_right_password_authenticates() {
 #[test]
 fn a_wrong_password_or_unknown_user_fails_alike_and_closes_the_session() {
     for message in [&b"\0alice\0nope"[..], b"\0mallory\0pw"] {
-        let mut auth = Authentication::new(ALL);
+        let mut auth = Authentication::new(ALL, None);
         auth.handshake("PLAIN", ALL).unwrap();
         let refused = auth.authenticate(message, &users(), "n").unwrap_err();
         assert_eq!(refused.code, ErrorCode::SaslAuthenticationFailed);
@@ -62,17 +73,17 @@ fn a_wrong_password_or_unknown_user_fails_alike_and_closes_the_session() {
 #[test]
 fn a_mechanism_not_enabled_is_refused_with_its_code() {
     let enabled = [SaslMechanism::Scram(ScramMechanism::Sha512)];
-    let mut auth = Authentication::new(&enabled);
+    let mut auth = Authentication::new(&enabled, None);
     let refused = auth.handshake("PLAIN", &enabled).unwrap_err();
     assert_eq!(refused.code, ErrorCode::UnsupportedSaslMechanism);
-    let mut auth = Authentication::new(&enabled);
+    let mut auth = Authentication::new(&enabled, None);
     let refused = auth.handshake("GSSAPI", &enabled).unwrap_err();
     assert_eq!(refused.code, ErrorCode::UnsupportedSaslMechanism);
 }
 
 #[test]
 fn authenticate_before_a_handshake_is_an_illegal_state() {
-    let mut auth = Authentication::new(ALL);
+    let mut auth = Authentication::new(ALL, None);
     let refused = auth
         .authenticate(b"\0alice\0pw", &users(), "n")
         .unwrap_err();
@@ -81,7 +92,7 @@ fn authenticate_before_a_handshake_is_an_illegal_state() {
 
 #[test]
 fn scram_sha_512_takes_two_steps_and_refuses_a_bad_proof() {
-    let mut auth = Authentication::new(ALL);
+    let mut auth = Authentication::new(ALL, None);
     auth.handshake("SCRAM-SHA-512", ALL).unwrap();
     let Step::Continue(first) = auth
         .authenticate(b"n,,n=alice,r=abc", &users(), "srv")
@@ -102,7 +113,7 @@ fn scram_sha_512_takes_two_steps_and_refuses_a_bad_proof() {
 
 #[test]
 fn scram_for_an_unknown_user_fails_at_the_first_step() {
-    let mut auth = Authentication::new(ALL);
+    let mut auth = Authentication::new(ALL, None);
     auth.handshake("SCRAM-SHA-256", ALL).unwrap();
     let refused = auth
         .authenticate(b"n,,n=mallory,r=abc", &users(), "srv")

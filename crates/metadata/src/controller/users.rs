@@ -51,8 +51,14 @@ pub fn plan_delete_user(
     })
 }
 
-/// A name is 1-256 bytes without control characters (it is logged and shown).
+/// A name is 1-256 bytes without control characters (it is logged and shown), and not a
+/// node's (`node`, `node-<id>`): those principals pass every ACL.
 fn check_name(name: &str) -> Result<(), MetadataError> {
+    if name == "node" || rill_proto::tls::is_node_name(name) {
+        return Err(invalid(format!(
+            "{name:?} is reserved for the cluster's nodes"
+        )));
+    }
     if name.is_empty() || name.len() > MAX_USER_NAME_BYTES || name.chars().any(char::is_control) {
         return Err(invalid(format!(
             "a user name is 1 to {MAX_USER_NAME_BYTES} bytes without control characters"
@@ -109,6 +115,9 @@ mod tests {
             (&"x".repeat(MAX_USER_NAME_BYTES + 1) as &str, one()),
             ("bob", vec![]),
             ("bob", [one(), one()].concat()),
+            // Node principals pass every ACL: no user may take their names.
+            ("node", one()),
+            ("node-1", one()),
         ] {
             let e = plan_put_user(name, credentials).unwrap_err();
             assert_eq!(e.code(), ErrorCode::InvalidRequest, "{name:?}");

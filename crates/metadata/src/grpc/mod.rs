@@ -1,9 +1,12 @@
-//! The metadata crate's gRPC edges: RaftService and ControllerService servers. Prost
+//! The metadata crate's gRPC edges: RaftService, ControllerService and AuthService
+//! servers, and the authentication layer of the client services. Prost
 //! types stop here.
 
+mod auth;
 mod controller_service;
 mod raft_service;
 
+pub use auth::{AuthServiceImpl, Authentication, AUTHORIZATION_KEY, SESSION_TOKEN_LIFETIME};
 pub use controller_service::ControllerServiceImpl;
 pub use raft_service::RaftServiceImpl;
 
