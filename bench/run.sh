@@ -18,15 +18,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_cluster() { # nodes
-  "$RILL" dev --nodes "$1" --data-dir "$WORK/cluster-$1" >"$WORK/dev-$1.log" 2>&1 &
-  DEV_PID=$!
-  for _ in $(seq 1 100); do
+wait_alive() { # nodes
+  for _ in $(seq 1 150); do
     alive=$("$RILL" cluster describe --json 2>/dev/null | python3 -c 'import json,sys; print(sum(b["state"]=="alive" for b in json.load(sys.stdin)["brokers"]))' 2>/dev/null || echo 0)
     [ "$alive" = "$1" ] && return 0
     sleep 0.2
   done
   echo "cluster of $1 did not start" >&2; return 1
+}
+
+start_cluster() { # nodes
+  "$RILL" dev --nodes "$1" --data-dir "$WORK/cluster-$1" >"$WORK/dev-$1.log" 2>&1 &
+  DEV_PID=$!
+  wait_alive "$1"
+}
+
+# `rill dev --secure`: TLS everywhere, SASL and ACLs; the CLI comes in with the admin
+# certificate (a super user).
+start_secure_cluster() {
+  "$RILL" dev --secure --nodes 3 --data-dir "$WORK/cluster-tls" >"$WORK/dev-tls.log" 2>&1 &
+  DEV_PID=$!
+  local tls=$WORK/cluster-tls/tls
+  for _ in $(seq 1 100); do [ -f "$tls/admin-key.pem" ] && break; sleep 0.1; done
+  export RILL_TLS_CA=$tls/ca.pem RILL_TLS_CERT=$tls/admin.pem RILL_TLS_KEY=$tls/admin-key.pem
+  wait_alive 3
 }
 
 stop_cluster() {
@@ -102,6 +117,18 @@ E2E_RATE=$(python3 -c "import json; print(max(1, round(json.load(open('$WORK/pro
 "$RILL" bench e2e --topic e2e --rate "$E2E_RATE" --record-size $SIZE --duration-s 30 --acks all >"$WORK/e2e.json"
 stop_cluster
 
+# The cost of TLS: the same produce (RF 3, acks=all) and consume on a fresh plaintext
+# cluster and then on a fresh `rill dev --secure` one.
+echo "TLS: plaintext, then TLS, each on a fresh cluster" >&2
+for mode in plain tls; do
+  if [ "$mode" = tls ]; then start_secure_cluster; else rm -rf "$WORK/cluster-3"; start_cluster 3; fi
+  "$RILL" topic create tls-bench --partitions 6 --replication-factor 3 >/dev/null
+  "$RILL" bench produce --topic tls-bench --records $(( RECORDS / 2 )) --record-size $SIZE --acks all >"$WORK/tls-produce-$mode.json"
+  "$RILL" bench consume --topic tls-bench >"$WORK/tls-consume-$mode.json"
+  stop_cluster
+done
+unset RILL_TLS_CA RILL_TLS_CERT RILL_TLS_KEY
+
 python3 - "$WORK" <<'PY'
 import json, os, platform, subprocess, sys
 work = sys.argv[1]
@@ -135,7 +162,12 @@ transactional = {size: load(f"produce-rf3-txn-{size}.json") for size in (100, 10
 replication["produce_acks_all_transactional"] = {str(k): v for k, v in transactional.items()}
 e2e = load("e2e.json")
 e2e["p99_over_p50"] = round(e2e["latency_ms"]["p99"] / max(e2e["latency_ms"]["p50"], 1e-9), 2)
+tls = {mode: {"produce_rf3_acks_all": load(f"tls-produce-{mode}.json"), "consume_rf3": load(f"tls-consume-{mode}.json")}
+       for mode in ("plain", "tls")}
+for kind in ("produce_rf3_acks_all", "consume_rf3"):
+    tls[f"{kind}_tls_over_plain"] = round(tls["tls"][kind]["records_per_sec"] / tls["plain"][kind]["records_per_sec"], 2)
 results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication, "rebalance": rebalance,
+           "tls": tls,
            "e2e": e2e, "kafka_clients": {"produce_rf3_acks_all": kafka_produce, "consume_rf3": kafka_consume,
                                           "rill_consume_rf3": consume_rf3}}
 json.dump(results, open("bench/results.json", "w"), indent=2)
@@ -167,6 +199,14 @@ lines += ["", "| replication (3 nodes, RF 3, acks=all, min.insync.replicas 2) | 
           f"| e2e at 10% of peak: p99 / p50 | {e2e['p99_over_p50']} | <= 5 |"]
 lines += ["", "| consumer group (3 nodes, 12 partitions, cooperative-sticky) | value | target |", "|---|---|---|",
           f"| a member joins a stable group of 4 to 8: until every member holds its new assignment, p50 / max of {rebalance['records']} joins | {rebalance['latency_ms']['p50']:.0f} / {rebalance['latency_ms']['max']:.0f} ms | < 1000 ms |"]
+lines += ["", "| TLS (fresh 3-node clusters, RF 3, 6 partitions; plaintext, then `rill dev --secure`) | records | records/s | MB/s | p50 ms | p99 ms | max ms |",
+          "|---|---|---|---|---|---|---|"]
+for mode, label in (("plain", "plaintext"), ("tls", "TLS (mutual between nodes, client certificate)")):
+    lines.append(row(f"produce acks=all, {label}", tls[mode]["produce_rf3_acks_all"]))
+    lines.append(row(f"consume, {label}", tls[mode]["consume_rf3"]))
+lines += ["", "| cost of TLS | TLS / plaintext records/s |", "|---|---|",
+          f"| produce RF 3 acks=all | {tls['produce_rf3_acks_all_tls_over_plain']} |",
+          f"| consume RF 3 | {tls['consume_rf3_tls_over_plain']} |"]
 lines += ["", "| cluster | produce / storage | peak node RSS (MiB) |", "|---|---|---|"]
 lines += [f"| {r['nodes']} node(s) | {r['produce_to_storage_ratio']} | {r['peak_rss_mib']} |" for r in runs]
 lines += ["", "Produce latency is from the send call (no fixed rate); consume latency is per poll",

@@ -1,5 +1,6 @@
 """confluent-kafka as USER/PASSWORD (SCRAM-SHA-512; SASL_SSL trusting CA, or
-SASL_PLAINTEXT when CA is "") doing one ACTION:
+SASL_PLAINTEXT when CA is "") doing one ACTION. With PASSWORD "" it is SSL without SASL,
+USER being the path of a client certificate without its ".pem" (key: USER-key.pem).
   produce TOPIC        one record; prints {"error": null} or {"error": "CODE"}
   commit TOPIC GROUP   joins GROUP, reads TOPIC's records, commits; {"error": ...}
   list                 {"topics": [names the principal sees]}
@@ -17,6 +18,11 @@ conf = {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": user, "sasl.password": password}
 if ca:
     conf.update({"security.protocol": "SASL_SSL", "ssl.ca.location": ca})
+if not password:
+    for key in ("sasl.mechanism", "sasl.username", "sasl.password"):
+        del conf[key]
+    conf.update({"security.protocol": "SSL", "ssl.certificate.location": user + ".pem",
+                 "ssl.key.location": user + "-key.pem"})
 
 
 def name(err):

@@ -506,3 +506,54 @@ fn grpc_cli(
     }
     Ok(child.wait_with_output()?)
 }
+
+#[test]
+fn without_sasl_a_kafka_clients_certificate_names_its_principal() {
+    let args = ["--authorizer-enable", "true", "--super-users", "User:admin"];
+    with_tls_cluster(1, &args, |c| {
+        c.wait_ready(Duration::from_secs(30))?;
+        let tls = c
+            .tls_dir()
+            .ok_or_else(|| anyhow::anyhow!("a TLS cluster"))?
+            .to_path_buf();
+        for topic in ["certified", "other"] {
+            c.create_topic(topic, 1, 1, &[])?;
+        }
+        let out = c.rill(&[
+            "acl",
+            "create",
+            "--principal",
+            "User:alice",
+            "--topic",
+            "certified",
+            "--operation",
+            "write",
+        ])?;
+        ensure!(out.status.success(), "acl create: {out:?}");
+        let (bootstrap, ca) = (
+            c.kafka_bootstrap(),
+            tls.join("ca.pem").display().to_string(),
+        );
+        let alice = tls.join("alice").display().to_string();
+        let produce = |topic: &str| -> anyhow::Result<Value> {
+            let args = [
+                bootstrap.as_str(),
+                alice.as_str(),
+                "",
+                ca.as_str(),
+                "produce",
+                topic,
+            ];
+            Ok(script("ck_acl.py", &args)?["error"].clone())
+        };
+        ensure!(
+            produce("certified")?.is_null(),
+            "alice's certificate did not let her write"
+        );
+        ensure!(
+            produce("other")? == "TOPIC_AUTHORIZATION_FAILED",
+            "alice's certificate wrote to a topic she has no ACL on"
+        );
+        Ok(())
+    });
+}

@@ -71,6 +71,7 @@ pub(crate) fn offset_for_leader_epoch(
         .into_iter()
         .map(|topic| {
             let name = topic.topic.0.to_string();
+            let described = ctx.allowed(Operation::Describe, ResourceType::Topic, &name);
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -79,6 +80,9 @@ pub(crate) fn offset_for_leader_epoch(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if !described {
+                        return response.with_error_code(code(ErrorCode::TopicAuthorizationFailed));
+                    }
                     let Ok(partition) = u32::try_from(p.partition) else {
                         return response.with_error_code(code(ErrorCode::UnknownTopicOrPartition));
                     };
