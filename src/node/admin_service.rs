@@ -485,21 +485,12 @@ impl AdminService for AdminServiceImpl {
         &self,
         request: Request<pb::AlterGroupOffsetsRequest>,
     ) -> Result<Response<pb::AlterGroupOffsetsResponse>, Status> {
-        // As a commit: READ on the group and on each topic.
-        self.gate.require(
+        let sent = request.get_ref();
+        self.gate.require_offset_commit(
             &request,
-            Operation::Read,
-            ResourceType::Group,
-            &request.get_ref().group_id,
+            &sent.group_id,
+            sent.offsets.iter().map(|o| o.topic.as_str()),
         )?;
-        for offset in &request.get_ref().offsets {
-            self.gate.require(
-                &request,
-                Operation::Read,
-                ResourceType::Topic,
-                &offset.topic,
-            )?;
-        }
         self.reset_group_offsets(request.into_inner()).await?;
         Ok(Response::new(pb::AlterGroupOffsetsResponse {}))
     }

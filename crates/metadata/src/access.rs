@@ -99,6 +99,21 @@ impl Gate {
         ))
     }
 
+    /// READ on the group and on each topic: what committing offsets takes (a member's
+    /// commit, a transaction's, an operator's reset).
+    pub fn require_offset_commit<'a, T>(
+        &self,
+        request: &tonic::Request<T>,
+        group_id: &str,
+        topics: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), tonic::Status> {
+        self.require(request, Operation::Read, ResourceType::Group, group_id)?;
+        for topic in topics {
+            self.require(request, Operation::Read, ResourceType::Topic, topic)?;
+        }
+        Ok(())
+    }
+
     /// Whether the caller may do `operation` on the resource, audited if not.
     pub fn allowed<T>(
         &self,

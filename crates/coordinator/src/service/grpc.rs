@@ -186,15 +186,12 @@ impl GroupService for GroupServiceImpl {
         &self,
         request: Request<pb::OffsetCommitRequest>,
     ) -> Result<Response<pb::OffsetCommitResponse>, Status> {
-        self.require_group(&request, &request.get_ref().group_id)?;
-        for offset in &request.get_ref().offsets {
-            self.gate.require(
-                &request,
-                Operation::Read,
-                ResourceType::Topic,
-                &offset.topic,
-            )?;
-        }
+        let sent = request.get_ref();
+        self.gate.require_offset_commit(
+            &request,
+            &sent.group_id,
+            sent.offsets.iter().map(|o| o.topic.as_str()),
+        )?;
         let r = request.into_inner();
         let offsets = r.offsets.into_iter().map(OffsetCommit::from).collect();
         self.coordinator

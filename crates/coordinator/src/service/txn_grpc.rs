@@ -176,20 +176,12 @@ impl TransactionService for TransactionServiceImpl {
         request: Request<pb::TxnOffsetCommitRequest>,
     ) -> Result<Response<pb::TxnOffsetCommitResponse>, Status> {
         self.require_id(&request, &request.get_ref().transactional_id)?;
-        self.gate.require(
+        let sent = request.get_ref();
+        self.gate.require_offset_commit(
             &request,
-            Operation::Read,
-            ResourceType::Group,
-            &request.get_ref().group_id,
+            &sent.group_id,
+            sent.offsets.iter().map(|o| o.topic.as_str()),
         )?;
-        for offset in &request.get_ref().offsets {
-            self.gate.require(
-                &request,
-                Operation::Read,
-                ResourceType::Topic,
-                &offset.topic,
-            )?;
-        }
         let r = request.into_inner();
         let offsets = r.offsets.into_iter().map(OffsetCommit::from).collect();
         let instance_id = r.group_instance_id.as_deref().filter(|i| !i.is_empty());
