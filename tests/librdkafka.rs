@@ -118,7 +118,9 @@ fn run_scenario(work: &str, tests_dir: &str, scenario: &str, tests: &str, auto_c
         println!("scenario {scenario}:\n{summary}");
         assert!(
             out.status.success(),
-            "librdkafka tests failed (full log: {work}/last-run-{scenario}.log):\n{summary}"
+            "librdkafka tests failed (full log: {work}/last-run-{scenario}.log):\n{summary}\n\
+             what failed:\n{}",
+            failure_lines(&log)
         );
         for number in tests.split(',').filter(|t| !t.is_empty()) {
             let passed = rows
@@ -130,8 +132,33 @@ fn run_scenario(work: &str, tests_dir: &str, scenario: &str, tests: &str, auto_c
     });
 }
 
+/// The runner's lines that say why a test failed (the closing table may be cut short when
+/// the runner aborts on a timeout, so it alone does not name the test).
+fn failure_lines(log: &str) -> String {
+    let plain = strip_colours(log);
+    let lines: Vec<&str> = plain
+        .lines()
+        .filter(|l| l.contains("FAIL") || l.contains("timed out") || l.contains("Assertion"))
+        .collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
 /// The runner's closing table: `| NAME | STATUS | TIME | REASON` rows, colours removed.
 fn summary_rows(log: &str) -> Vec<(String, String)> {
+    strip_colours(log)
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix('|')?.split('|').map(str::trim);
+            let name = cells.next()?;
+            let status = cells.next()?;
+            let is_test = name.chars().next().is_some_and(|c| c.is_ascii_digit());
+            is_test.then(|| (name.to_string(), status.to_string()))
+        })
+        .collect()
+}
+
+/// The log without its terminal colour codes.
+fn strip_colours(log: &str) -> String {
     let mut plain = String::with_capacity(log.len());
     let mut in_escape = false;
     for ch in log.chars() {
@@ -143,13 +170,4 @@ fn summary_rows(log: &str) -> Vec<(String, String)> {
         }
     }
     plain
-        .lines()
-        .filter_map(|line| {
-            let mut cells = line.strip_prefix('|')?.split('|').map(str::trim);
-            let name = cells.next()?;
-            let status = cells.next()?;
-            let is_test = name.chars().next().is_some_and(|c| c.is_ascii_digit());
-            is_test.then(|| (name.to_string(), status.to_string()))
-        })
-        .collect()
 }

@@ -93,7 +93,13 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     };
     eprintln!("verify: produced; reading back");
 
-    let read = read_back(&args, bootstrap, Duration::from_secs(args.read_timeout_s)).await?;
+    let read = read_back(
+        &args,
+        bootstrap,
+        &acked_ends(&outcomes),
+        Duration::from_secs(args.read_timeout_s),
+    )
+    .await?;
     let verdict = judge(&outcomes, &read);
     println!("{}", serde_json::to_string(&verdict)?);
     if verdict["ok"] != json!(true) {
@@ -223,12 +229,30 @@ fn classify(
     (value, outcome)
 }
 
-/// Every record of the topic, from each partition's start to its high watermark.
+/// Per partition, the offset just past its last acked record.
+fn acked_ends(outcomes: &[(String, Outcome)]) -> HashMap<u32, u64> {
+    let mut ends = HashMap::new();
+    for (_, outcome) in outcomes {
+        if let Outcome::Acked(partition, offset) = outcome {
+            let end = ends.entry(*partition).or_insert(0);
+            *end = (*end).max(offset + 1);
+        }
+    }
+    ends
+}
+
+/// Every record of the topic, from each partition's start to its high watermark or past
+/// its last acked record, whichever is further: right after a restart a leader's high
+/// watermark can lag what it acknowledged before, until its followers fetch again.
+/// Errors a client retries (a leader away, a cluster restarting) are waited out until
+/// `timeout`.
 async fn read_back(
     args: &VerifyArgs,
     bootstrap: Bootstrap,
+    acked_ends: &HashMap<u32, u64>,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<(u32, u64), String>> {
+    let deadline = Instant::now() + timeout;
     let mut consumer = Consumer::new(
         bootstrap,
         ConsumerConfig {
@@ -240,16 +264,19 @@ async fn read_back(
     let partitions = consumer.partitions_of(&args.topic).await?;
     let mut ends = HashMap::new();
     for tp in &partitions {
-        ends.insert(
-            tp.clone(),
-            consumer.list_offset(tp, OffsetReset::Latest).await?,
-        );
+        let listed = loop {
+            match consumer.list_offset(tp, OffsetReset::Latest).await {
+                Ok(end) => break end,
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let acked = acked_ends.get(&tp.1).copied().unwrap_or(0);
+        ends.insert(tp.clone(), listed.max(acked));
     }
     consumer.assign(partitions.clone());
-    for tp in &partitions {
-        consumer.seek_to(tp, OffsetReset::Earliest).await?;
-    }
-    let deadline = Instant::now() + timeout;
     let mut read = BTreeMap::new();
     while partitions
         .iter()
@@ -258,7 +285,15 @@ async fn read_back(
         if Instant::now() > deadline {
             bail!("REQUEST_TIMED_OUT: could not read the topic back within {timeout:?}");
         }
-        for r in consumer.poll().await? {
+        let records = match consumer.poll().await {
+            Ok(records) => records,
+            Err(e) if e.is_retriable() => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for r in records {
             let value = r
                 .value
                 .map(|v| String::from_utf8_lossy(&v).into_owned())

@@ -48,6 +48,10 @@ pub struct NodeArgs {
     /// group.max.session.timeout.ms
     #[arg(long, env = "RILL_GROUP_MAX_SESSION_TIMEOUT_MS")]
     pub group_max_session_timeout_ms: Option<u64>,
+    /// group.initial.rebalance.delay.ms: how long an empty group's first rebalance waits
+    /// for more members (renewed by each one, up to the rebalance timeout).
+    #[arg(long, env = "RILL_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
     /// transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask.
     #[arg(long, env = "RILL_TRANSACTION_MAX_TIMEOUT_MS")]
     pub transaction_max_timeout_ms: Option<u64>,
@@ -152,6 +156,7 @@ pub struct NodeConfig {
     pub replica_lag_time_max: Duration,
     pub group_min_session_timeout: Duration,
     pub group_max_session_timeout: Duration,
+    pub group_initial_rebalance_delay: Duration,
     pub transaction_max_timeout: Duration,
     /// The cluster secret node-to-node calls carry (`cluster.secret.file`).
     pub cluster_secret: Option<rill_proto::ClusterSecret>,
@@ -208,7 +213,7 @@ fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
     Ok(map)
 }
 
-const KNOWN_KEYS: [&str; 24] = [
+const KNOWN_KEYS: [&str; 25] = [
     "grpc.listeners",
     "grpc.advertised.listeners",
     "kafka.listeners",
@@ -230,6 +235,7 @@ const KNOWN_KEYS: [&str; 24] = [
     "replica.lag.time.max.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
+    "group.initial.rebalance.delay.ms",
     "transaction.max.timeout.ms",
     "log.flush.mode",
     "log.flush.interval.ms",
@@ -411,6 +417,11 @@ impl NodeConfig {
                 args.group_max_session_timeout_ms,
                 "group.max.session.timeout.ms",
                 300_000,
+            )?,
+            group_initial_rebalance_delay: layers.millis(
+                args.group_initial_rebalance_delay_ms,
+                "group.initial.rebalance.delay.ms",
+                3_000,
             )?,
             transaction_max_timeout: layers.millis(
                 args.transaction_max_timeout_ms,

@@ -122,6 +122,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         GroupConfig {
             min_session_timeout: config.group_min_session_timeout,
             max_session_timeout: config.group_max_session_timeout,
+            initial_rebalance_delay: config.group_initial_rebalance_delay,
         },
     ));
     // One allocator for both protocols' idempotent producers.

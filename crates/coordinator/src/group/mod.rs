@@ -14,6 +14,8 @@
 //!   └──last member leaves or expires (from any state)
 //! Empty ──delete──> Dead
 //! ```
+//! An empty group's first rebalance also waits `group.initial.rebalance.delay.ms` after
+//! its latest newcomer (never past the rebalance timeout), as Kafka does.
 //! Beside it: `member.rs` (a member, made on join or restored, and its persisted form)
 //! and `view.rs` (what the group shows without changing).
 
@@ -29,11 +31,16 @@ use crate::types::{
 };
 use member::Member;
 
-/// The coordinator's bounds (`group.min.session.timeout.ms`, `group.max.session.timeout.ms`).
+/// The coordinator's settings (`group.min.session.timeout.ms`,
+/// `group.max.session.timeout.ms`, `group.initial.rebalance.delay.ms`).
 #[derive(Debug, Clone, Copy)]
 pub struct GroupConfig {
     pub min_session_timeout: Duration,
     pub max_session_timeout: Duration,
+    /// How long the first rebalance of an empty group waits for more members, renewed
+    /// by each new member up to the rebalance timeout (Kafka's default is 3 s): consumers
+    /// started together get one generation instead of one per arrival.
+    pub initial_rebalance_delay: Duration,
 }
 
 /// What the coordinator must do after feeding the group an event.
@@ -77,6 +84,8 @@ pub struct Group {
     pending: BTreeMap<String, Instant>,
     /// When the rebalance under way began.
     rebalance_started: Option<Instant>,
+    /// The first rebalance of an empty group completes no earlier than this.
+    initial_join_until: Option<Instant>,
 }
 
 impl Group {
@@ -93,6 +102,7 @@ impl Group {
             next_seq: 0,
             pending: BTreeMap::new(),
             rebalance_started: None,
+            initial_join_until: None,
         }
     }
 
@@ -183,6 +193,7 @@ impl Group {
         };
 
         self.protocol_type = Some(req.protocol_type.clone());
+        let is_new = !self.members.contains_key(&member_id);
         let changed = match self.members.get_mut(&member_id) {
             Some(m) => {
                 let changed = m.protocols != req.protocols;
@@ -200,6 +211,7 @@ impl Group {
             }
         };
 
+        let was_empty = self.state == GroupState::Empty;
         match self.state {
             GroupState::PreparingRebalance => {}
             // The leader rejoining means it wants a new assignment (it saw a change);
@@ -217,6 +229,14 @@ impl Group {
         }
         if let Some(m) = self.members.get_mut(&member_id) {
             m.awaiting_join = true;
+        }
+        // An empty group's first rebalance waits for the members starting with this one;
+        // each newcomer renews the wait, never past the rebalance deadline.
+        if !config.initial_rebalance_delay.is_zero()
+            && (was_empty || (is_new && self.initial_join_until.is_some()))
+        {
+            let until = now + config.initial_rebalance_delay;
+            self.initial_join_until = Some(self.deadline.map_or(until, |d| until.min(d)));
         }
         self.maybe_complete_join(now, &mut out);
         out
@@ -449,6 +469,7 @@ impl Group {
         let overdue = self.deadline.is_some_and(|d| now >= d);
         match self.state {
             GroupState::PreparingRebalance if overdue => self.complete_join(now, &mut out),
+            GroupState::PreparingRebalance => self.maybe_complete_join(now, &mut out),
             GroupState::CompletingRebalance if overdue => {
                 // The leader never sent an assignment: start over without it.
                 let leader: Vec<String> = self.leader.iter().cloned().collect();
@@ -576,6 +597,7 @@ impl Group {
         if self.state != GroupState::Empty {
             self.state = GroupState::Empty;
             self.rebalance_started = None;
+            self.initial_join_until = None;
             self.generation += 1;
             self.protocol = None;
             self.leader = None;
@@ -607,6 +629,7 @@ impl Group {
 
     fn maybe_complete_join(&mut self, now: Instant, out: &mut Vec<Output>) {
         if self.state == GroupState::PreparingRebalance
+            && self.initial_join_until.is_none_or(|until| now >= until)
             && self.members.values().all(|m| m.awaiting_join)
         {
             self.complete_join(now, out);
@@ -616,6 +639,7 @@ impl Group {
     /// Ends PreparingRebalance: members that did not rejoin are dropped, the generation
     /// moves on, a protocol and a leader are chosen, and every waiting join is answered.
     fn complete_join(&mut self, now: Instant, out: &mut Vec<Output>) {
+        self.initial_join_until = None;
         let missing: Vec<String> = self
             .members
             .values()

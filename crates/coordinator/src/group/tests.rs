@@ -10,6 +10,7 @@ fn config() -> GroupConfig {
     GroupConfig {
         min_session_timeout: Duration::from_secs(1),
         max_session_timeout: Duration::from_secs(60),
+        initial_rebalance_delay: Duration::ZERO,
     }
 }
 
@@ -484,4 +485,46 @@ fn a_group_outside_the_consumer_protocol_keeps_its_offsets_while_it_has_members(
     req.protocol_type = "connect".into();
     let _ = g.join(Instant::now(), &config(), req);
     assert_eq!(g.topics_in_use(), None);
+}
+
+#[test]
+fn an_empty_groups_first_rebalance_waits_for_members_starting_together() {
+    let delayed = GroupConfig {
+        initial_rebalance_delay: Duration::from_secs(3),
+        ..config()
+    };
+    let t0 = Instant::now();
+    let mut g = Group::new("g");
+    assert!(joins(&g.join(t0, &delayed, join_req("", "a", None))).is_empty());
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    // b arrives 100 ms later: the wait is renewed from b's arrival.
+    let t1 = t0 + Duration::from_millis(100);
+    assert!(joins(&g.join(t1, &delayed, join_req("", "b", None))).is_empty());
+    assert!(joins(&g.tick(t0 + Duration::from_secs(3))).is_empty());
+    let out = g.tick(t1 + Duration::from_secs(3));
+    let answered = joins(&out);
+    assert_eq!(answered.len(), 2, "one generation holds both: {out:?}");
+    assert!(answered
+        .values()
+        .all(|r| r.as_ref().is_ok_and(|j| j.generation == 1)));
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+
+    // Newcomers every 2 s renew the wait, but never past the rebalance timeout (30 s).
+    let mut g = Group::new("g");
+    g.join(t0, &delayed, join_req("", "m0", None));
+    for i in 1..15u64 {
+        let t = t0 + Duration::from_secs(2 * i);
+        assert!(joins(&g.join(t, &delayed, join_req("", &format!("m{i}"), None))).is_empty());
+        assert!(joins(&g.tick(t + Duration::from_millis(1900))).is_empty());
+    }
+    assert_eq!(joins(&g.tick(t0 + REBALANCE)).len(), 15);
+
+    // A rebalance of a group that is not empty does not wait.
+    let mut g = stable_group(t0);
+    let out = g.join(t0, &delayed, join_req("", "c", None));
+    assert!(joins(&out).is_empty());
+    let out = g.join(t0, &delayed, join_req("a", "", None));
+    assert!(joins(&out).is_empty(), "b has not rejoined yet");
+    let out = g.join(t0, &delayed, join_req("b", "", None));
+    assert_eq!(joins(&out).len(), 3, "completes as soon as all rejoined");
 }
