@@ -1,6 +1,6 @@
 //! Where a partition's batches and state live: an ordered map from base offset to the
-//! stored batch, and a small map of partition state. Two implementations: sled (one tree
-//! pair per partition in the node's partitions Db) and memory.
+//! stored batch, and a small map of partition state. Two implementations: sled (key
+//! ranges of two trees all partitions of the node's partitions Db share) and memory.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -34,21 +34,44 @@ pub trait LogBackend: Send + Sync {
     fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<MetaEntry>, BrokerError>;
 }
 
-/// A partition in a sled Db: tree `log/<id>` for batches, `meta/<id>` for state.
+/// A partition in a sled Db. Every partition of a node shares two trees, `log` (batches)
+/// and `meta` (state); a partition's keys start with its 8-byte store id, so its entries
+/// are one contiguous range of each tree. (A tree per partition made sled rewrite its
+/// list of trees, which grows with every partition, at each new tree: the data directory
+/// grew with the square of the partition count.)
 pub struct SledBackend {
     pub(crate) log: sled::Tree,
     pub(crate) meta: sled::Tree,
+    /// The partition's store id, big-endian: the prefix of all its keys.
+    pub(crate) prefix: [u8; 8],
 }
 
-fn key(offset: u64) -> [u8; 8] {
-    offset.to_be_bytes()
+/// The key of the batch at `offset` of the partition with `prefix`.
+fn log_key(prefix: &[u8; 8], offset: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(prefix);
+    key[8..].copy_from_slice(&offset.to_be_bytes());
+    key
 }
 
 fn offset_of(k: &[u8]) -> Result<u64, BrokerError> {
     let bytes: [u8; 8] = k
-        .try_into()
-        .map_err(|_| BrokerError::Storage(format!("log key of {} bytes", k.len())))?;
+        .get(8..)
+        .and_then(|o| o.try_into().ok())
+        .ok_or_else(|| BrokerError::Storage(format!("log key of {} bytes", k.len())))?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+impl SledBackend {
+    /// The keys of this partition's batches from `from` on.
+    fn batches_from(&self, from: u64) -> sled::Iter {
+        self.log
+            .range(log_key(&self.prefix, from)..=log_key(&self.prefix, u64::MAX))
+    }
+
+    fn meta_key(&self, k: &[u8]) -> Vec<u8> {
+        [&self.prefix[..], k].concat()
+    }
 }
 
 impl LogBackend for SledBackend {
@@ -57,7 +80,7 @@ impl LogBackend for SledBackend {
         from: u64,
         visit: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), BrokerError> {
-        for item in self.log.range(key(from)..) {
+        for item in self.batches_from(from) {
             let (k, v) = item?;
             if visit(offset_of(&k)?, &v).is_break() {
                 break;
@@ -67,7 +90,8 @@ impl LogBackend for SledBackend {
     }
 
     fn floor(&self, offset: u64) -> Result<Option<(u64, Vec<u8>)>, BrokerError> {
-        match self.log.range(..=key(offset)).next_back() {
+        let range = log_key(&self.prefix, 0)..=log_key(&self.prefix, offset);
+        match self.log.range(range).next_back() {
             Some(item) => {
                 let (k, v) = item?;
                 Ok(Some((offset_of(&k)?, v.to_vec())))
@@ -77,47 +101,58 @@ impl LogBackend for SledBackend {
     }
 
     fn insert(&self, base_offset: u64, stored: Vec<u8>) -> Result<(), BrokerError> {
-        self.log.insert(key(base_offset), stored)?;
+        self.log
+            .insert(log_key(&self.prefix, base_offset), stored)?;
         Ok(())
     }
 
     fn remove_from(&self, from: u64) -> Result<(), BrokerError> {
-        remove_keys(&self.log, self.log.range(key(from)..))
+        remove_keys(&self.log, self.batches_from(from))
     }
 
     fn remove_before(&self, before: u64) -> Result<(), BrokerError> {
-        remove_keys(&self.log, self.log.range(..key(before)))
+        let range = log_key(&self.prefix, 0)..log_key(&self.prefix, before);
+        remove_keys(&self.log, self.log.range(range))
     }
 
     fn meta_get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, BrokerError> {
-        Ok(self.meta.get(k)?.map(|v| v.to_vec()))
+        Ok(self.meta.get(self.meta_key(k))?.map(|v| v.to_vec()))
     }
 
     fn meta_put(&self, k: &[u8], value: &[u8]) -> Result<(), BrokerError> {
-        self.meta.insert(k, value)?;
+        self.meta.insert(self.meta_key(k), value)?;
         Ok(())
     }
 
     fn meta_remove(&self, k: &[u8]) -> Result<(), BrokerError> {
-        self.meta.remove(k)?;
+        self.meta.remove(self.meta_key(k))?;
         Ok(())
     }
 
     fn meta_scan(&self, prefix: &[u8]) -> Result<Vec<MetaEntry>, BrokerError> {
         self.meta
-            .scan_prefix(prefix)
+            .scan_prefix(self.meta_key(prefix))
             .map(|item| {
-                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                item.map(|(k, v)| (k[self.prefix.len()..].to_vec(), v.to_vec()))
                     .map_err(BrokerError::from)
             })
             .collect()
     }
 }
 
-fn remove_keys(tree: &sled::Tree, range: sled::Iter) -> Result<(), BrokerError> {
+/// Removes the keys `range` yields, in batches of at most `REMOVE_BATCH` keys (a
+/// partition's whole log can be a range).
+pub(crate) fn remove_keys(tree: &sled::Tree, range: sled::Iter) -> Result<(), BrokerError> {
+    const REMOVE_BATCH: usize = 4096;
     let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
     for item in range {
         batch.remove(item?.0);
+        in_batch += 1;
+        if in_batch == REMOVE_BATCH {
+            tree.apply_batch(std::mem::take(&mut batch))?;
+            in_batch = 0;
+        }
     }
     tree.apply_batch(batch)?;
     Ok(())

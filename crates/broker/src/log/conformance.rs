@@ -348,3 +348,93 @@ fn a_sled_store_keeps_its_id_and_reports_how_it_was_closed() {
     let storage = reopen(dir.path());
     assert_ne!(storage.identity().store_id, first.store_id);
 }
+
+#[test]
+fn a_store_of_the_old_layout_is_moved_into_the_shared_trees() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // Write two partitions in the shared layout, then rewrite the Db as the old layout
+    // had it: one `log/<name>` and one `meta/<name>` tree per partition, keys unprefixed.
+    {
+        let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for n in [0, 1] {
+            let log = open(&storage, n);
+            append(&log, &["a", "b"], 3);
+            append(&log, &[if n == 0 { "c" } else { "d" }], 4);
+        }
+        for n in [0, 1] {
+            let name = key(n).storage_name();
+            let prefix = storage
+                .prefix(&name, false)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| panic!("no prefix"));
+            for (old, shared) in [
+                (OLD_LOG_PREFIX, &storage.log),
+                (OLD_META_PREFIX, &storage.meta),
+            ] {
+                let tree = storage
+                    .db
+                    .open_tree(format!("{old}{name}"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                for item in shared.scan_prefix(prefix) {
+                    let (k, v) = item.unwrap_or_else(|e| panic!("{e}"));
+                    assert!(tree.insert(&k[8..], v).is_ok());
+                }
+                assert!(backend::remove_keys(shared, shared.scan_prefix(prefix)).is_ok());
+            }
+            assert!(storage.directory.remove(&name).is_ok());
+        }
+        assert!(storage.db.flush().is_ok());
+        assert!(storage.list().unwrap_or_default().is_empty());
+    }
+    let storage = reopen(dir.path());
+    let mut listed = storage.list().unwrap_or_default();
+    listed.sort();
+    assert_eq!(listed, vec![key(0), key(1)]);
+    for (n, last) in [(0, "c"), (1, "d")] {
+        let log = open(&storage, n);
+        assert_eq!(log.log_end_offset(), 3);
+        assert_eq!(log.epoch_entries(), vec![(3, 0), (4, 2)]);
+        assert_eq!(
+            values(&log.read(0, u64::MAX, 1 << 20).unwrap_or_default()),
+            ["a", "b", last]
+        );
+    }
+    let old_trees = storage
+        .db
+        .tree_names()
+        .iter()
+        .filter(|n| {
+            n.starts_with(OLD_LOG_PREFIX.as_bytes()) || n.starts_with(OLD_META_PREFIX.as_bytes())
+        })
+        .count();
+    assert_eq!(old_trees, 0, "the old trees are dropped");
+}
+
+#[test]
+fn a_thousand_partitions_cost_a_small_data_directory() {
+    fn size(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => size(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    {
+        let storage = SledStorage::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for n in 0..1000 {
+            let log = open(&storage, n);
+            append(&log, &["a"], 1);
+        }
+        assert!(storage.db.flush().is_ok());
+    }
+    // With a tree pair per partition this was 72 MiB (and 1.2 GiB at 4,000).
+    let bytes = size(dir.path());
+    assert!(bytes < 16 << 20, "{bytes} bytes for 1,000 partitions");
+}

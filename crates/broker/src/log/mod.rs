@@ -67,22 +67,33 @@ pub trait LogStorage: Send + Sync {
     }
 }
 
-const LOG_TREE: &str = "log/";
-const META_TREE: &str = "meta/";
+/// The trees of a partitions Db: every partition's batches, every partition's state, and
+/// the directory (storage name -> the partition's 8-byte store id, the prefix of its keys).
+const LOG_TREE: &str = "log";
+const META_TREE: &str = "meta";
+const DIRECTORY_TREE: &str = "partitions";
+/// Before the shared trees, each partition had a tree pair `log/<name>`, `meta/<name>`.
+const OLD_LOG_PREFIX: &str = "log/";
+const OLD_META_PREFIX: &str = "meta/";
 /// Keys of the Db's default tree.
 const STORE_ID: &[u8] = b"store_id";
 const CLEAN_SHUTDOWN: &[u8] = b"clean_shutdown";
 
-/// All partitions of a node in one sled Db, a tree pair per partition, one flusher.
+/// All partitions of a node in one sled Db: two shared trees keyed by partition, one
+/// flusher.
 pub struct SledStorage {
     db: sled::Db,
+    log: sled::Tree,
+    meta: sled::Tree,
+    directory: sled::Tree,
     flusher: Flusher,
     identity: StoreIdentity,
 }
 
 impl SledStorage {
     /// Opens (or creates, with a new store id) the store, and takes its clean-shutdown
-    /// marker: it is gone from disk before this returns.
+    /// marker: it is gone from disk before this returns. A store of the old layout (a
+    /// tree pair per partition) is moved into the shared trees first.
     pub fn open(path: &Path) -> Result<Self, BrokerError> {
         let db = sled::Config::new().path(path).open()?;
         let (store_id, created) = match db.get(STORE_ID)? {
@@ -95,16 +106,79 @@ impl SledStorage {
         };
         // A new store lost nothing: it counts as cleanly closed.
         let clean_shutdown = db.remove(CLEAN_SHUTDOWN)?.is_some() || created;
-        db.flush()?;
-        let flusher = Flusher::new(db.clone());
-        Ok(Self {
-            db,
-            flusher,
+        let storage = Self {
+            log: db.open_tree(LOG_TREE)?,
+            meta: db.open_tree(META_TREE)?,
+            directory: db.open_tree(DIRECTORY_TREE)?,
+            flusher: Flusher::new(db.clone()),
             identity: StoreIdentity {
                 store_id,
                 clean_shutdown,
             },
-        })
+            db,
+        };
+        storage.move_old_layout()?;
+        storage.db.flush()?;
+        Ok(storage)
+    }
+
+    /// The store id of the partition named `name`, made if `create` and it has none.
+    fn prefix(&self, name: &str, create: bool) -> Result<Option<[u8; 8]>, BrokerError> {
+        if let Some(id) = self.directory.get(name)? {
+            let id: [u8; 8] = id.as_ref().try_into().map_err(|_| {
+                BrokerError::Storage(format!(
+                    "partition {name} has a store id of {} bytes",
+                    id.len()
+                ))
+            })?;
+            return Ok(Some(id));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let id = self.db.generate_id()?.to_be_bytes();
+        // Two opens of one new partition at once: the first to write wins.
+        match self
+            .directory
+            .compare_and_swap(name, None::<&[u8]>, Some(&id[..]))?
+        {
+            Ok(()) => Ok(Some(id)),
+            Err(_) => self.prefix(name, false),
+        }
+    }
+
+    /// Moves every partition of the old layout (`log/<name>`, `meta/<name>` trees) into
+    /// the shared trees, then drops its trees. Copies are idempotent: a move cut short by
+    /// a crash is done again from the start at the next open.
+    fn move_old_layout(&self) -> Result<(), BrokerError> {
+        let old: Vec<String> = self
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|n| {
+                std::str::from_utf8(n)
+                    .ok()?
+                    .strip_prefix(OLD_LOG_PREFIX)
+                    .map(String::from)
+            })
+            .collect();
+        for name in old {
+            let Some(prefix) = self.prefix(&name, true)? else {
+                continue;
+            };
+            for (old_tree, shared) in [(OLD_LOG_PREFIX, &self.log), (OLD_META_PREFIX, &self.meta)] {
+                let tree = self.db.open_tree(format!("{old_tree}{name}"))?;
+                for item in tree.iter() {
+                    let (k, v) = item?;
+                    shared.insert([&prefix[..], &k].concat(), v)?;
+                }
+            }
+            self.db.flush()?;
+            self.db.drop_tree(format!("{OLD_META_PREFIX}{name}"))?;
+            self.db.drop_tree(format!("{OLD_LOG_PREFIX}{name}"))?;
+            tracing::info!(partition = %name, "moved a partition into the shared trees");
+        }
+        Ok(())
     }
 }
 
@@ -121,31 +195,42 @@ impl LogStorage for SledStorage {
 
     fn open_backend(&self, key: &PartitionKey) -> Result<Box<dyn LogBackend>, BrokerError> {
         let name = key.storage_name();
+        let prefix = self
+            .prefix(&name, true)?
+            .ok_or_else(|| BrokerError::Storage(format!("partition {name} has no store id")))?;
         Ok(Box::new(SledBackend {
-            log: self.db.open_tree(format!("{LOG_TREE}{name}"))?,
-            meta: self.db.open_tree(format!("{META_TREE}{name}"))?,
+            log: self.log.clone(),
+            meta: self.meta.clone(),
+            prefix,
         }))
     }
 
+    /// Removes the partition's entries, then its directory entry (a crash in between
+    /// leaves it listed, and it is deleted again).
     fn delete(&self, key: &PartitionKey) -> Result<(), BrokerError> {
         let name = key.storage_name();
-        self.db.drop_tree(format!("{LOG_TREE}{name}"))?;
-        self.db.drop_tree(format!("{META_TREE}{name}"))?;
+        let Some(prefix) = self.prefix(&name, false)? else {
+            return Ok(());
+        };
+        for tree in [&self.log, &self.meta] {
+            backend::remove_keys(tree, tree.scan_prefix(prefix))?;
+        }
+        self.directory.remove(name)?;
         Ok(())
     }
 
     fn list(&self) -> Result<Vec<PartitionKey>, BrokerError> {
-        Ok(self
-            .db
-            .tree_names()
-            .iter()
-            .filter_map(|n| {
-                std::str::from_utf8(n)
-                    .ok()?
-                    .strip_prefix(LOG_TREE)
-                    .and_then(PartitionKey::parse)
-            })
-            .collect())
+        let mut keys = Vec::new();
+        for item in self.directory.iter() {
+            let (name, _) = item?;
+            if let Some(key) = std::str::from_utf8(&name)
+                .ok()
+                .and_then(PartitionKey::parse)
+            {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
     }
 
     fn flusher(&self) -> Option<Flusher> {
