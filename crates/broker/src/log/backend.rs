@@ -106,10 +106,13 @@ impl LogBackend for SledBackend {
         Ok(())
     }
 
+    /// Highest offsets first: a removal cut short by a crash (it is applied in parts)
+    /// leaves the log a prefix of itself, never a log with a hole.
     fn remove_from(&self, from: u64) -> Result<(), BrokerError> {
-        remove_keys(&self.log, self.batches_from(from))
+        remove_keys(&self.log, self.batches_from(from).rev())
     }
 
+    /// Lowest offsets first, so a removal cut short leaves a suffix of the log.
     fn remove_before(&self, before: u64) -> Result<(), BrokerError> {
         let range = log_key(&self.prefix, 0)..log_key(&self.prefix, before);
         remove_keys(&self.log, self.log.range(range))
@@ -142,7 +145,10 @@ impl LogBackend for SledBackend {
 
 /// Removes the keys `range` yields, in batches of at most `REMOVE_BATCH` keys (a
 /// partition's whole log can be a range).
-pub(crate) fn remove_keys(tree: &sled::Tree, range: sled::Iter) -> Result<(), BrokerError> {
+pub(crate) fn remove_keys(
+    tree: &sled::Tree,
+    range: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+) -> Result<(), BrokerError> {
     const REMOVE_BATCH: usize = 4096;
     let mut batch = sled::Batch::default();
     let mut in_batch = 0;

@@ -103,6 +103,44 @@ fn truncation_removes_a_suffix_at_batch_boundaries(storage: &dyn LogStorage) {
     assert_eq!(h.base_offset, 2);
 }
 
+/// More batches than one removal applies at once (the sled backend removes in parts):
+/// truncation and prefix deletion still leave exactly the rest, and other partitions'
+/// batches are untouched.
+fn removals_larger_than_one_part_leave_exactly_the_rest(storage: &dyn LogStorage) {
+    let log = open(storage, 12);
+    let neighbour = open(storage, 13);
+    append(&neighbour, &["n"], 1);
+    for _ in 0..10_000 {
+        append(&log, &["v"], 1);
+    }
+    assert!(log.truncate_to(9_000).is_ok());
+    assert!(log.delete_before(4_500).is_ok());
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (4_500, 9_000)
+    );
+    let reopened = open(storage, 12);
+    assert_eq!(
+        (reopened.log_start_offset(), reopened.log_end_offset()),
+        (4_500, 9_000)
+    );
+    assert_eq!(
+        reopened
+            .read(4_500, u64::MAX, 1 << 20)
+            .map(|b| b.len())
+            .ok(),
+        Some(4_500)
+    );
+    assert_eq!(
+        values(
+            &open(storage, 13)
+                .read(0, u64::MAX, 1 << 20)
+                .unwrap_or_default()
+        ),
+        ["n"]
+    );
+}
+
 fn deleting_a_prefix_moves_the_log_start(storage: &dyn LogStorage) {
     let log = open(storage, 3);
     append(&log, &["a", "b"], 1);
@@ -267,6 +305,7 @@ fn run_suite(storage: &dyn LogStorage) {
     appends_assign_dense_offsets_and_stamp_the_epoch(storage);
     reads_start_at_the_batch_holding_the_offset_and_respect_limits(storage);
     truncation_removes_a_suffix_at_batch_boundaries(storage);
+    removals_larger_than_one_part_leave_exactly_the_rest(storage);
     deleting_a_prefix_moves_the_log_start(storage);
     the_epoch_cache_answers_end_offsets(storage);
     state_survives_reopening(storage);
