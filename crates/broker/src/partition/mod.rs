@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rill_common::record::{read_control, BatchHeader, ControlMarker};
 use rill_common::BrokerId;
+use tokio::sync::watch;
 
 use crate::log::{PartitionKey, PartitionLog};
 use crate::produce_validation::validate_produced;
@@ -91,6 +92,10 @@ pub struct Partition {
     producers: Mutex<ProducerStateTable>,
     /// The log end the last stored producer snapshot covers.
     producer_snapshot_at: AtomicU64,
+    /// Bumped when someone waiting on this partition alone may proceed: new data, a
+    /// higher high watermark, a role change. Fetches and acks=all writes wait on the
+    /// partitions they touch, so a write wakes only those.
+    changed: watch::Sender<u64>,
 }
 
 /// Without a usable snapshot, how far back (in offsets) producer state is rebuilt from:
@@ -210,6 +215,7 @@ impl Partition {
             truncation_refused: Mutex::default(),
             producers,
             producer_snapshot_at: AtomicU64::new(u64::MAX),
+            changed: watch::channel(0).0,
         };
         partition.on_role_change(None, &role);
         partition
@@ -260,6 +266,17 @@ impl Partition {
             role.clone(),
         );
         self.on_role_change(Some(&old), &role);
+        self.notify_changed();
+    }
+
+    /// A receiver that sees every later `notify_changed`.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Wakes whoever waits on this partition (readers, acks=all writers).
+    pub fn notify_changed(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn is_leader(&self) -> bool {

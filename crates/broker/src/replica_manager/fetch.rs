@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rill_common::record::BatchHeader;
 use rill_common::transaction::IsolationLevel;
 use rill_common::BrokerId;
+use tokio::sync::watch;
 
 use crate::divergence::{validate_fetch, Diverging};
 use crate::partition::{consumer_bound, Offsets, Partition};
@@ -103,6 +104,19 @@ fn check_leader_epoch(p: &Partition, requested: Option<i32>) -> Result<(), Broke
     Ok(())
 }
 
+/// Waits until one of `changes` moves (true) or `timeout` passes (false). A closed
+/// channel counts as a change: its partition is gone and the next read says so.
+async fn any_changed(changes: &mut [watch::Receiver<u64>], timeout: Duration) -> bool {
+    if changes.is_empty() {
+        tokio::time::sleep(timeout).await;
+        return false;
+    }
+    let waits = changes.iter_mut().map(|c| Box::pin(c.changed()));
+    tokio::time::timeout(timeout, futures::future::select_all(waits))
+        .await
+        .is_ok()
+}
+
 impl ReplicaManager {
     /// Reads for consumers (leaders only, up to the high watermark), long-polling until
     /// `limits.min_bytes` are there or `limits.max_wait` passes.
@@ -137,9 +151,17 @@ impl ReplicaManager {
             max_bytes,
         } = limits;
         let deadline = Instant::now() + max_wait;
-        let mut changed = self.data_changed.subscribe();
+        // Only the partitions asked for can end the wait (a partition this broker does
+        // not lead answers with an error at once).
+        let mut changes: Vec<watch::Receiver<u64>> = requests
+            .iter()
+            .filter_map(|r| self.leader_partition(&r.topic, r.partition).ok())
+            .map(|p| p.subscribe())
+            .collect();
         loop {
-            changed.borrow_and_update();
+            for c in &mut changes {
+                c.borrow_and_update();
+            }
             let results = self.read_once(replica_id, requests, max_bytes);
             let bytes: usize = results
                 .iter()
@@ -153,10 +175,7 @@ impl ReplicaManager {
             if bytes >= min_bytes.max(1) || any_error || remaining.is_zero() {
                 return results;
             }
-            if tokio::time::timeout(remaining, changed.changed())
-                .await
-                .is_err()
-            {
+            if !any_changed(&mut changes, remaining).await {
                 return self.read_once(replica_id, requests, max_bytes);
             }
         }
@@ -221,7 +240,7 @@ impl ReplicaManager {
                 });
             }
             if p.record_follower_fetch(follower, r.fetch_offset) {
-                self.data_changed.send_modify(|n| *n += 1);
+                p.notify_changed();
             }
             let limit = r.max_bytes.min(budget.max(1));
             let batches = if budget == 0 {

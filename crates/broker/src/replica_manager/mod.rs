@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rill_common::BrokerId;
 use rill_metadata::controller::config;
 use rill_metadata::{MetadataState, Topic};
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::log::{LogStorage, PartitionKey};
@@ -57,8 +56,6 @@ pub struct ReplicaManager {
     /// The metadata last applied; `None` until the first apply (the broker has not
     /// registered yet and serves nothing).
     metadata: RwLock<Option<Arc<MetadataState>>>,
-    /// Bumped whenever a high watermark moves, to wake long-polling fetches.
-    data_changed: watch::Sender<u64>,
     /// How often this broker became a partition's leader after opening it.
     leaderships_gained: AtomicU64,
     /// ISR changes of partitions this broker leads (whatever their cause).
@@ -98,7 +95,6 @@ impl ReplicaManager {
             flush,
             partitions: RwLock::default(),
             metadata: RwLock::default(),
-            data_changed: watch::channel(0).0,
             leaderships_gained: AtomicU64::new(0),
             isr_shrinks: AtomicU64::new(0),
             isr_expands: AtomicU64::new(0),
@@ -162,6 +158,8 @@ impl ReplicaManager {
         for tp in gone {
             if let Some(p) = partitions.remove(&tp) {
                 info!(topic = %tp.0, partition = tp.1, "closing and deleting replica");
+                // Whoever waits on it learns it is gone.
+                p.notify_changed();
                 if let Err(e) = self.storage.delete(&p.key) {
                     warn!(topic = %tp.0, partition = tp.1, "cannot delete replica data: {e}");
                 }
@@ -196,7 +194,6 @@ impl ReplicaManager {
         }
         drop(partitions);
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
-        self.data_changed.send_modify(|n| *n += 1);
     }
 
     /// Counts what a role change means for this broker: a leadership won, or an ISR

@@ -63,7 +63,7 @@ impl ReplicaManager {
         if !appended.duplicate {
             crate::traffic::produced(topic, next - appended.base_offset, batch.len());
             // Wake followers long-polling for new data.
-            self.data_changed.send_modify(|n| *n += 1);
+            p.notify_changed();
         }
         let durable = self.make_durable(p.clone(), next);
         match acks {
@@ -93,7 +93,6 @@ impl ReplicaManager {
             FlushPolicy::Group => self.storage.flusher(),
             FlushPolicy::Interval(_) => None,
         };
-        let data_changed = self.data_changed.clone();
         async move {
             if let Some(flusher) = flusher {
                 flusher
@@ -102,7 +101,7 @@ impl ReplicaManager {
                     .map_err(|e| BrokerError::Storage(format!("fsync failed: {e}")))?;
             }
             if partition.mark_durable(next) {
-                data_changed.send_modify(|n| *n += 1);
+                partition.notify_changed();
             }
             Ok(())
         }
@@ -115,7 +114,7 @@ impl ReplicaManager {
         timeout: Duration,
     ) -> Result<(), BrokerError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut changed = self.data_changed.subscribe();
+        let mut changed = p.subscribe();
         while p.high_watermark() < next {
             if !p.is_leader() {
                 return Err(p.not_leader());

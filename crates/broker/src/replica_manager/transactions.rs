@@ -100,7 +100,7 @@ impl ReplicaManager {
         };
         let appended =
             p.append_marker(marker.producer_id, marker.producer_epoch, control, now_ms())?;
-        self.data_changed.send_modify(|n| *n += 1);
+        p.notify_changed();
         self.make_durable(p.clone(), appended.next_offset).await?;
         self.wait_for_high_watermark(&p, appended.next_offset, timeout)
             .await
