@@ -18,9 +18,11 @@ use crate::BrokerError;
 
 mod follower;
 mod reads;
+mod retention;
 mod transactions;
 
 pub use reads::consumer_bound;
+pub use retention::{retention_point, RetentionCheck};
 
 /// Where a producer's batch is in the log: just appended, or (a retry of an
 /// idempotent producer's batch) where it was stored the first time.
@@ -92,6 +94,10 @@ pub struct Partition {
     producers: Mutex<ProducerStateTable>,
     /// The log end the last stored producer snapshot covers.
     producer_snapshot_at: AtomicU64,
+    /// The high watermark last stored (checkpoints write only a change).
+    checkpointed_high_watermark: AtomicU64,
+    /// What the last retention check found (nothing to do until it no longer holds).
+    retention_checked: Mutex<Option<RetentionCheck>>,
     /// Bumped when someone waiting on this partition alone may proceed: new data, a
     /// higher high watermark, a role change. Fetches and acks=all writes wait on the
     /// partitions they touch, so a write wakes only those.
@@ -215,6 +221,8 @@ impl Partition {
             truncation_refused: Mutex::default(),
             producers,
             producer_snapshot_at: AtomicU64::new(u64::MAX),
+            checkpointed_high_watermark: AtomicU64::new(checkpoint),
+            retention_checked: Mutex::default(),
             changed: watch::channel(0).0,
         };
         partition.on_role_change(None, &role);
@@ -369,6 +377,9 @@ impl Partition {
     /// leave; replicas that reached the high watermark join. `None` when nothing changes
     /// or a change is already waiting for the controller.
     pub fn isr_proposal(&self, lag_max: Duration) -> Option<(Role, Vec<BrokerId>)> {
+        if !self.is_leader() {
+            return None;
+        }
         let role = self.role().clone();
         if role.leader != Some(self.broker_id) {
             return None;
@@ -488,8 +499,39 @@ impl Partition {
         })
     }
 
+    /// The last retention check, if it still says nothing can be cut now.
+    pub fn retention_check_holds(&self, config: &PartitionConfig, now_ms: i64) -> bool {
+        let checked = *self
+            .retention_checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        checked.is_some_and(|c| {
+            c.still_holds(
+                self.log.log_start_offset(),
+                self.log.size_bytes(),
+                config,
+                now_ms,
+            )
+        })
+    }
+
+    pub fn set_retention_checked(&self, check: Option<RetentionCheck>) {
+        *self
+            .retention_checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = check;
+    }
+
+    /// Stores the high watermark if it moved since it was last stored: an idle
+    /// partition writes nothing.
     pub fn checkpoint_high_watermark(&self) -> Result<(), BrokerError> {
-        self.log.checkpoint_high_watermark(self.high_watermark())
+        let hw = self.high_watermark();
+        if self.checkpointed_high_watermark.load(Ordering::SeqCst) == hw {
+            return Ok(());
+        }
+        self.log.checkpoint_high_watermark(hw)?;
+        self.checkpointed_high_watermark.store(hw, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Stores the producer table (after expiring producers silent since before
@@ -505,93 +547,6 @@ impl Partition {
         self.log.put_producer_snapshot(at, &producers.encode())?;
         self.producer_snapshot_at.store(at, Ordering::SeqCst);
         Ok(())
-    }
-}
-
-/// Where retention may cut the log: batches older than `retention_ms` (by their newest
-/// timestamp) or beyond `retention_bytes` from the end go, never at or past the high
-/// watermark. Returns the new log start offset, if it moves.
-pub fn retention_point(
-    headers: &[BatchHeader],
-    log_size: u64,
-    now_ms: i64,
-    config: &PartitionConfig,
-    high_watermark: u64,
-) -> Option<u64> {
-    let mut point = None;
-    let mut remaining = log_size;
-    for h in headers {
-        if h.next_offset() > high_watermark {
-            break;
-        }
-        let expired = config.retention_ms >= 0
-            && h.max_timestamp < now_ms.saturating_sub(config.retention_ms);
-        let too_big = config.retention_bytes >= 0 && remaining > config.retention_bytes as u64;
-        if !(expired || too_big) {
-            break;
-        }
-        // The stored size is the batch plus its 4-byte envelope.
-        remaining = remaining.saturating_sub(h.size as u64 + 4);
-        point = Some(h.next_offset());
-    }
-    point
-}
-
-#[cfg(test)]
-mod tests {
-    use rill_common::record::{self, RecordBatchBuilder};
-
-    use super::*;
-
-    fn header(base: u64, count: i32, ts: i64) -> BatchHeader {
-        let mut b = RecordBatchBuilder::new();
-        for _ in 0..count {
-            b.push(None, Some(b"0123456789"), ts);
-        }
-        let mut buf = b.build();
-        record::set_base_offset(&mut buf, base);
-        BatchHeader::parse(&buf).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn config(retention_ms: i64, retention_bytes: i64) -> PartitionConfig {
-        PartitionConfig {
-            max_message_bytes: 1 << 20,
-            retention_ms,
-            retention_bytes,
-            min_insync_replicas: 1,
-        }
-    }
-
-    #[test]
-    fn time_retention_removes_old_batches_below_the_high_watermark() {
-        let hs = [header(0, 2, 100), header(2, 2, 200), header(4, 2, 900)];
-        let size: u64 = hs.iter().map(|h| h.size as u64 + 4).sum();
-        assert_eq!(
-            retention_point(&hs, size, 1000, &config(500, -1), 6),
-            Some(4)
-        );
-        assert_eq!(
-            retention_point(&hs, size, 1000, &config(500, -1), 3),
-            Some(2),
-            "HW bounds it"
-        );
-        assert_eq!(retention_point(&hs, size, 1000, &config(-1, -1), 6), None);
-    }
-
-    #[test]
-    fn size_retention_keeps_the_newest_bytes() {
-        let hs = [header(0, 2, 100), header(2, 2, 200), header(4, 2, 900)];
-        let one = hs[0].size as u64 + 4;
-        let size = one * 3;
-        assert_eq!(
-            retention_point(&hs, size, 0, &config(-1, (one * 2) as i64), 6),
-            Some(2)
-        );
-        assert_eq!(retention_point(&hs, size, 0, &config(-1, 0), 6), Some(6));
-        assert_eq!(
-            retention_point(&hs, size, 0, &config(-1, (size) as i64), 6),
-            None
-        );
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rill_metadata::controller::isr::AlterPartition;
 use tracing::{info, warn};
 
-use crate::partition::retention_point;
+use crate::partition::{retention_point, RetentionCheck};
 use crate::BrokerError;
 
 use super::{now_ms, ReplicaManager};
@@ -32,7 +32,9 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// Applies `retention.ms` and `retention.bytes` to every replica.
+    /// Applies `retention.ms` and `retention.bytes` to every replica. A replica whose
+    /// last check still holds (nothing could expire yet, the log within its bytes) is
+    /// not read.
     pub fn enforce_retention(&self) {
         let now = now_ms();
         for p in self.all_partitions() {
@@ -40,24 +42,31 @@ impl ReplicaManager {
             if config.retention_ms < 0 && config.retention_bytes < 0 {
                 continue;
             }
+            if p.retention_check_holds(&config, now) {
+                continue;
+            }
             let log = p.log();
-            let result =
-                log.headers(log.log_start_offset(), 10_000).and_then(
-                    |headers| match retention_point(
+            let result = log
+                .headers(log.log_start_offset(), 10_000)
+                .and_then(|headers| {
+                    let point = retention_point(
                         &headers,
                         log.size_bytes(),
                         now,
                         &config,
                         // An open transaction holds retention back.
                         p.offsets().last_stable_offset,
-                    ) {
-                        Some(point) => log.delete_before(point).map(|_| {
-                            p.forget_transactions_before(point);
-                            Some(point)
-                        }),
-                        None => Ok(None),
-                    },
-                );
+                    );
+                    if let Some(point) = point {
+                        log.delete_before(point)?;
+                        p.forget_transactions_before(point);
+                    }
+                    let log_start = point.unwrap_or(log.log_start_offset());
+                    p.set_retention_checked(RetentionCheck::after(
+                        &headers, log_start, &config, now,
+                    ));
+                    Ok(point)
+                });
             match result {
                 Ok(Some(point)) => {
                     info!(topic = %p.topic, partition = p.key.partition, log_start = point, "retention")
