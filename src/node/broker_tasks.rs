@@ -57,6 +57,7 @@ pub fn spawn(
     tasks.push(tokio::spawn(rill_broker::fetcher::run_fetchers(
         replicas.clone(),
         metadata.channels().clone(),
+        rill_broker::fetcher::follower_fetch_wait(config.replica_lag_time_max),
         cancel.clone(),
     )));
 

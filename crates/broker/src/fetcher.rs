@@ -27,23 +27,29 @@ use crate::partition::{Leadership, Partition};
 use crate::replica_manager::FlushPolicy;
 use crate::{BrokerError, ReplicaManager};
 
-const FETCH_MAX_WAIT_MS: u32 = 500;
 const PARTITION_MAX_BYTES: u32 = 4 << 20;
 const FETCH_MAX_BYTES: u32 = 32 << 20;
 const RETRY_DELAY: Duration = Duration::from_millis(200);
+
+/// How long a follower's fetch may wait at the leader with nothing new, given the
+/// leaders' `replica.lag.time.max.ms`: long, so an idle partition costs little (each
+/// fetch names every partition followed from that leader), and well within the lag, so
+/// a waiting follower stays in the ISR (the leader counts it caught up at both ends of
+/// the wait). New data, a high watermark move or a leadership change ends it sooner.
+pub fn follower_fetch_wait(replica_lag_time_max: Duration) -> Duration {
+    (replica_lag_time_max / 2).clamp(Duration::from_millis(100), Duration::from_secs(5))
+}
 
 /// Starts and stops the per-leader fetcher tasks as leadership moves.
 pub async fn run_fetchers(
     replicas: Arc<ReplicaManager>,
     channels: ChannelPool,
+    max_wait: Duration,
     cancel: CancellationToken,
 ) {
     let mut workers: HashMap<BrokerId, JoinHandle<()>> = HashMap::new();
+    let mut roles = replicas.subscribe_role_changes();
     loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-        }
         workers.retain(|_, task| !task.is_finished());
         let leaders: HashSet<BrokerId> = replicas
             .followed_partitions()
@@ -56,9 +62,16 @@ pub async fn run_fetchers(
                     replicas.clone(),
                     leader,
                     channels.clone(),
+                    max_wait,
                     cancel.clone(),
                 ))
             });
+        }
+        // Leaderships move (or a worker may have ended): look again.
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = roles.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
     for (_, task) in workers {
@@ -71,8 +84,10 @@ async fn fetch_from(
     replicas: Arc<ReplicaManager>,
     leader: BrokerId,
     channels: ChannelPool,
+    max_wait: Duration,
     cancel: CancellationToken,
 ) {
+    let mut roles = replicas.subscribe_role_changes();
     loop {
         if cancel.is_cancelled() {
             return;
@@ -98,7 +113,7 @@ async fn fetch_from(
             Some(client) => {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    r = fetch_once(&replicas, leader, client, &partitions) => r,
+                    r = fetch_once(&replicas, leader, client, &partitions, max_wait, &mut roles) => r,
                 }
             }
             None => Err(BrokerError::NotLeader(format!(
@@ -124,7 +139,10 @@ async fn fetch_once(
     leader: BrokerId,
     mut client: BrokerServiceClient<NodeChannel>,
     partitions: &[Arc<Partition>],
+    max_wait: Duration,
+    roles: &mut tokio::sync::watch::Receiver<u64>,
 ) -> Result<(), BrokerError> {
+    roles.borrow_and_update();
     // Each partition is fetched for the leadership it follows now; every answer is
     // applied only while that leadership lasts (a role change drops late answers).
     let following: Vec<(&Arc<Partition>, Leadership)> = partitions
@@ -150,7 +168,7 @@ async fn fetch_once(
     }
     let request = pb::FetchRequest {
         replica_id: replicas.broker_id() as i64,
-        max_wait_ms: FETCH_MAX_WAIT_MS,
+        max_wait_ms: u32::try_from(max_wait.as_millis()).unwrap_or(u32::MAX),
         min_bytes: 1,
         max_bytes: FETCH_MAX_BYTES,
         // Followers read up to the log end whatever this says.
@@ -170,11 +188,12 @@ async fn fetch_once(
             })
             .collect(),
     };
-    let response = client
-        .fetch(request)
-        .await
-        .map_err(|s| grpc_error(&s))?
-        .into_inner();
+    // A leadership this broker follows moved while the fetch waits: plan again now (no
+    // answer was applied yet, so dropping this one loses nothing).
+    let response = tokio::select! {
+        r = client.fetch(request) => r.map_err(|s| grpc_error(&s))?.into_inner(),
+        _ = roles.changed() => return Ok(()),
+    };
     let mut appended = false;
     let mut stale = false;
     let mut high_watermarks = Vec::new();

@@ -175,8 +175,28 @@ impl ReplicaManager {
             if bytes >= min_bytes.max(1) || any_error || remaining.is_zero() {
                 return results;
             }
+            // Nothing moved while waiting: the last read is still the answer, and a
+            // follower that waited at the log end is still caught up now.
             if !any_changed(&mut changes, remaining).await {
-                return self.read_once(replica_id, requests, max_bytes);
+                if let Some(follower) = replica_id {
+                    self.follower_still_waiting(follower, requests);
+                }
+                return results;
+            }
+        }
+    }
+
+    /// A follower's fetch waited out its poll with nothing new: it still holds what it
+    /// asked from, so it counts as caught up as of now (its ISR lag restarts at both ends
+    /// of a wait, which may be long for idle partitions).
+    fn follower_still_waiting(&self, follower: BrokerId, requests: &[FetchPartitionRequest]) {
+        for r in requests {
+            if let Ok(p) = self.leader_partition(&r.topic, r.partition) {
+                if p.role().replicas.contains(&follower)
+                    && p.record_follower_fetch(follower, r.fetch_offset)
+                {
+                    p.notify_changed();
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rill_common::BrokerId;
 use rill_metadata::controller::config;
 use rill_metadata::{MetadataState, Topic};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::log::{LogStorage, PartitionKey};
@@ -56,6 +57,10 @@ pub struct ReplicaManager {
     /// The metadata last applied; `None` until the first apply (the broker has not
     /// registered yet and serves nothing).
     metadata: RwLock<Option<Arc<MetadataState>>>,
+    /// Bumped when a partition of this broker is opened or closed or its leadership
+    /// moves (not on ISR changes): the follower fetchers plan their fetches again at
+    /// once instead of waiting out a poll.
+    roles_changed: watch::Sender<u64>,
     /// How often this broker became a partition's leader after opening it.
     leaderships_gained: AtomicU64,
     /// ISR changes of partitions this broker leads (whatever their cause).
@@ -95,6 +100,7 @@ impl ReplicaManager {
             flush,
             partitions: RwLock::default(),
             metadata: RwLock::default(),
+            roles_changed: watch::channel(0).0,
             leaderships_gained: AtomicU64::new(0),
             isr_shrinks: AtomicU64::new(0),
             isr_expands: AtomicU64::new(0),
@@ -112,6 +118,12 @@ impl ReplicaManager {
             .unwrap_or_else(|e| e.into_inner())
             .get(&(topic.to_string(), partition))
             .cloned()
+    }
+
+    /// A receiver that sees every later opening, closing or leadership move of a
+    /// partition.
+    pub fn subscribe_role_changes(&self) -> watch::Receiver<u64> {
+        self.roles_changed.subscribe()
     }
 
     fn all_partitions(&self) -> Vec<Arc<Partition>> {
@@ -155,6 +167,7 @@ impl ReplicaManager {
             .filter(|(tp, p)| wanted.get(*tp).is_none_or(|(key, _)| *key != p.key))
             .map(|(tp, _)| tp.clone())
             .collect();
+        let mut moved = !gone.is_empty();
         for tp in gone {
             if let Some(p) = partitions.remove(&tp) {
                 info!(topic = %tp.0, partition = tp.1, "closing and deleting replica");
@@ -171,6 +184,7 @@ impl ReplicaManager {
                     let old = p.role().clone();
                     if old != role {
                         self.count_role_change(&tp, &old, &role);
+                        moved |= old.leader != role.leader || old.leader_epoch != role.leader_epoch;
                         p.set_role(role);
                     }
                 }
@@ -187,6 +201,7 @@ impl ReplicaManager {
                         let partition =
                             Partition::new(tp.0.clone(), key, self.broker_id, log, role);
                         partitions.insert(tp, Arc::new(partition));
+                        moved = true;
                     }
                     Err(e) => warn!(topic = %tp.0, partition = tp.1, "cannot open replica: {e}"),
                 },
@@ -194,6 +209,9 @@ impl ReplicaManager {
         }
         drop(partitions);
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
+        if moved {
+            self.roles_changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 
     /// Counts what a role change means for this broker: a leadership won, or an ISR
