@@ -129,6 +129,12 @@ for mode in plain tls; do
 done
 unset RILL_TLS_CA RILL_TLS_CERT RILL_TLS_KEY
 
+# The partition sweep: what partitions cost when they do nothing, and acks=all produce
+# spread over them (bench/partitions.sh, one fresh cluster per count).
+echo "partition sweep" >&2
+COUNTS=${SWEEP_COUNTS:-6 100 1000 10000} RECORDS=$(( RECORDS / 10 )) RILL_SKIP_BUILD=1 RILL=$RILL \
+  bench/partitions.sh >"$WORK/partitions.json"
+
 python3 - "$WORK" <<'PY'
 import json, os, platform, subprocess, sys
 work = sys.argv[1]
@@ -166,8 +172,9 @@ tls = {mode: {"produce_rf3_acks_all": load(f"tls-produce-{mode}.json"), "consume
        for mode in ("plain", "tls")}
 for kind in ("produce_rf3_acks_all", "consume_rf3"):
     tls[f"{kind}_tls_over_plain"] = round(tls["tls"][kind]["records_per_sec"] / tls["plain"][kind]["records_per_sec"], 2)
+sweep = load("partitions.json")
 results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication, "rebalance": rebalance,
-           "tls": tls,
+           "tls": tls, "partitions": sweep,
            "e2e": e2e, "kafka_clients": {"produce_rf3_acks_all": kafka_produce, "consume_rf3": kafka_consume,
                                           "rill_consume_rf3": consume_rf3}}
 json.dump(results, open("bench/results.json", "w"), indent=2)
@@ -207,6 +214,10 @@ for mode, label in (("plain", "plaintext"), ("tls", "TLS (mutual between nodes, 
 lines += ["", "| cost of TLS | TLS / plaintext records/s |", "|---|---|",
           f"| produce RF 3 acks=all | {tls['produce_rf3_acks_all_tls_over_plain']} |",
           f"| consume RF 3 | {tls['consume_rf3_tls_over_plain']} |"]
+fmt = lambda xs: " / ".join(f"{x:g}" for x in xs)
+lines += ["", "| partitions (one RF 3 topic, fresh 3-node cluster) | created and led (s) | idle CPU per node (% of a core) | RSS per node (MiB) | data directory per node (MiB) | produce acks=all (records/s) | produce p99 (ms) |",
+          "|---|---|---|---|---|---|---|"]
+lines += [f"| {s['partitions']} | {s['create_s']} | {fmt(s['idle_cpu_pct_per_node'])} | {fmt(s['rss_mib_per_node'])} | {fmt(s['data_dir_mib_per_node'])} | {s['produce_records_per_sec']:.0f} | {s['produce_p99_ms']:.0f} |" for s in sweep]
 lines += ["", "| cluster | produce / storage | peak node RSS (MiB) |", "|---|---|---|"]
 lines += [f"| {r['nodes']} node(s) | {r['produce_to_storage_ratio']} | {r['peak_rss_mib']} |" for r in runs]
 lines += ["", "Produce latency is from the send call (no fixed rate); consume latency is per poll",
