@@ -235,6 +235,11 @@ pub enum MetadataCommand {
         group_id: String,
         offsets: Vec<OffsetCommit>,
     },
+    /// Offsets of many group members, checked by the coordinator and written as one
+    /// entry (group commit), in the order they were committed.
+    CommitOffsetsBatch {
+        commits: Vec<(String, Vec<OffsetCommit>)>,
+    },
     /// Committed offsets the coordinator deleted (OffsetDelete), checked against the
     /// group's subscriptions first.
     DeleteOffsets {
@@ -473,6 +478,12 @@ impl MetadataState {
             }
             MetadataCommand::CommitOffsets { group_id, offsets } => {
                 self.commit_offsets(group_id, offsets);
+                Ok(None)
+            }
+            MetadataCommand::CommitOffsetsBatch { commits } => {
+                for (group_id, offsets) in commits {
+                    self.commit_offsets(group_id, offsets);
+                }
                 Ok(None)
             }
             MetadataCommand::DeleteOffsets {

@@ -62,6 +62,10 @@ pub enum ControllerRequest {
         group_id: String,
         offsets: Vec<crate::model::OffsetCommit>,
     },
+    /// The group coordinator persists many groups' checked offsets in one entry.
+    CommitOffsetsBatch {
+        commits: Vec<(String, Vec<crate::model::OffsetCommit>)>,
+    },
     /// The group coordinator deletes committed offsets it has checked (OffsetDelete).
     DeleteOffsets {
         group_id: String,

@@ -8,6 +8,7 @@ use tokio::sync::{oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::commit_batch::CommitBatcher;
 use super::{metrics, term_to_load};
 use crate::error::CoordinatorError;
 use crate::group::{Group, GroupConfig, Output};
@@ -25,6 +26,8 @@ pub struct GroupCoordinator {
     metadata: Arc<MetadataNode>,
     config: GroupConfig,
     inner: Mutex<Inner>,
+    /// Checked offset commits, written through the log in batches.
+    commits: CommitBatcher,
 }
 
 #[derive(Default)]
@@ -77,6 +80,7 @@ impl GroupCoordinator {
             metadata,
             config,
             inner: Mutex::default(),
+            commits: CommitBatcher::default(),
         }
     }
 
@@ -259,15 +263,18 @@ impl GroupCoordinator {
                 format!("{}-{} does not exist", o.topic, o.partition),
             ));
         }
-        let request = ControllerRequest::CommitOffsets {
-            group_id: group_id.to_string(),
-            offsets,
-        };
-        self.metadata
-            .execute_as_leader(request)
+        // The check is done; the write joins the next batch without holding the lock.
+        drop(inner);
+        let metadata = &self.metadata;
+        self.commits
+            .commit((group_id.to_string(), offsets), |commits| async move {
+                metadata
+                    .execute_as_leader(ControllerRequest::CommitOffsetsBatch { commits })
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| CoordinatorError::new(ErrorCode::NotCoordinator, e.to_string()))
+            })
             .await
-            .map_err(|e| CoordinatorError::new(ErrorCode::NotCoordinator, e.to_string()))?;
-        Ok(())
     }
 
     /// The groups as they are now (mid-rebalance included), for DescribeGroups: `None`

@@ -5,6 +5,7 @@
 //! reloads the groups from the log (heartbeat deadlines restart). The transaction
 //! coordinator (`transactions.rs`) lives beside it the same way.
 
+mod commit_batch;
 mod coordinator;
 mod grpc;
 mod metrics;

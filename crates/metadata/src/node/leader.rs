@@ -77,6 +77,15 @@ impl MetadataNode {
                     log_index: Some(log_index),
                 })
             }
+            ControllerRequest::CommitOffsetsBatch { commits } => {
+                let (_, log_index) = self
+                    .write(MetadataCommand::CommitOffsetsBatch { commits })
+                    .await?;
+                Ok(ForwardedReply {
+                    reply: ControllerReply::Done,
+                    log_index: Some(log_index),
+                })
+            }
             ControllerRequest::CommitOffsets { group_id, offsets } => {
                 let command = MetadataCommand::CommitOffsets { group_id, offsets };
                 let (_, log_index) = self.write(command).await?;
@@ -245,6 +254,7 @@ impl MetadataNode {
                     | ControllerRequest::AllocateProducerIds { .. }
                     | ControllerRequest::PutGroup { .. }
                     | ControllerRequest::CommitOffsets { .. }
+                    | ControllerRequest::CommitOffsetsBatch { .. }
                     | ControllerRequest::DeleteOffsets { .. }
                     | ControllerRequest::PutTransaction { .. }
                     | ControllerRequest::AddLearner { .. } => {
