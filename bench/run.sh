@@ -92,6 +92,10 @@ for nodes in 1 3; do
     echo "rebalance: members join a stable group" >&2
     "$RILL" topic create grouped --partitions 12 --replication-factor 3 >/dev/null
     "$RILL" bench rebalance --topic grouped --members 4 --joins 5 >"$WORK/rebalance.json"
+    echo "offset commits: 500 groups committing each second, then 100 as fast as they can" >&2
+    METRICS=http://127.0.0.1:19391/metrics,http://127.0.0.1:19392/metrics,http://127.0.0.1:19393/metrics
+    "$KAFKA_PY" bench/commits.py "$KAFKA_BOOTSTRAP" "$METRICS" grouped 500 1 20 >"$WORK/commits-paced.json"
+    "$KAFKA_PY" bench/commits.py "$KAFKA_BOOTSTRAP" "$METRICS" grouped 100 0 15 >"$WORK/commits-closed.json"
     echo "failover: SIGKILL the leader under a fixed-rate acks=all load" >&2
     "$RILL" topic create failover --partitions 1 --replication-factor 3 >/dev/null
     "$RILL" bench produce --topic failover --records 15000 --record-size $SIZE --acks all --rate 1000 >"$WORK/failover.json" &
@@ -173,8 +177,9 @@ tls = {mode: {"produce_rf3_acks_all": load(f"tls-produce-{mode}.json"), "consume
 for kind in ("produce_rf3_acks_all", "consume_rf3"):
     tls[f"{kind}_tls_over_plain"] = round(tls["tls"][kind]["records_per_sec"] / tls["plain"][kind]["records_per_sec"], 2)
 sweep = load("partitions.json")
+commits = {"paced": load("commits-paced.json"), "closed_loop": load("commits-closed.json")}
 results = {"machine": machine, "storage": storage, "runs": runs, "replication": replication, "rebalance": rebalance,
-           "tls": tls, "partitions": sweep,
+           "tls": tls, "partitions": sweep, "offset_commits": commits,
            "e2e": e2e, "kafka_clients": {"produce_rf3_acks_all": kafka_produce, "consume_rf3": kafka_consume,
                                           "rill_consume_rf3": consume_rf3}}
 json.dump(results, open("bench/results.json", "w"), indent=2)
@@ -214,6 +219,10 @@ for mode, label in (("plain", "plaintext"), ("tls", "TLS (mutual between nodes, 
 lines += ["", "| cost of TLS | TLS / plaintext records/s |", "|---|---|",
           f"| produce RF 3 acks=all | {tls['produce_rf3_acks_all_tls_over_plain']} |",
           f"| consume RF 3 | {tls['consume_rf3_tls_over_plain']} |"]
+lines += ["", "| offset commits (Kafka listener, confluent-kafka, one group per committer) | commits/s | metadata log entries/s | commits per entry | p50 ms | p99 ms |",
+          "|---|---|---|---|---|---|"]
+for label, c in (("500 committers, each once a second", commits["paced"]), ("100 committers, each as fast as answers come", commits["closed_loop"])):
+    lines.append(f"| {label} | {c['commits_per_sec']:.0f} | {c['log_entries_per_sec']:.1f} | {c['commits_per_log_entry']} | {c['latency_ms']['p50']} | {c['latency_ms']['p99']} |")
 fmt = lambda xs: " / ".join(f"{x:g}" for x in xs)
 lines += ["", "| partitions (one RF 3 topic, fresh 3-node cluster) | created and led (s) | idle CPU per node (% of a core) | RSS per node (MiB) | data directory per node (MiB) | produce acks=all (records/s) | produce p99 (ms) |",
           "|---|---|---|---|---|---|---|"]
