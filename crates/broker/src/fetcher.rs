@@ -92,6 +92,8 @@ async fn fetch_from(
         if cancel.is_cancelled() {
             return;
         }
+        // Seen before planning: a role change from here on ends the fetch planned now.
+        roles.borrow_and_update();
         let partitions: Vec<Arc<Partition>> = replicas
             .followed_partitions()
             .into_iter()
@@ -142,7 +144,6 @@ async fn fetch_once(
     max_wait: Duration,
     roles: &mut tokio::sync::watch::Receiver<u64>,
 ) -> Result<(), BrokerError> {
-    roles.borrow_and_update();
     // Each partition is fetched for the leadership it follows now; every answer is
     // applied only while that leadership lasts (a role change drops late answers).
     let following: Vec<(&Arc<Partition>, Leadership)> = partitions
@@ -194,7 +195,7 @@ async fn fetch_once(
         r = client.fetch(request) => r.map_err(|s| grpc_error(&s))?.into_inner(),
         _ = roles.changed() => return Ok(()),
     };
-    let mut appended = false;
+    let mut appended = Vec::new();
     let mut stale = false;
     let mut high_watermarks = Vec::new();
     for (r, (p, from)) in response.partitions.iter().zip(&following) {
@@ -214,6 +215,7 @@ async fn fetch_once(
             stale |= p.log().log_end_offset() == log_end;
             continue;
         }
+        let mut appended_to = None;
         for (header, batch) in split_batches(&r.records)? {
             let log_end = p.log().log_end_offset();
             if header.next_offset() <= log_end {
@@ -227,13 +229,19 @@ async fn fetch_once(
             if !p.append_fetched(*from, &batch)? {
                 break;
             }
-            appended = true;
+            appended_to = Some(header.next_offset());
+        }
+        if let Some(next) = appended_to {
+            appended.push((p, *from, next));
         }
         high_watermarks.push((p, *from, r.high_watermark, r.log_start_offset));
     }
     // What the next fetch reports as this replica's log end must be on disk.
-    if appended && replicas.flush_policy() == FlushPolicy::Group {
+    if !appended.is_empty() && replicas.flush_policy() == FlushPolicy::Group {
         replicas.flush().await?;
+    }
+    for (p, from, next) in appended {
+        p.mark_fetched_durable(from, next);
     }
     for (p, from, hw, log_start) in high_watermarks {
         p.follow_high_watermark(from, hw);

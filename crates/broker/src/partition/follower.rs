@@ -97,6 +97,19 @@ impl Partition {
             == Some(from)
     }
 
+    /// Follower: what it appended from `from` up to `next` is on disk (per the flush
+    /// policy). Should this replica lead next, its high watermark counts its log as
+    /// durable up to there, not only up to where it was when it opened: without this a
+    /// new leader's high watermark stays below records acknowledged under the previous
+    /// one until it takes a write of its own.
+    pub fn mark_fetched_durable(&self, from: Leadership, next: u64) {
+        let Some(_role) = self.role_following(from) else {
+            return;
+        };
+        let durable = next.min(self.log.log_end_offset());
+        self.durable_log_end.fetch_max(durable, Ordering::SeqCst);
+    }
+
     /// Follower: `from`'s high watermark, bounded by what this replica holds.
     pub fn follow_high_watermark(&self, from: Leadership, leader_hw: u64) {
         let Some(_role) = self.role_following(from) else {

@@ -118,3 +118,44 @@ fn the_high_watermark_stands_still_while_the_isr_is_below_min_isr() {
     p.record_follower_fetch(2, 1);
     assert_eq!(p.high_watermark(), 1);
 }
+
+#[test]
+fn a_new_leader_counts_what_it_fetched_durably_toward_its_high_watermark() {
+    // Broker 2 opened empty, fetched 3 records from leader 1 and flushed them; the
+    // leader's high watermark reached only 1 before it died.
+    let p = replica(2, role(1, 3, &[1, 2, 3], 2));
+    let from = following(&p);
+    assert_eq!(
+        p.append_fetched(from, &leader_batch(0, 3, 3)).ok(),
+        Some(true)
+    );
+    p.mark_fetched_durable(from, 3);
+    p.follow_high_watermark(from, 1);
+    // Broker 2 leads at epoch 4 and broker 3, which has all 3 records, reports in.
+    p.set_role(role(2, 4, &[2, 3], 2));
+    p.record_follower_fetch(3, 3);
+    assert_eq!(
+        p.high_watermark(),
+        3,
+        "records acknowledged under the old leader commit without a new write"
+    );
+}
+
+#[test]
+fn a_deposed_leaders_flush_does_not_count_as_durable() {
+    let p = replica(2, role(1, 3, &[1, 2, 3], 2));
+    let old = following(&p);
+    assert_eq!(
+        p.append_fetched(old, &leader_batch(0, 3, 3)).ok(),
+        Some(true)
+    );
+    // The role moves before the fetch's flush ends: the late mark is dropped.
+    p.set_role(role(2, 4, &[2, 3], 2));
+    p.mark_fetched_durable(old, 3);
+    p.record_follower_fetch(3, 3);
+    assert_eq!(
+        p.high_watermark(),
+        0,
+        "nothing counted durable that was not"
+    );
+}

@@ -158,11 +158,23 @@ impl ReplicaManager {
             .filter_map(|r| self.leader_partition(&r.topic, r.partition).ok())
             .map(|p| p.subscribe())
             .collect();
+        let mut first_high_watermarks: Option<Vec<Option<u64>>> = None;
         loop {
             for c in &mut changes {
                 c.borrow_and_update();
             }
             let results = self.read_once(replica_id, requests, max_bytes);
+            // A follower learns the high watermark from the answer: one that moved
+            // ends its wait (its consumers and its own next election depend on it).
+            let high_watermarks: Vec<Option<u64>> = results
+                .iter()
+                .map(|r| r.result.as_ref().ok().map(|f| f.offsets.high_watermark))
+                .collect();
+            let hw_moved = replica_id.is_some()
+                && first_high_watermarks
+                    .get_or_insert_with(|| high_watermarks.clone())
+                    .as_slice()
+                    != high_watermarks.as_slice();
             let bytes: usize = results
                 .iter()
                 .filter_map(|r| r.result.as_ref().ok())
@@ -172,7 +184,7 @@ impl ReplicaManager {
                 .iter()
                 .any(|r| r.result.as_ref().map_or(true, |f| f.diverging.is_some()));
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if bytes >= min_bytes.max(1) || any_error || remaining.is_zero() {
+            if bytes >= min_bytes.max(1) || any_error || hw_moved || remaining.is_zero() {
                 return results;
             }
             // Nothing moved while waiting: the last read is still the answer, and a
