@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rill_metadata::OffsetCommit;
 use tokio::sync::oneshot;
@@ -29,12 +29,15 @@ struct Pending {
 pub(crate) struct CommitBatcher {
     /// Bounded by the requests waiting on it: each waits for its own entry.
     queue: Mutex<VecDeque<Pending>>,
-    writer: tokio::sync::Mutex<()>,
+    /// Held by the task writing a batch, so one batch is in flight at a time.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl CommitBatcher {
     /// Queues `commit` and returns once a log entry holding it is written (or failed).
-    /// `write` writes one batch; the caller that writes may carry others' commits.
+    /// `write` writes one batch; the caller that writes may carry others' commits. The
+    /// write runs in a task of its own, so a caller that gives up (a cancelled request)
+    /// never abandons the commits of others it carried.
     pub(crate) async fn commit<W, F>(
         &self,
         commit: GroupOffsets,
@@ -42,12 +45,12 @@ impl CommitBatcher {
     ) -> Result<(), CoordinatorError>
     where
         W: Fn(Vec<GroupOffsets>) -> F,
-        F: Future<Output = Result<(), CoordinatorError>>,
+        F: Future<Output = Result<(), CoordinatorError>> + Send + 'static,
     {
         let (reply, mut answer) = oneshot::channel();
         self.lock_queue().push_back(Pending { commit, reply });
         loop {
-            let _writing = self.writer.lock().await;
+            let writing = self.writer.clone().lock_owned().await;
             // Written by the batch before ours?
             match answer.try_recv() {
                 Ok(result) => return result,
@@ -66,15 +69,19 @@ impl CommitBatcher {
             };
             let (commits, replies): (Vec<GroupOffsets>, Vec<_>) =
                 batch.into_iter().map(|p| (p.commit, p.reply)).unzip();
-            let result = if commits.is_empty() {
-                Ok(())
-            } else {
-                write(commits).await
-            };
-            for reply in replies {
-                let _ = reply.send(result.clone());
+            if commits.is_empty() {
+                continue;
             }
-            // Ours was in this batch, or waits for the next writer (maybe us).
+            let written = write(commits);
+            tokio::spawn(async move {
+                let result = written.await;
+                for reply in replies {
+                    let _ = reply.send(result.clone());
+                }
+                drop(writing);
+            });
+            // Ours was in this batch, or waits for the next writer (maybe us): the lock
+            // comes back once the batch is answered.
         }
     }
 
@@ -86,7 +93,6 @@ impl CommitBatcher {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
@@ -167,5 +173,45 @@ mod tests {
         let first = first.await.ok().map(|r| r.map_err(|e| e.code()));
         assert_eq!(first, Some(Err(rill_common::ErrorCode::NotCoordinator)));
         assert_eq!(second, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_gives_up_still_answers_the_commits_it_carried() {
+        let batcher = Arc::new(CommitBatcher::default());
+        let writes = Arc::new(AtomicUsize::new(0));
+        let write = {
+            let writes = writes.clone();
+            move |batch: Vec<GroupOffsets>| {
+                let writes = writes.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    writes.fetch_add(batch.len(), Ordering::SeqCst);
+                    Ok(())
+                }
+            }
+        };
+        let commit = |group: &'static str, offset: u64| {
+            let (batcher, write) = (batcher.clone(), write.clone());
+            tokio::spawn(
+                async move { batcher.commit((group.into(), offsets(offset)), write).await },
+            )
+        };
+        // `a` is written alone; `b` and `c` queue meanwhile, and `b`'s caller writes both.
+        let a = commit("a", 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let b = commit("b", 2);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let c = commit("c", 3);
+        // `b`'s request is cancelled while its write (carrying `c`) is under way.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        b.abort();
+        assert!(matches!(a.await, Ok(Ok(()))));
+        let c = tokio::time::timeout(Duration::from_secs(5), c).await;
+        assert!(
+            matches!(c, Ok(Ok(Ok(())))),
+            "the commit carried by a cancelled writer is answered: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(writes.load(Ordering::SeqCst), 3, "every commit was written");
     }
 }

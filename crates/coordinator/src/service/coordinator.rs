@@ -265,14 +265,19 @@ impl GroupCoordinator {
         }
         // The check is done; the write joins the next batch without holding the lock.
         drop(inner);
-        let metadata = &self.metadata;
+        let metadata = self.metadata.clone();
         self.commits
-            .commit((group_id.to_string(), offsets), |commits| async move {
-                metadata
-                    .execute_as_leader(ControllerRequest::CommitOffsetsBatch { commits })
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| CoordinatorError::new(ErrorCode::NotCoordinator, e.to_string()))
+            .commit((group_id.to_string(), offsets), move |commits| {
+                let metadata = metadata.clone();
+                async move {
+                    metadata
+                        .execute_as_leader(ControllerRequest::CommitOffsetsBatch { commits })
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            CoordinatorError::new(ErrorCode::NotCoordinator, e.to_string())
+                        })
+                }
             })
             .await
     }
