@@ -176,11 +176,7 @@ impl MetadataNode {
             other => {
                 let _guard = self.leader.decisions.lock().await;
                 // Decide on everything committed so far, including earlier terms' entries.
-                self.raft
-                    .ensure_linearizable()
-                    .await
-                    .map_err(|e| not_controller_or(e.to_string(), self.known_leader()))?;
-                let state = self.state();
+                let state = self.linearizable_state().await?;
                 let command = match other {
                     ControllerRequest::CreateTopic {
                         name,

@@ -251,13 +251,32 @@ impl MetadataNode {
 
     /// The metadata with every entry committed before this call applied (a linearizable
     /// read; only the leader can serve it).
+    ///
+    /// openraft's read index alone is not enough here: a leader restarted with its vote
+    /// keeps its term without a new blank entry, and reads at the committed id it stored,
+    /// which is not fsynced and may lag entries it acknowledged before the restart (a
+    /// transaction coordinator that loaded such a state lost a partition of an open
+    /// transaction, and its abort left a record of it visible). Every entry a leader
+    /// acknowledged is in its own log, so this waits for the leader's whole log to apply.
     pub async fn linearizable_state(&self) -> Result<SharedState, MetadataError> {
-        self.raft.ensure_linearizable().await.map_err(|e| {
+        let refused = |e: String| {
             tracing::debug!("linearizable read refused: {e}");
             MetadataError::NotController {
                 leader: self.known_leader().filter(|(id, _)| *id != self.node_id()),
             }
-        })?;
+        };
+        self.raft
+            .ensure_linearizable()
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let last_log_index = self.raft.metrics().borrow().last_log_index;
+        if last_log_index.is_some() {
+            self.raft
+                .wait(Some(self.config.request_timeout))
+                .applied_index_at_least(last_log_index, "the leader's whole log applied")
+                .await
+                .map_err(|e| refused(e.to_string()))?;
+        }
         Ok(self.state())
     }
 
