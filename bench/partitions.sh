@@ -4,7 +4,10 @@
 #   - create_s: from `topic create` until every partition has a leader;
 #   - idle CPU per node (% of one core) over IDLE_S seconds with nothing to do;
 #   - RSS per node and data directory per node (MiB) after that;
-#   - an acks=all produce of RECORDS 1 KiB records (rate and p99).
+#   - an acks=all produce of RECORDS 1 KiB records (rate and p99);
+#   - failover: node 3 is SIGKILLed; failover_s is the time until every partition is led
+#     by an alive node; it is then started again and isr_restored_s is the time until
+#     every partition's ISR holds all three replicas (ISR changes are batched per leader).
 # Prints one JSON document (a list, one object per count) on stdout.
 #   COUNTS="6 100 1000" IDLE_S=20 RECORDS=20000 bench/partitions.sh > sweep.json
 set -euo pipefail
@@ -18,6 +21,7 @@ WORK=$(mktemp -d)
 DEV_PID=
 cleanup() {
   if [ -n "$DEV_PID" ]; then kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; fi
+  if [ -n "${NODE3_PID:-}" ]; then kill "$NODE3_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,9 +35,14 @@ cpu_ticks() { # utime + stime of every node, one line per pid: "pid ticks"
   done
 }
 
-led_partitions() { # topic
+led_partitions() { # topic [excluded leader]
   "$RILL" topic describe "$1" --json 2>/dev/null |
-    python3 -c 'import json,sys; print(sum(p.get("leader") is not None for p in json.load(sys.stdin)["partitions"]))' 2>/dev/null || echo 0
+    python3 -c 'import json,sys; x=int(sys.argv[1]); print(sum(p.get("leader") not in (None, x) for p in json.load(sys.stdin)["partitions"]))' "${2:-0}" 2>/dev/null || echo 0
+}
+
+full_isrs() { # topic: partitions whose ISR holds all their replicas
+  "$RILL" topic describe "$1" --json 2>/dev/null |
+    python3 -c 'import json,sys; print(sum(len(p["isr"]) == len(p["replicas"]) for p in json.load(sys.stdin)["partitions"]))' 2>/dev/null || echo 0
 }
 
 results=()
@@ -70,9 +79,30 @@ EOF
   rss=$(for pid in $(node_pids); do awk '/VmRSS/ {printf "%.0f\n", $2 / 1024}' "/proc/$pid/status"; done | paste -sd, -)
   disk=$(for d in "$WORK"/cluster/node*; do du -sm "$d" | cut -f1; done | paste -sd, -)
   "$RILL" bench produce --topic sweep --records "$RECORDS" --record-size 1024 --acks all >"$WORK/produce-$count.json"
-  results+=("$(python3 - "$count" "$start" "$created" "$idle" "$rss" "$disk" "$WORK/produce-$count.json" <<'EOF'
+  # Failover: SIGKILL node 3, wait until every partition is led elsewhere; start it again
+  # (same command line and environment) and wait until every ISR is whole.
+  node3=$(pgrep -f "node --node-id 3 --data-dir $WORK/" | head -1)
+  mapfile -d '' node3_cmd <"/proc/$node3/cmdline"
+  mapfile -d '' node3_env <"/proc/$node3/environ"
+  killed=$(date +%s.%N)
+  kill -9 "$node3"
+  for _ in $(seq 1 1200); do
+    [ "$(led_partitions sweep 3)" = "$count" ] && break
+    sleep 0.1
+  done
+  failed_over=$(date +%s.%N)
+  env -i "${node3_env[@]}" "${node3_cmd[@]}" >>"$WORK/node3-restart-$count.log" 2>&1 &
+  NODE3_PID=$!
+  restarted=$(date +%s.%N)
+  for _ in $(seq 1 1200); do
+    [ "$(full_isrs sweep)" = "$count" ] && break
+    sleep 0.1
+  done
+  isr_restored=$(date +%s.%N)
+  kill "$NODE3_PID" 2>/dev/null || true; wait "$NODE3_PID" 2>/dev/null || true
+  results+=("$(python3 - "$count" "$start" "$created" "$idle" "$rss" "$disk" "$WORK/produce-$count.json" "$killed" "$failed_over" "$restarted" "$isr_restored" <<'EOF'
 import json, sys
-count, start, created, idle, rss, disk, produce = sys.argv[1:]
+count, start, created, idle, rss, disk, produce, killed, failed_over, restarted, isr_restored = sys.argv[1:]
 p = json.load(open(produce))
 ints = lambda s: [float(x) for x in s.split(",") if x]
 print(json.dumps({
@@ -83,6 +113,8 @@ print(json.dumps({
     "data_dir_mib_per_node": ints(disk),
     "produce_records_per_sec": p.get("records_per_sec"),
     "produce_p99_ms": p.get("latency_ms", {}).get("p99"),
+    "failover_s": round(float(failed_over) - float(killed), 2),
+    "isr_restored_s": round(float(isr_restored) - float(restarted), 2),
 }))
 EOF
 )")

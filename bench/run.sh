@@ -212,7 +212,7 @@ lines += ["", "| replication (3 nodes, RF 3, acks=all, min.insync.replicas 2) | 
 lines += ["", "| consumer group (3 nodes, 12 partitions, cooperative-sticky) | value | target |", "|---|---|---|",
           f"| a member joins a stable group of 4 to 8: until every member holds its new assignment, p50 / max of {rebalance['records']} joins | {rebalance['latency_ms']['p50']:.0f} / {rebalance['latency_ms']['max']:.0f} ms | < 1000 ms |"]
 lines += ["", "| TLS (fresh 3-node clusters, RF 3, 6 partitions; plaintext, then `rill dev --secure`) | records | records/s | MB/s | p50 ms | p99 ms | max ms |",
-          "|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|"]
 for mode, label in (("plain", "plaintext"), ("tls", "TLS (mutual between nodes, client certificate)")):
     lines.append(row(f"produce acks=all, {label}", tls[mode]["produce_rf3_acks_all"]))
     lines.append(row(f"consume, {label}", tls[mode]["consume_rf3"]))
@@ -224,9 +224,9 @@ lines += ["", "| offset commits (Kafka listener, confluent-kafka, one group per 
 for label, c in (("500 committers, each once a second", commits["paced"]), ("100 committers, each as fast as answers come", commits["closed_loop"])):
     lines.append(f"| {label} | {c['commits_per_sec']:.0f} | {c['log_entries_per_sec']:.1f} | {c['commits_per_log_entry']} | {c['latency_ms']['p50']} | {c['latency_ms']['p99']} |")
 fmt = lambda xs: " / ".join(f"{x:g}" for x in xs)
-lines += ["", "| partitions (one RF 3 topic, fresh 3-node cluster) | created and led (s) | idle CPU per node (% of a core) | RSS per node (MiB) | data directory per node (MiB) | produce acks=all (records/s) | produce p99 (ms) |",
-          "|---|---|---|---|---|---|---|"]
-lines += [f"| {s['partitions']} | {s['create_s']} | {fmt(s['idle_cpu_pct_per_node'])} | {fmt(s['rss_mib_per_node'])} | {fmt(s['data_dir_mib_per_node'])} | {s['produce_records_per_sec']:.0f} | {s['produce_p99_ms']:.0f} |" for s in sweep]
+lines += ["", "| partitions (one RF 3 topic, fresh 3-node cluster) | created and led (s) | idle CPU per node (% of a core) | RSS per node (MiB) | data directory per node (MiB) | produce acks=all (records/s) | produce p99 (ms) | node 3 SIGKILLed: all led again (s) | node 3 back: all ISRs whole (s) |",
+          "|---|---|---|---|---|---|---|---|---|"]
+lines += [f"| {s['partitions']} | {s['create_s']} | {fmt(s['idle_cpu_pct_per_node'])} | {fmt(s['rss_mib_per_node'])} | {fmt(s['data_dir_mib_per_node'])} | {s['produce_records_per_sec']:.0f} | {s['produce_p99_ms']:.0f} | {s.get('failover_s', '-')} | {s.get('isr_restored_s', '-')} |" for s in sweep]
 lines += ["", "| cluster | produce / storage | peak node RSS (MiB) |", "|---|---|---|"]
 lines += [f"| {r['nodes']} node(s) | {r['produce_to_storage_ratio']} | {r['peak_rss_mib']} |" for r in runs]
 lines += ["", "Produce latency is from the send call (no fixed rate); consume latency is per poll",

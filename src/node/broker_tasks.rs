@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rill_broker::{FlushPolicy, ReplicaManager};
-use rill_metadata::{ControllerRequest, MetadataNode};
+use rill_metadata::{ControllerReply, ControllerRequest, MetadataNode};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::NodeConfig;
+
+/// The most ISR changes one request (and one metadata entry) carries.
+const ISR_CHANGES_PER_REQUEST: usize = 1_000;
 
 pub fn spawn(
     config: &NodeConfig,
@@ -75,14 +78,35 @@ pub fn spawn(
             let Some(broker_epoch) = m.broker_epoch() else {
                 continue;
             };
-            for mut change in r.isr_changes(lag_max) {
-                change.broker_epoch = broker_epoch;
-                let m = m.clone();
+            let changes = r.isr_changes(lag_max, broker_epoch);
+            // Many partitions' changes (a follower that died or came back) cost one
+            // request and one metadata entry per chunk, not one per partition.
+            for chunk in changes.chunks(ISR_CHANGES_PER_REQUEST) {
+                let (m, chunk) = (m.clone(), chunk.to_vec());
                 tokio::spawn(async move {
-                    let what =
-                        format!("{}-{} ISR {:?}", change.topic, change.partition, change.isr);
-                    if let Err(e) = m.submit(ControllerRequest::AlterPartition(change)).await {
-                        warn!("ISR change {what} refused: {e}");
+                    let asked = chunk.len();
+                    let first = chunk
+                        .first()
+                        .map(|c| format!("{}-{} ISR {:?}", c.topic, c.partition, c.isr));
+                    match m.submit(ControllerRequest::AlterPartitions(chunk)).await {
+                        Ok(ControllerReply::PartitionsAltered { results }) => {
+                            let refused: Vec<_> =
+                                results.iter().filter_map(|r| r.as_ref().err()).collect();
+                            if let Some((code, message)) = refused.first() {
+                                warn!(
+                                    refused = refused.len(),
+                                    asked, "ISR changes refused, the first: {code}: {message}"
+                                );
+                            }
+                        }
+                        Ok(other) => warn!("unexpected answer to ISR changes: {other:?}"),
+                        Err(e) => {
+                            warn!(
+                                asked,
+                                "ISR changes refused ({}, ...): {e}",
+                                first.unwrap_or_default()
+                            )
+                        }
                     }
                 });
             }

@@ -221,9 +221,15 @@ pub enum MetadataCommand {
         name: String,
         configs: BTreeMap<String, String>,
     },
-    /// An ISR change asked for by the partition leader.
+    /// An ISR change asked for by the partition leader (no longer written: kept so logs
+    /// written before `AlterPartitions` still apply).
     AlterPartition {
         change: PartitionChange,
+    },
+    /// ISR changes of many partitions, each checked by the controller; each applies on
+    /// its own (one whose partition moved on meanwhile is skipped).
+    AlterPartitions {
+        changes: Vec<PartitionChange>,
     },
     /// A group's coordinator persists it; a Dead group is removed with its offsets.
     PutGroup {
@@ -466,6 +472,15 @@ impl MetadataState {
                         format!("{}-{} changed concurrently; retry", at.0, at.1),
                     ))
                 }
+            }
+            MetadataCommand::AlterPartitions { changes } => {
+                for change in changes {
+                    let at = (change.topic.clone(), change.partition);
+                    if !self.apply_partition_change(change) {
+                        tracing::debug!(topic = %at.0, partition = at.1, "ISR change skipped: the partition moved on");
+                    }
+                }
+                Ok(None)
             }
             MetadataCommand::PutGroup { group } => {
                 if group.state == GroupState::Dead {

@@ -51,8 +51,9 @@ pub enum ControllerRequest {
         broker_id: BrokerId,
         broker_epoch: u64,
     },
-    /// A partition leader changes its ISR.
-    AlterPartition(crate::controller::isr::AlterPartition),
+    /// Partition leaders change their ISRs: each is checked on its own, and those
+    /// accepted are written as one entry.
+    AlterPartitions(Vec<crate::controller::isr::AlterPartition>),
     /// The group coordinator (on the active controller) persists a group.
     PutGroup {
         group: rill_common::group::GroupDescription,
@@ -124,12 +125,27 @@ pub enum ControllerRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControllerReply {
     Done,
-    BrokerRegistered { broker_epoch: u64 },
-    Heartbeat { fenced: bool },
-    PartitionAltered { partition_epoch: u64 },
-    LeadersElected { partitions: u64 },
-    UncleanLeaderElected { leader: BrokerId, leader_epoch: u64 },
-    ProducerIds { start: i64, count: u64 },
+    BrokerRegistered {
+        broker_epoch: u64,
+    },
+    Heartbeat {
+        fenced: bool,
+    },
+    /// Per request, in order: the partition's new epoch, or why it was refused.
+    PartitionsAltered {
+        results: Vec<Result<u64, (rill_common::ErrorCode, String)>>,
+    },
+    LeadersElected {
+        partitions: u64,
+    },
+    UncleanLeaderElected {
+        leader: BrokerId,
+        leader_epoch: u64,
+    },
+    ProducerIds {
+        start: i64,
+        count: u64,
+    },
 }
 
 /// A reply plus the index of the last log entry the request wrote, so that the node that

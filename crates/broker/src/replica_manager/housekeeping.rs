@@ -12,16 +12,15 @@ use crate::BrokerError;
 use super::{now_ms, ReplicaManager};
 
 impl ReplicaManager {
-    /// ISR changes the partitions this broker leads need (`broker_epoch` is left 0 for
-    /// the caller to fill in).
-    pub fn isr_changes(&self, lag_max: Duration) -> Vec<AlterPartition> {
+    /// ISR changes the partitions this broker (at `broker_epoch`) leads need.
+    pub fn isr_changes(&self, lag_max: Duration, broker_epoch: u64) -> Vec<AlterPartition> {
         self.all_partitions()
             .into_iter()
             .filter_map(|p| {
                 let (role, isr) = p.isr_proposal(lag_max)?;
                 Some(AlterPartition {
                     broker_id: self.broker_id,
-                    broker_epoch: 0,
+                    broker_epoch,
                     topic: p.topic.clone(),
                     partition: p.key.partition,
                     leader_epoch: role.leader_epoch as u64,

@@ -99,6 +99,46 @@ pub fn plan_alter_partition(
     })
 }
 
+/// What the controller answers a batch of ISR changes: the changes to write (as one
+/// entry) and, per request in order, the partition's next epoch or why it was refused.
+#[derive(Debug, Default)]
+pub struct AlterPartitionsPlan {
+    pub changes: Vec<PartitionChange>,
+    pub results: Vec<Result<u64, (ErrorCode, String)>>,
+}
+
+/// Plans each request on its own against `state`: one refused change does not hold
+/// back the others. A partition asked for twice keeps its first request.
+pub fn plan_alter_partitions(
+    state: &MetadataState,
+    requests: &[AlterPartition],
+) -> AlterPartitionsPlan {
+    let mut plan = AlterPartitionsPlan::default();
+    let mut seen = std::collections::HashSet::new();
+    for request in requests {
+        let result = if !seen.insert((request.topic.as_str(), request.partition)) {
+            Err(MetadataError::rejected(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{}-{} asked twice in one request",
+                    request.topic, request.partition
+                ),
+            ))
+        } else {
+            plan_alter_partition(state, request)
+        };
+        plan.results.push(match result {
+            Ok(change) => {
+                let next_epoch = change.expected_partition_epoch + 1;
+                plan.changes.push(change);
+                Ok(next_epoch)
+            }
+            Err(e) => Err((e.code(), e.message())),
+        });
+    }
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -152,7 +192,12 @@ mod tests {
         assert!(matches!(&change, Ok(c) if c.isr == vec![1, 3]));
         if let Ok(change) = change {
             assert!(s
-                .apply(MetadataCommand::AlterPartition { change }, 50)
+                .apply(
+                    MetadataCommand::AlterPartitions {
+                        changes: vec![change]
+                    },
+                    50
+                )
                 .is_ok());
         }
         let p = &s.topics["t"].partitions[0];
@@ -217,5 +262,53 @@ mod tests {
             Some(ErrorCode::InvalidRequest)
         );
         assert!(plan_alter_partition(&s, &request(&[1, 2])).is_ok());
+    }
+
+    #[test]
+    fn a_batch_writes_what_it_accepts_and_answers_each_request() {
+        let mut s = state();
+        for partition in [1, 2] {
+            let mut other = s.topics["t"].partitions[0].clone();
+            other.partition = partition;
+            if let Some(t) = s.topics.get_mut("t") {
+                t.partitions.push(other);
+            }
+        }
+        let mut stale = request(&[1]);
+        stale.partition = 1;
+        stale.partition_epoch = 6;
+        let mut third = request(&[1, 2]);
+        third.partition = 2;
+        let plan = plan_alter_partitions(&s, &[request(&[1, 3]), stale, third.clone(), third]);
+        assert_eq!(plan.changes.len(), 2, "{plan:?}");
+        let codes: Vec<_> = plan
+            .results
+            .iter()
+            .map(|r| r.as_ref().map_err(|(code, _)| *code).copied())
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                Ok(8),
+                Err(ErrorCode::InvalidUpdateVersion),
+                Ok(8),
+                Err(ErrorCode::InvalidRequest)
+            ]
+        );
+        // One entry; a change whose partition moved on meanwhile is skipped alone.
+        let mut changes = plan.changes;
+        changes[1].expected_partition_epoch = 3;
+        assert!(s
+            .apply(MetadataCommand::AlterPartitions { changes }, 50)
+            .is_ok());
+        let isrs: Vec<_> = s.topics["t"]
+            .partitions
+            .iter()
+            .map(|p| (p.isr.clone(), p.partition_epoch))
+            .collect();
+        assert_eq!(
+            isrs,
+            vec![(vec![1, 3], 8), (vec![1, 2, 3], 7), (vec![1, 2, 3], 7)]
+        );
     }
 }

@@ -76,19 +76,26 @@ impl ControllerService for ControllerServiceImpl {
         request: Request<AlterPartitionRequest>,
     ) -> Result<Response<AlterPartitionResponse>, Status> {
         let r = request.into_inner();
-        let req = ControllerRequest::AlterPartition(crate::controller::isr::AlterPartition {
-            broker_id: r.broker_id,
-            broker_epoch: r.broker_epoch,
-            topic: r.topic,
-            partition: r.partition,
-            leader_epoch: r.leader_epoch,
-            partition_epoch: r.partition_epoch,
-            isr: r.isr,
-        });
+        let req =
+            ControllerRequest::AlterPartitions(vec![crate::controller::isr::AlterPartition {
+                broker_id: r.broker_id,
+                broker_epoch: r.broker_epoch,
+                topic: r.topic,
+                partition: r.partition,
+                leader_epoch: r.leader_epoch,
+                partition_epoch: r.partition_epoch,
+                isr: r.isr,
+            }]);
         match self.node.submit(req).await.map_err(|e| status(&e))? {
-            ControllerReply::PartitionAltered { partition_epoch } => {
-                Ok(Response::new(AlterPartitionResponse { partition_epoch }))
-            }
+            ControllerReply::PartitionsAltered { results } => match results.into_iter().next() {
+                Some(Ok(partition_epoch)) => {
+                    Ok(Response::new(AlterPartitionResponse { partition_epoch }))
+                }
+                Some(Err((code, message))) => {
+                    Err(status(&crate::MetadataError::Rejected { code, message }))
+                }
+                None => Err(Status::internal("no answer for the ISR change")),
+            },
             other => Err(unexpected(other)),
         }
     }

@@ -53,18 +53,27 @@ impl MetadataNode {
                 broker_id,
                 broker_epoch,
             } => self.heartbeat(broker_id, broker_epoch).await,
-            ControllerRequest::AlterPartition(request) => {
+            ControllerRequest::AlterPartitions(requests) => {
                 let _guard = self.leader.decisions.lock().await;
-                let change = isr::plan_alter_partition(&self.state(), &request)?;
-                let (epoch, log_index) = self
-                    .write(MetadataCommand::AlterPartition { change })
-                    .await?;
-                info!(topic = %request.topic, partition = request.partition, isr = ?request.isr, "ISR changed");
+                let isr::AlterPartitionsPlan { changes, results } =
+                    isr::plan_alter_partitions(&self.state(), &requests);
+                let log_index = if changes.is_empty() {
+                    None
+                } else {
+                    let (_, log_index) = self
+                        .write(MetadataCommand::AlterPartitions { changes })
+                        .await?;
+                    Some(log_index)
+                };
+                let mut changed = requests.iter().zip(&results).filter(|(_, r)| r.is_ok());
+                if let Some((first, _)) = changed.next() {
+                    let others = changed.count();
+                    info!(topic = %first.topic, partition = first.partition, isr = ?first.isr,
+                        broker_id = first.broker_id, others, "ISR changed");
+                }
                 Ok(ForwardedReply {
-                    reply: ControllerReply::PartitionAltered {
-                        partition_epoch: epoch.unwrap_or_default(),
-                    },
-                    log_index: Some(log_index),
+                    reply: ControllerReply::PartitionsAltered { results },
+                    log_index,
                 })
             }
             ControllerRequest::AddLearner { node_id, addr } => {
@@ -245,7 +254,7 @@ impl MetadataNode {
                     }
                     ControllerRequest::RegisterBroker { .. }
                     | ControllerRequest::BrokerHeartbeat { .. }
-                    | ControllerRequest::AlterPartition(_)
+                    | ControllerRequest::AlterPartitions(_)
                     | ControllerRequest::ElectPreferredLeaders { .. }
                     | ControllerRequest::AllocateProducerIds { .. }
                     | ControllerRequest::PutGroup { .. }
