@@ -90,6 +90,13 @@ pub struct NodeArgs {
     /// log.flush.interval.ms (with log.flush.mode=interval)
     #[arg(long, env = "RILL_LOG_FLUSH_INTERVAL_MS")]
     pub log_flush_interval_ms: Option<u64>,
+    /// log.cache.capacity.bytes: the partition store's page cache (sled); with
+    /// metadata.cache.capacity.bytes most of what a node's memory grows with.
+    #[arg(long, env = "RILL_LOG_CACHE_CAPACITY_BYTES")]
+    pub log_cache_capacity_bytes: Option<u64>,
+    /// metadata.cache.capacity.bytes: the metadata store's page cache (sled).
+    #[arg(long, env = "RILL_METADATA_CACHE_CAPACITY_BYTES")]
+    pub metadata_cache_capacity_bytes: Option<u64>,
     /// log.retention.check.interval.ms: how often retention runs.
     #[arg(long, env = "RILL_LOG_RETENTION_CHECK_INTERVAL_MS")]
     pub log_retention_check_interval_ms: Option<u64>,
@@ -167,6 +174,10 @@ pub struct NodeConfig {
     pub access: rill_metadata::access::AccessControl,
     pub log_flush_mode: FlushMode,
     pub log_flush_interval: Duration,
+    /// The partition store's page cache (`log.cache.capacity.bytes`).
+    pub log_cache_capacity_bytes: u64,
+    /// The metadata store's page cache (`metadata.cache.capacity.bytes`).
+    pub metadata_cache_capacity_bytes: u64,
     pub log_retention_check_interval: Duration,
     /// `None` when `auto.leader.rebalance.enable` is false.
     pub leader_rebalance_interval: Option<Duration>,
@@ -213,7 +224,16 @@ fn parse_properties(text: &str) -> anyhow::Result<HashMap<String, String>> {
     Ok(map)
 }
 
-const KNOWN_KEYS: [&str; 25] = [
+const KNOWN_KEYS: &[&str] = &[
+    "log.cache.capacity.bytes",
+    "metadata.cache.capacity.bytes",
+    "cluster.secret.file",
+    "sasl.enabled.mechanisms",
+    "authorizer.enable",
+    "super.users",
+    "tls.cert.file",
+    "tls.key.file",
+    "tls.ca.file",
     "grpc.listeners",
     "grpc.advertised.listeners",
     "kafka.listeners",
@@ -470,6 +490,15 @@ impl NodeConfig {
                 "log.flush.interval.ms",
                 1_000,
             )?,
+            log_cache_capacity_bytes: layers
+                .get(args.log_cache_capacity_bytes, "log.cache.capacity.bytes")?
+                .unwrap_or(rill_broker::log::DEFAULT_CACHE_CAPACITY_BYTES),
+            metadata_cache_capacity_bytes: layers
+                .get(
+                    args.metadata_cache_capacity_bytes,
+                    "metadata.cache.capacity.bytes",
+                )?
+                .unwrap_or(rill_metadata::store::DEFAULT_CACHE_CAPACITY_BYTES),
             log_retention_check_interval: layers.millis(
                 args.log_retention_check_interval_ms,
                 "log.retention.check.interval.ms",
@@ -559,6 +588,38 @@ mod tests {
             config.voters,
             BTreeMap::from([(2, "127.0.0.1:8000".to_string())])
         );
+    }
+
+    #[test]
+    fn every_setting_is_a_key_of_the_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let secret = dir.path().join("cluster.secret");
+        std::fs::write(&secret, "0123456789abcdef0123").unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("node.properties");
+        std::fs::write(
+            &path,
+            format!(
+                "node.id=1\nlog.cache.capacity.bytes=1048576\nmetadata.cache.capacity.bytes=524288\n\
+                 cluster.secret.file={}\nsasl.enabled.mechanisms=SCRAM-SHA-512\n\
+                 authorizer.enable=true\nsuper.users=User:admin\n",
+                secret.display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let args = NodeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let config = NodeConfig::resolve(args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (
+                config.log_cache_capacity_bytes,
+                config.metadata_cache_capacity_bytes
+            ),
+            (1 << 20, 512 << 10)
+        );
+        assert!(config.access.is_enabled());
+        assert!(config.cluster_secret.is_some());
     }
 
     #[test]

@@ -58,8 +58,11 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let cancel = CancellationToken::new();
-    let storage = SledStorage::open(&config.data_dir.join("partitions"))
-        .context("opening the partition store")?;
+    let storage = SledStorage::open_with_cache(
+        &config.data_dir.join("partitions"),
+        config.log_cache_capacity_bytes,
+    )
+    .context("opening the partition store")?;
     let identity = storage.identity();
     info!(store_id = %identity.store_id, clean_shutdown = identity.clean_shutdown, "opened the partition store");
     let flush = match config.log_flush_mode {
@@ -85,6 +88,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         advertise: config.advertise.clone(),
         voters: config.voters.clone(),
         data_dir: config.data_dir.join("metadata"),
+        cache_capacity_bytes: config.metadata_cache_capacity_bytes,
         raft: RaftTimings::default(),
         broker_session_timeout: config.broker_session_timeout,
         broker_heartbeat_interval: config.broker_heartbeat_interval,

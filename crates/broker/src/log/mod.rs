@@ -90,12 +90,24 @@ pub struct SledStorage {
     identity: StoreIdentity,
 }
 
+/// The partition store's page cache unless `log.cache.capacity.bytes` says otherwise
+/// (sled's own default, 1 GiB, let a node's memory grow with the data it wrote).
+pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 64 << 20;
+
 impl SledStorage {
+    /// [`SledStorage::open_with_cache`] with the default page cache.
+    pub fn open(path: &Path) -> Result<Self, BrokerError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_CAPACITY_BYTES)
+    }
+
     /// Opens (or creates, with a new store id) the store, and takes its clean-shutdown
     /// marker: it is gone from disk before this returns. A store of the old layout (a
     /// tree pair per partition) is moved into the shared trees first.
-    pub fn open(path: &Path) -> Result<Self, BrokerError> {
-        let db = sled::Config::new().path(path).open()?;
+    pub fn open_with_cache(path: &Path, cache_capacity_bytes: u64) -> Result<Self, BrokerError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .open()?;
         let (store_id, created) = match db.get(STORE_ID)? {
             Some(id) => (String::from_utf8_lossy(&id).into_owned(), false),
             None => {

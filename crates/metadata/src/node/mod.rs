@@ -54,6 +54,8 @@ pub struct MetadataNodeConfig {
     pub voters: BTreeMap<NodeId, String>,
     /// Directory of the metadata Raft's sled Db.
     pub data_dir: PathBuf,
+    /// The metadata store's page cache (`metadata.cache.capacity.bytes`).
+    pub cache_capacity_bytes: u64,
     pub raft: RaftTimings,
     pub broker_session_timeout: Duration,
     pub broker_heartbeat_interval: Duration,
@@ -100,7 +102,8 @@ impl MetadataNode {
     /// Opens the metadata store and starts the Raft replica. Serve
     /// [`crate::grpc::RaftServiceImpl`] before calling [`MetadataNode::spawn_tasks`].
     pub async fn start(config: MetadataNodeConfig) -> Result<Arc<Self>, MetadataError> {
-        let (log_store, state_machine, state) = crate::store::open(&config.data_dir)?;
+        let (log_store, state_machine, state) =
+            crate::store::open(&config.data_dir, config.cache_capacity_bytes)?;
         let raft_config = openraft::Config {
             cluster_name: "rill-metadata".to_string(),
             heartbeat_interval: config.raft.heartbeat_ms,

@@ -217,7 +217,8 @@ mod tests {
         ) -> StorageResult<(tempfile::TempDir, SledLogStore, SledStateMachine)> {
             let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
             let (log, sm, _watch) =
-                crate::store::open(dir.path()).map_err(|e| StorageIOError::write(&e))?;
+                crate::store::open(dir.path(), crate::store::DEFAULT_CACHE_CAPACITY_BYTES)
+                    .map_err(|e| StorageIOError::write(&e))?;
             Ok((dir, log, sm))
         }
     }
