@@ -5,6 +5,7 @@ mod admin_acls;
 mod admin_groups;
 mod admin_service;
 mod admin_users;
+pub mod allocator;
 mod broker_tasks;
 pub mod config;
 mod http;

@@ -1,6 +1,8 @@
 //! One conformance suite for every [`LogStorage`]: each check runs against the in-memory
 //! and the sled storage.
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 use rill_common::record::{self, BatchHeader, RecordBatchBuilder};
 
@@ -138,6 +140,65 @@ fn removals_larger_than_one_part_leave_exactly_the_rest(storage: &dyn LogStorage
                 .unwrap_or_default()
         ),
         ["n"]
+    );
+}
+
+/// Batches larger than a stored part (the sled backend splits them) read back whole,
+/// from any offset, after truncation, prefix deletion, reopening and replacement.
+fn large_batches_read_back_whole(storage: &dyn LogStorage) {
+    let big: Vec<String> = (0..5).map(|i| i.to_string().repeat(9_000)).collect();
+    let big: Vec<&str> = big.iter().map(String::as_str).collect();
+    let log = open(storage, 14);
+    append(&log, &big[..3], 1);
+    append(&log, &["small"], 1);
+    append(&log, &big[3..], 2);
+    let all: Vec<&str> = big[..3]
+        .iter()
+        .copied()
+        .chain(["small"])
+        .chain(big[3..].iter().copied())
+        .collect();
+    assert_eq!(
+        values(&log.read(1, u64::MAX, 1 << 20).unwrap_or_default()),
+        all
+    );
+    assert_eq!(
+        values(&log.read(5, u64::MAX, 1 << 20).unwrap_or_default()),
+        big[3..]
+    );
+    let log = open(storage, 14);
+    assert_eq!(log.log_end_offset(), 6);
+    assert_eq!(
+        values(&log.read(0, u64::MAX, 1 << 20).unwrap_or_default()),
+        all
+    );
+    assert!(log.truncate_to(5).is_ok());
+    assert!(log.delete_before(3).is_ok());
+    let log = open(storage, 14);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (3, 4));
+    assert_eq!(
+        values(&log.read(3, u64::MAX, 1 << 20).unwrap_or_default()),
+        ["small"]
+    );
+
+    let backend = storage
+        .open_backend(&key(14))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let large = vec![7u8; 20_000];
+    assert!(backend.insert(9, large.clone()).is_ok());
+    assert_eq!(backend.floor(10).ok().flatten(), Some((9, large)));
+    assert!(backend.insert(9, vec![1, 2, 3]).is_ok());
+    assert_eq!(backend.floor(10).ok().flatten(), Some((9, vec![1, 2, 3])));
+    let mut seen = Vec::new();
+    let scanned = backend.scan(0, &mut |at, stored| {
+        seen.push((at, stored.len()));
+        ControlFlow::Continue(())
+    });
+    assert!(scanned.is_ok());
+    assert_eq!(
+        seen.last(),
+        Some(&(9, 3)),
+        "no part of the larger batch is left"
     );
 }
 
@@ -306,6 +367,7 @@ fn run_suite(storage: &dyn LogStorage) {
     reads_start_at_the_batch_holding_the_offset_and_respect_limits(storage);
     truncation_removes_a_suffix_at_batch_boundaries(storage);
     removals_larger_than_one_part_leave_exactly_the_rest(storage);
+    large_batches_read_back_whole(storage);
     deleting_a_prefix_moves_the_log_start(storage);
     the_epoch_cache_answers_end_offsets(storage);
     state_survives_reopening(storage);
