@@ -91,7 +91,10 @@ fn a_replayed_produce_request_gets_its_original_offsets_and_is_stored_once() {
 }
 
 #[test]
-fn idempotent_retries_across_leader_kills_leave_no_duplicates() {
+/// At 1,000 records per second each partition has several batches in flight (up to
+/// `--max-in-flight 5`): retried in any order across five leader kills, they land
+/// once each and in send order (`nonmonotonic` empty).
+fn pipelined_idempotent_retries_across_leader_kills_keep_order_and_leave_no_duplicates() {
     with_cluster(3, &[], |cluster| {
         cluster.wait_ready(READY)?;
         cluster.create_topic("exactly", 3, 3, &["min.insync.replicas=2"])?;
@@ -103,10 +106,12 @@ fn idempotent_retries_across_leader_kills_leave_no_duplicates() {
             "--duration-s",
             "40",
             "--rate",
-            "200",
+            "1000",
             "--acks",
             "all",
             "--idempotent",
+            "--max-in-flight",
+            "5",
         ])?;
         std::thread::sleep(Duration::from_secs(2));
         for round in 0..5 {
@@ -141,6 +146,11 @@ fn idempotent_retries_across_leader_kills_leave_no_duplicates() {
         );
         assert_eq!(
             verdict["duplicates"].as_array().map(Vec::len),
+            Some(0),
+            "{verdict}"
+        );
+        assert_eq!(
+            verdict["nonmonotonic"].as_array().map(Vec::len),
             Some(0),
             "{verdict}"
         );

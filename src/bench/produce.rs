@@ -36,6 +36,11 @@ pub struct ProduceBench {
     /// The idempotent producer (with --acks all).
     #[arg(long)]
     idempotent: bool,
+    /// Batches per partition in flight at once (Kafka's
+    /// max.in.flight.requests.per.connection), 1 to 5; with --idempotent only, others
+    /// keep one.
+    #[arg(long, default_value_t = 5)]
+    max_in_flight: usize,
     /// Transactions of this many records (a transactional producer per producer task;
     /// a record's latency runs to its transaction's commit).
     #[arg(long)]
@@ -62,6 +67,7 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
         let config = ProducerConfig {
             acks: args.acks.wire(),
             enable_idempotence: args.idempotent,
+            max_in_flight: args.max_in_flight,
             linger: Duration::from_millis(args.linger_ms),
             batch_size: args.batch_size,
             buffer_records: WINDOW,
@@ -149,6 +155,10 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
     extra.insert("producers".into(), serde_json::json!(args.producers));
     extra.insert("rate".into(), serde_json::json!(args.rate));
     extra.insert("idempotent".into(), serde_json::json!(args.idempotent));
+    extra.insert(
+        "max_in_flight".into(),
+        serde_json::json!(args.max_in_flight),
+    );
     extra.insert(
         "transaction_size".into(),
         serde_json::json!(args.transaction_size),

@@ -51,6 +51,11 @@ pub struct ProduceArgs {
     /// The idempotent producer: a retried batch is stored once (needs --acks all).
     #[arg(long)]
     idempotent: bool,
+    /// Batches per partition in flight at once (Kafka's
+    /// max.in.flight.requests.per.connection), 1 to 5; with --idempotent only, others
+    /// keep one.
+    #[arg(long, default_value_t = 5)]
+    max_in_flight: usize,
     #[arg(long, default_value_t = 5)]
     linger_ms: u64,
     #[arg(long, default_value_t = 16384)]
@@ -91,6 +96,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let config = ProducerConfig {
         acks: args.acks.wire(),
         enable_idempotence: args.idempotent,
+        max_in_flight: args.max_in_flight,
         linger: std::time::Duration::from_millis(args.linger_ms),
         batch_size: args.batch_size,
         compression: args.compression,

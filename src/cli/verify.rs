@@ -34,6 +34,11 @@ pub struct VerifyArgs {
     /// The idempotent producer: a retried batch is stored once (needs --acks all).
     #[arg(long)]
     idempotent: bool,
+    /// Batches per partition in flight at once (Kafka's
+    /// max.in.flight.requests.per.connection), 1 to 5; with --idempotent only, others
+    /// keep one.
+    #[arg(long, default_value_t = 5)]
+    max_in_flight: usize,
     /// How long reading everything back may take.
     #[arg(long, default_value_t = 60)]
     read_timeout_s: u64,
@@ -75,6 +80,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let config = ProducerConfig {
         acks: args.acks.wire(),
         enable_idempotence: args.idempotent,
+        max_in_flight: args.max_in_flight,
         linger: Duration::from_millis(2),
         delivery_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(10),

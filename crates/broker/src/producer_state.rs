@@ -257,6 +257,26 @@ impl ProducerStateTable {
         }
     }
 
+    /// Whether `h` is refused only because batches before it are missing: its sequence
+    /// is ahead of the next one expected in the producer's epoch (or of 0 in a newer
+    /// epoch or for a producer unknown here). A pipelining producer's earlier batches
+    /// may still be on their way, so the leader waits for them a while.
+    pub fn is_ahead(&self, h: &BatchHeader) -> bool {
+        if h.producer_id == NO_PRODUCER_ID {
+            return false;
+        }
+        let expected = match self.producers.get(&h.producer_id) {
+            None => 0,
+            Some(entry) if h.producer_epoch > entry.epoch => 0,
+            Some(entry) if h.producer_epoch < entry.epoch => return false,
+            Some(entry) => entry
+                .batches
+                .back()
+                .map_or(0, |b| b.last_sequence.wrapping_add(1)),
+        };
+        h.base_sequence.wrapping_sub(expected) > 0
+    }
+
     /// Remembers an appended data batch (`header` with its offsets stamped).
     pub fn record(&mut self, h: &BatchHeader) {
         if h.producer_id == NO_PRODUCER_ID {
@@ -504,6 +524,25 @@ mod tests {
             t.check(&batch(NO_PRODUCER_ID, -1, -1, 1, 0)).ok(),
             Some(SequenceCheck::Append)
         );
+    }
+
+    #[test]
+    fn a_batch_ahead_of_its_sequence_is_told_from_one_behind() {
+        let mut t = ProducerStateTable::default();
+        assert!(t.is_ahead(&batch(7, 0, 4, 1, 0)), "unknown producer past 0");
+        assert!(!t.is_ahead(&batch(7, 0, 0, 4, 0)));
+        t.record(&batch(7, 0, 0, 4, 0));
+        assert!(t.is_ahead(&batch(7, 0, 6, 1, 0)), "a gap after sequence 3");
+        assert!(
+            !t.is_ahead(&batch(7, 0, 4, 1, 0)),
+            "the next one is not ahead"
+        );
+        assert!(
+            !t.is_ahead(&batch(7, 0, 2, 1, 0)),
+            "an old one is not ahead"
+        );
+        assert!(t.is_ahead(&batch(7, 1, 3, 1, 0)), "a newer epoch past 0");
+        assert!(!t.is_ahead(&batch(NO_PRODUCER_ID, -1, -1, 1, 0)));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The producer: per-partition batching, Kafka's partitioning (murmur2 for keyed
 //! records, sticky partitions for the rest), acks, and retries of retriable errors with
-//! a metadata refresh. One batch per partition is in flight at a time, so retries never
-//! reorder a partition's records.
+//! a metadata refresh. An idempotent producer keeps up to `max_in_flight` batches per
+//! partition in flight: their sequence numbers keep them in order (the leader appends a
+//! partition's batches in sequence order however they arrive, and a retry resends the
+//! same bytes). Any other producer keeps one, so retries never reorder its records.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -37,6 +39,10 @@ pub struct ProducerConfig {
     pub enable_idempotence: bool,
     /// The codec batches are compressed with (stored and served as sent).
     pub compression: Compression,
+    /// Batches per partition in flight at once (Kafka's
+    /// `max.in.flight.requests.per.connection`), for an idempotent producer (at most
+    /// five); any other keeps one.
+    pub max_in_flight: usize,
 }
 
 impl Default for ProducerConfig {
@@ -50,6 +56,7 @@ impl Default for ProducerConfig {
             buffer_records: 10_000,
             enable_idempotence: true,
             compression: Compression::None,
+            max_in_flight: 5,
         }
     }
 }
@@ -73,8 +80,9 @@ pub struct RecordMetadata {
 
 type Delivery = oneshot::Sender<Result<RecordMetadata, ClientError>>;
 type TopicPartition = (String, u32);
-/// A sent batch's partition and, if it failed for good, why.
-type Done = (TopicPartition, Option<ClientError>);
+/// A sent batch's partition, the producer id it was written under, and, if it failed
+/// for good, why.
+type Done = (TopicPartition, Option<i64>, Option<ClientError>);
 
 enum Command {
     Send(ProducerRecord, Delivery),
@@ -170,8 +178,13 @@ struct Pending {
     created: Instant,
 }
 
+/// A batch closed to more records. An idempotent producer's batch takes its producer id
+/// and sequence when it is sent (a batch that failed for good costs its id, and the
+/// batches queued behind it go out under the next); a transactional one when it is
+/// sealed, inside its transaction's epoch.
 struct Sealed {
-    batch: Bytes,
+    builder: RecordBatchBuilder,
+    stamped: bool,
     deliveries: Vec<Delivery>,
     deadline: Instant,
 }
@@ -181,7 +194,8 @@ struct Actor {
     metadata: ClusterMetadata,
     open: HashMap<TopicPartition, Pending>,
     sealed: HashMap<TopicPartition, VecDeque<Sealed>>,
-    in_flight: HashSet<TopicPartition>,
+    /// Batches in flight per partition.
+    in_flight: HashMap<TopicPartition, usize>,
     sticky: HashMap<String, u32>,
     flush_waiters: Vec<oneshot::Sender<()>>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -208,7 +222,7 @@ impl Actor {
             metadata,
             open: HashMap::new(),
             sealed: HashMap::new(),
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             sticky: HashMap::new(),
             flush_waiters: Vec::new(),
             done_tx,
@@ -247,22 +261,35 @@ impl Actor {
                         self.seal_all();
                     }
                 },
-                Some((tp, failure)) = self.done_rx.recv() => {
-                    self.in_flight.remove(&tp);
+                Some((tp, sent_as, failure)) = self.done_rx.recv() => {
+                    if let Some(n) = self.in_flight.get_mut(&tp) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            self.in_flight.remove(&tp);
+                        }
+                    }
                     match (failure, &self.txn) {
                         (None, _) => {}
                         // The transaction cannot commit; its abort bumps the epoch,
                         // which restarts the sequences.
                         (Some(e), Some(txn)) => txn.record_failed(e),
-                        // A failed batch leaves a gap in this id's sequence.
-                        (Some(_), None) if self.idempotent() => self.producer_id = None,
+                        // A failed batch leaves a gap in this id's sequence: the batches
+                        // not sent yet take a new id (those in flight under this one
+                        // fail at the gap).
+                        (Some(_), None)
+                            if self.idempotent()
+                                && sent_as.is_some()
+                                && sent_as == self.producer_id.map(|(id, _)| id) =>
+                        {
+                            self.producer_id = None;
+                        }
                         (Some(_), None) => {}
                     }
                 }
                 _ = ticker.tick() => {}
             }
             self.seal_lingered();
-            self.dispatch();
+            self.dispatch().await;
             if self.idle() {
                 for waiter in self.flush_waiters.drain(..) {
                     let _ = waiter.send(());
@@ -373,16 +400,24 @@ impl Actor {
         }
     }
 
+    /// Gives the batch the producer id, epoch and next sequence of its partition.
+    fn stamp(&mut self, tp: &TopicPartition, builder: &mut RecordBatchBuilder) {
+        if let (true, Some((id, epoch))) = (self.idempotent(), self.producer_id) {
+            let sequence = self.sequences.entry(tp.clone()).or_insert(0);
+            builder.producer_id = id;
+            builder.producer_epoch = epoch;
+            builder.base_sequence = *sequence;
+            *sequence = sequence.wrapping_add(builder.len() as i32);
+        }
+    }
+
     fn seal(&mut self, tp: &TopicPartition) {
         let Some(mut pending) = self.open.remove(tp) else {
             return;
         };
-        if let (true, Some((id, epoch))) = (self.idempotent(), self.producer_id) {
-            let sequence = self.sequences.entry(tp.clone()).or_insert(0);
-            pending.builder.producer_id = id;
-            pending.builder.producer_epoch = epoch;
-            pending.builder.base_sequence = *sequence;
-            *sequence = sequence.wrapping_add(pending.builder.len() as i32);
+        let stamped = self.txn.is_some();
+        if stamped {
+            self.stamp(tp, &mut pending.builder);
         }
         if record_is_keyless_sticky(&self.sticky, tp) {
             // Kafka's sticky partitioner moves on once a batch is complete.
@@ -392,7 +427,8 @@ impl Actor {
             .entry(tp.clone())
             .or_default()
             .push_back(Sealed {
-                batch: Bytes::from(pending.builder.build()),
+                builder: pending.builder,
+                stamped,
                 deliveries: pending.deliveries,
                 deadline: pending.created + self.config.delivery_timeout,
             });
@@ -418,53 +454,132 @@ impl Actor {
         }
     }
 
-    fn dispatch(&mut self) {
+    /// How many batches of one partition may be in flight at once: at most the five a
+    /// leader remembers per producer (a retry of an older one would not be known as one).
+    fn max_in_flight(&self) -> usize {
+        if self.idempotent() {
+            self.config.max_in_flight.clamp(1, MAX_IN_FLIGHT_IDEMPOTENT)
+        } else {
+            1
+        }
+    }
+
+    /// An idempotent producer whose last id was given up takes a new one before it
+    /// sends again; while none can be had, batches wait (and fail at their deadline).
+    async fn ensure_producer_id(&mut self) -> bool {
+        if self.txn.is_some() || !self.idempotent() || self.producer_id.is_some() {
+            return true;
+        }
+        match self.metadata.init_producer_id().await {
+            Ok(id) => {
+                self.producer_id = Some(id);
+                self.sequences.clear();
+                true
+            }
+            Err(e) => {
+                tracing::debug!("no producer id yet: {e}");
+                self.expire_sealed();
+                false
+            }
+        }
+    }
+
+    /// Fails the queued batches whose delivery timeout passed.
+    fn expire_sealed(&mut self) {
+        let now = Instant::now();
+        for (tp, queue) in &mut self.sealed {
+            while queue.front().is_some_and(|b| b.deadline <= now) {
+                let Some(batch) = queue.pop_front() else {
+                    break;
+                };
+                for delivery in batch.deliveries {
+                    let _ = delivery.send(Err(ClientError::Server {
+                        code: ErrorCode::RequestTimedOut,
+                        message: format!(
+                            "no producer id for {}-{} within the delivery timeout",
+                            tp.0, tp.1
+                        ),
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&mut self) {
+        let limit = self.max_in_flight();
         let ready: Vec<TopicPartition> = self
             .sealed
             .iter()
-            .filter(|(tp, q)| !q.is_empty() && !self.in_flight.contains(*tp))
+            .filter(|(tp, q)| {
+                !q.is_empty() && self.in_flight.get(*tp).copied().unwrap_or(0) < limit
+            })
             .map(|(tp, _)| tp.clone())
             .collect();
-        for tp in ready {
-            let Some(batch) = self.sealed.get_mut(&tp).and_then(VecDeque::pop_front) else {
-                continue;
-            };
-            self.in_flight.insert(tp.clone());
-            let metadata = self.metadata.clone();
-            let done = self.done_tx.clone();
-            let (acks, timeout) = (self.config.acks, self.config.request_timeout);
-            let transactional_id = self.txn.as_ref().map(|t| t.transactional_id().to_string());
-            tokio::spawn(async move {
-                let target = BatchTarget {
-                    tp: &tp,
-                    acks,
-                    timeout,
-                    transactional_id: transactional_id.as_deref(),
-                };
-                let mut result = send_batch(&metadata, &target, &batch.batch, batch.deadline).await;
-                if target.transactional_id.is_some() {
-                    result = result.map_err(crate::transactional::delivery_error);
-                }
-                for (delta, delivery) in batch.deliveries.into_iter().enumerate() {
-                    let outcome = match &result {
-                        Ok(base) => Ok(RecordMetadata {
-                            topic: tp.0.clone(),
-                            partition: tp.1,
-                            offset: base + delta as u64,
-                        }),
-                        Err(e) => Err(e.clone()),
-                    };
-                    let _ = delivery.send(outcome);
-                }
-                let _ = done.send((tp, result.err()));
-            });
+        if ready.is_empty() || !self.ensure_producer_id().await {
+            return;
         }
+        for tp in ready {
+            while self.in_flight.get(&tp).copied().unwrap_or(0) < limit {
+                let Some(batch) = self.sealed.get_mut(&tp).and_then(VecDeque::pop_front) else {
+                    break;
+                };
+                self.send(tp.clone(), batch);
+            }
+        }
+    }
+
+    /// Sends one batch in a task of its own; its outcome comes back on `done_rx`.
+    fn send(&mut self, tp: TopicPartition, batch: Sealed) {
+        let Sealed {
+            mut builder,
+            stamped,
+            deliveries,
+            deadline,
+        } = batch;
+        if !stamped {
+            self.stamp(&tp, &mut builder);
+        }
+        let sent_as = (builder.producer_id >= 0).then_some(builder.producer_id);
+        let bytes = Bytes::from(builder.build());
+        *self.in_flight.entry(tp.clone()).or_insert(0) += 1;
+        let metadata = self.metadata.clone();
+        let done = self.done_tx.clone();
+        let (acks, timeout) = (self.config.acks, self.config.request_timeout);
+        let transactional_id = self.txn.as_ref().map(|t| t.transactional_id().to_string());
+        tokio::spawn(async move {
+            let target = BatchTarget {
+                tp: &tp,
+                acks,
+                timeout,
+                transactional_id: transactional_id.as_deref(),
+            };
+            let mut result = send_batch(&metadata, &target, &bytes, deadline).await;
+            if target.transactional_id.is_some() {
+                result = result.map_err(crate::transactional::delivery_error);
+            }
+            for (delta, delivery) in deliveries.into_iter().enumerate() {
+                let outcome = match &result {
+                    Ok(base) => Ok(RecordMetadata {
+                        topic: tp.0.clone(),
+                        partition: tp.1,
+                        offset: base + delta as u64,
+                    }),
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = delivery.send(outcome);
+            }
+            let _ = done.send((tp, sent_as, result.err()));
+        });
     }
 }
 
 fn record_is_keyless_sticky(sticky: &HashMap<String, u32>, tp: &TopicPartition) -> bool {
     sticky.get(&tp.0) == Some(&tp.1)
 }
+
+/// The most batches per partition an idempotent producer keeps in flight: the leader
+/// remembers a producer's last five batches (Kafka's limit too).
+const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
 
 /// Retry backoff doubles from the minimum up to the maximum (KIP-580); the cap is low so
 /// that a producer finds a new leader within a few hundred ms of its election.

@@ -99,6 +99,11 @@ impl Partition {
         self.producers().check(header)
     }
 
+    /// Whether a producer's batch waits for earlier sequences (`ProducerStateTable::is_ahead`).
+    pub fn sequence_ahead(&self, header: &BatchHeader) -> bool {
+        self.producers().is_ahead(header)
+    }
+
     /// Starts verifying `producer_id`'s first write (a marker meanwhile cancels it).
     pub fn begin_verification(&self, producer_id: i64) -> u64 {
         self.producers().begin_verification(producer_id)

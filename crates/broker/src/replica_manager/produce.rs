@@ -5,11 +5,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rill_common::record::BatchHeader;
 
 use crate::partition::Partition;
 use crate::BrokerError;
 
 use super::{FlushPolicy, ReplicaManager};
+
+/// How long a batch ahead of its producer's sequence waits for the batches before it
+/// (a pipelining producer's, sent at once, can arrive in any order) before the append
+/// refuses it.
+const SEQUENCE_GAP_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits while `batch` is ahead of its producer's sequence here, so one partition's
+/// batches are appended in sequence order however they arrive.
+async fn wait_for_earlier_batches(
+    p: &Partition,
+    batch: &[u8],
+    timeout: Duration,
+) -> Result<(), BrokerError> {
+    let Ok(header) = BatchHeader::parse(batch) else {
+        return Ok(()); // the append's validation reports it
+    };
+    let deadline = tokio::time::Instant::now() + SEQUENCE_GAP_WAIT.min(timeout);
+    let mut changed = p.subscribe();
+    while p.sequence_ahead(&header) {
+        if !p.is_leader() {
+            return Err(p.not_leader());
+        }
+        match tokio::time::timeout_at(deadline, changed.changed()).await {
+            Ok(Ok(())) => {}
+            // Waited long enough (or the partition is gone): the append decides.
+            _ => break,
+        }
+    }
+    Ok(())
+}
 
 /// How many replicas must have a write before the producer hears back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +86,7 @@ impl ReplicaManager {
     ) -> Result<Produced, BrokerError> {
         let p = self.leader_partition(topic, partition)?;
         let mut batch = records.to_vec();
+        wait_for_earlier_batches(&p, &batch, timeout).await?;
         let verification = self
             .verify_first_write(&p, &batch, transactional_id)
             .await?;
