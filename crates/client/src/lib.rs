@@ -12,10 +12,12 @@ mod coordinator;
 mod error;
 mod fetched;
 mod group;
+mod in_flight;
 mod metadata;
 pub mod partitioner;
 mod producer;
 mod replicas;
+mod send_batch;
 mod session;
 mod transactional;
 

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use rill_common::record::{Compression, RecordBatchBuilder};
 use rill_common::ErrorCode;
-use rill_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::in_flight::InFlight;
 use crate::metadata::ClusterMetadata;
 use crate::partitioner::partition_for_key;
+use crate::send_batch::{send_batch, BatchTarget};
 use crate::transactional::TxnShared;
 use crate::{AdminClient, Bootstrap, ClientError};
 
@@ -79,7 +80,7 @@ pub struct RecordMetadata {
 }
 
 type Delivery = oneshot::Sender<Result<RecordMetadata, ClientError>>;
-type TopicPartition = (String, u32);
+pub(crate) type TopicPartition = (String, u32);
 /// A sent batch's partition, the producer id it was written under, and, if it failed
 /// for good, why.
 type Done = (TopicPartition, Option<i64>, Option<ClientError>);
@@ -195,7 +196,7 @@ struct Actor {
     open: HashMap<TopicPartition, Pending>,
     sealed: HashMap<TopicPartition, VecDeque<Sealed>>,
     /// Batches in flight per partition.
-    in_flight: HashMap<TopicPartition, usize>,
+    in_flight: HashMap<TopicPartition, InFlight>,
     sticky: HashMap<String, u32>,
     flush_waiters: Vec<oneshot::Sender<()>>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -262,11 +263,8 @@ impl Actor {
                     }
                 },
                 Some((tp, sent_as, failure)) = self.done_rx.recv() => {
-                    if let Some(n) = self.in_flight.get_mut(&tp) {
-                        *n = n.saturating_sub(1);
-                        if *n == 0 {
-                            self.in_flight.remove(&tp);
-                        }
+                    if self.in_flight.get(&tp).is_some_and(|f| f.len() == 0) {
+                        self.in_flight.remove(&tp);
                     }
                     match (failure, &self.txn) {
                         (None, _) => {}
@@ -274,8 +272,8 @@ impl Actor {
                         // which restarts the sequences.
                         (Some(e), Some(txn)) => txn.record_failed(e),
                         // A failed batch leaves a gap in this id's sequence: the batches
-                        // not sent yet take a new id (those in flight under this one
-                        // fail at the gap).
+                        // not sent yet take a new id, once those in flight under this
+                        // one are settled (they fail at the gap).
                         (Some(_), None)
                             if self.idempotent()
                                 && sent_as.is_some()
@@ -300,7 +298,7 @@ impl Actor {
 
     fn idle(&self) -> bool {
         self.open.is_empty()
-            && self.in_flight.is_empty()
+            && self.in_flight.values().all(|f| f.len() == 0)
             && self.sealed.values().all(VecDeque::is_empty)
     }
 
@@ -505,21 +503,37 @@ impl Actor {
         }
     }
 
+    /// The producer id the next batch of `tp` goes out under.
+    fn next_producer_id(&self, tp: &TopicPartition) -> Option<i64> {
+        match self.sealed.get(tp).and_then(VecDeque::front) {
+            Some(b) if b.stamped => (b.builder.producer_id >= 0).then_some(b.builder.producer_id),
+            _ if self.idempotent() => self.producer_id.map(|(id, _)| id),
+            _ => None,
+        }
+    }
+
+    fn admits(&self, tp: &TopicPartition, limit: usize) -> bool {
+        let queued = self.sealed.get(tp).is_some_and(|q| !q.is_empty());
+        queued
+            && self
+                .in_flight
+                .get(tp)
+                .is_none_or(|f| f.admits(self.next_producer_id(tp), limit))
+    }
+
     async fn dispatch(&mut self) {
         let limit = self.max_in_flight();
         let ready: Vec<TopicPartition> = self
             .sealed
-            .iter()
-            .filter(|(tp, q)| {
-                !q.is_empty() && self.in_flight.get(*tp).copied().unwrap_or(0) < limit
-            })
-            .map(|(tp, _)| tp.clone())
+            .keys()
+            .filter(|tp| self.admits(tp, limit))
+            .cloned()
             .collect();
         if ready.is_empty() || !self.ensure_producer_id().await {
             return;
         }
         for tp in ready {
-            while self.in_flight.get(&tp).copied().unwrap_or(0) < limit {
+            while self.admits(&tp, limit) {
                 let Some(batch) = self.sealed.get_mut(&tp).and_then(VecDeque::pop_front) else {
                     break;
                 };
@@ -541,7 +555,8 @@ impl Actor {
         }
         let sent_as = (builder.producer_id >= 0).then_some(builder.producer_id);
         let bytes = Bytes::from(builder.build());
-        *self.in_flight.entry(tp.clone()).or_insert(0) += 1;
+        let flight = self.in_flight.entry(tp.clone()).or_default().clone();
+        let ticket = flight.sent(sent_as);
         let metadata = self.metadata.clone();
         let done = self.done_tx.clone();
         let (acks, timeout) = (self.config.acks, self.config.request_timeout);
@@ -552,8 +567,10 @@ impl Actor {
                 acks,
                 timeout,
                 transactional_id: transactional_id.as_deref(),
+                in_flight: (&flight, ticket),
             };
             let mut result = send_batch(&metadata, &target, &bytes, deadline).await;
+            flight.settled(ticket);
             if target.transactional_id.is_some() {
                 result = result.map_err(crate::transactional::delivery_error);
             }
@@ -580,64 +597,3 @@ fn record_is_keyless_sticky(sticky: &HashMap<String, u32>, tp: &TopicPartition) 
 /// The most batches per partition an idempotent producer keeps in flight: the leader
 /// remembers a producer's last five batches (Kafka's limit too).
 const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
-
-/// Retry backoff doubles from the minimum up to the maximum (KIP-580); the cap is low so
-/// that a producer finds a new leader within a few hundred ms of its election.
-const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(25);
-const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(250);
-
-/// Where and how a batch is written.
-pub(crate) struct BatchTarget<'a> {
-    pub tp: &'a TopicPartition,
-    pub acks: i32,
-    /// The broker's wait for acks=all.
-    pub timeout: Duration,
-    /// A transactional batch names its transactional id.
-    pub transactional_id: Option<&'a str>,
-}
-
-/// Sends one batch to the partition's leader, retrying retriable errors (refreshing
-/// metadata) until `deadline`. Returns the base offset.
-pub(crate) async fn send_batch(
-    metadata: &ClusterMetadata,
-    target: &BatchTarget<'_>,
-    batch: &Bytes,
-    deadline: Instant,
-) -> Result<u64, ClientError> {
-    let BatchTarget {
-        tp,
-        acks,
-        timeout,
-        transactional_id,
-    } = *target;
-    let mut backoff = RETRY_BACKOFF_MIN;
-    loop {
-        let attempt = async {
-            let (_, mut client) = metadata.leader(&tp.0, tp.1).await?;
-            let mut request = tonic::Request::new(pb::ProduceRequest {
-                topic: tp.0.clone(),
-                partition: tp.1,
-                acks,
-                records: batch.clone(),
-                timeout_ms: timeout.as_millis() as u32,
-                transactional_id: transactional_id.map(str::to_string),
-            });
-            request.set_timeout(timeout + Duration::from_secs(5));
-            client
-                .produce(request)
-                .await
-                .map(|r| r.into_inner().base_offset)
-                .map_err(|s| ClientError::from_status(&s))
-        };
-        match attempt.await {
-            Ok(base) => return Ok(base),
-            Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
-                tracing::debug!(topic = %tp.0, partition = tp.1, "retrying produce: {e}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
-                let _ = metadata.refresh(&tp.0).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
