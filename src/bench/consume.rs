@@ -2,7 +2,7 @@ use bytes::Bytes;
 use rill_client::{Consumer, ConsumerConfig, GroupConsumer, GroupConsumerConfig, OffsetReset};
 use tokio::time::Instant;
 
-use super::{histogram, progress, Summary};
+use super::{histogram, progress, Summary, Timeline};
 use crate::cli::ClientArgs;
 
 #[derive(clap::Args)]
@@ -55,6 +55,7 @@ pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
     };
     let bar = progress(target, "consume");
     let mut latency = histogram()?;
+    let mut timeline = Timeline::default();
     let (mut records, mut bytes) = (0u64, 0u64);
     let start = Instant::now();
     while records < target {
@@ -65,6 +66,7 @@ pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
         };
         latency.saturating_record(poll_start.elapsed().as_micros().max(1) as u64);
         records += batch.len() as u64;
+        timeline.record(start.elapsed(), batch.len() as u64);
         bytes += batch
             .iter()
             .map(|r| r.value.as_ref().map_or(0, Bytes::len) as u64)
@@ -81,6 +83,7 @@ pub async fn run(args: ConsumeBench) -> anyhow::Result<Summary> {
         bytes,
         elapsed: start.elapsed(),
         latency_us: latency,
+        timeline,
         extra: serde_json::Map::new(),
     })
 }

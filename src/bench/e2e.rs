@@ -12,7 +12,7 @@ use rill_client::{
 };
 use tokio::time::Instant;
 
-use super::{histogram, progress, Summary};
+use super::{histogram, progress, Summary, Timeline};
 use crate::cli::produce::AcksArg;
 use crate::cli::ClientArgs;
 
@@ -100,6 +100,7 @@ pub async fn run(args: E2eBench) -> anyhow::Result<Summary> {
 
     let bar = progress(total, "e2e");
     let mut latency = histogram()?;
+    let mut timeline = Timeline::default();
     let (mut received, mut bytes) = (0u64, 0u64);
     let give_up = start + Duration::from_secs(args.duration_s) + DRAIN;
     while received < total && Instant::now() < give_up {
@@ -117,6 +118,7 @@ pub async fn run(args: E2eBench) -> anyhow::Result<Summary> {
             bytes += r.value.as_ref().map_or(0, Bytes::len) as u64;
         }
         received += records.len() as u64;
+        timeline.record(start.elapsed(), records.len() as u64);
         bar.set_position(received);
     }
     bar.finish_and_clear();
@@ -136,6 +138,7 @@ pub async fn run(args: E2eBench) -> anyhow::Result<Summary> {
         bytes,
         elapsed: start.elapsed(),
         latency_us: latency,
+        timeline,
         extra,
     })
 }

@@ -58,7 +58,46 @@ pub struct Summary {
     pub bytes: u64,
     pub elapsed: Duration,
     pub latency_us: Histogram<u64>,
+    /// Records completed per interval since the start (empty where not kept).
+    pub timeline: Timeline,
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Records completed in each `TIMELINE_INTERVAL` since a workload's start: throughput
+/// over time, for the report's plots.
+#[derive(Default)]
+pub struct Timeline {
+    counts: Vec<u64>,
+}
+
+const TIMELINE_INTERVAL: Duration = Duration::from_millis(100);
+/// The quantiles of the latency distribution a summary lists (for the plots).
+const DISTRIBUTION_QUANTILES: [f64; 15] = [
+    0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 1.0,
+];
+
+impl Timeline {
+    /// `records` completed `since_start` after the workload began.
+    pub fn record(&mut self, since_start: Duration, records: u64) {
+        let slot = (since_start.as_millis() / TIMELINE_INTERVAL.as_millis()) as usize;
+        // One hour of 100 ms slots at most: a longer run keeps its first hour.
+        if slot >= 36_000 {
+            return;
+        }
+        if self.counts.len() <= slot {
+            self.counts.resize(slot + 1, 0);
+        }
+        self.counts[slot] += records;
+    }
+
+    pub fn merge(&mut self, other: &Timeline) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+    }
 }
 
 impl Summary {
@@ -78,6 +117,18 @@ impl Summary {
             },
         });
         if let Some(object) = value.as_object_mut() {
+            let distribution: Vec<[f64; 2]> =
+                DISTRIBUTION_QUANTILES.iter().map(|&q| [q, ms(q)]).collect();
+            object.insert("latency_distribution_ms".into(), json!(distribution));
+            if !self.timeline.counts.is_empty() {
+                object.insert(
+                    "timeline".into(),
+                    json!({
+                        "interval_ms": TIMELINE_INTERVAL.as_millis() as u64,
+                        "records": self.timeline.counts,
+                    }),
+                );
+            }
             object.extend(self.extra.clone());
         }
         value

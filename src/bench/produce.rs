@@ -8,7 +8,7 @@ use rill_client::{
 };
 use tokio::time::Instant;
 
-use super::{histogram, progress, Summary};
+use super::{histogram, progress, Summary, Timeline};
 use crate::cli::produce::AcksArg;
 use crate::cli::ClientArgs;
 
@@ -97,7 +97,7 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
         }
         let producer = Producer::new(bootstrap, config);
         tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::new()?;
+            let mut tally = Tally::new(start)?;
             let mut pending = FuturesUnordered::new();
             for i in 0..count {
                 let intended = match interval {
@@ -134,10 +134,12 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
         }));
     }
     let mut latency = histogram()?;
+    let mut timeline = Timeline::default();
     let (mut failed, mut max_ack_gap) = (0, Duration::ZERO);
     for task in tasks {
         let tally = task.await??;
         latency.add(tally.latency)?;
+        timeline.merge(&tally.timeline);
         failed += tally.failed;
         max_ack_gap = max_ack_gap.max(tally.max_ack_gap);
     }
@@ -175,6 +177,7 @@ pub async fn run(args: ProduceBench) -> anyhow::Result<Summary> {
         bytes: args.records * args.record_size as u64,
         elapsed,
         latency_us: latency,
+        timeline,
         extra,
     })
 }
@@ -200,7 +203,7 @@ async fn produce_in_transactions(
     if size == 0 {
         bail!("INVALID_REQUEST: --transaction-size must be at least 1");
     }
-    let mut tally = Tally::new()?;
+    let mut tally = Tally::new(schedule.start)?;
     producer.init_transactions().await?;
     let mut sent = 0;
     while sent < count {
@@ -239,16 +242,20 @@ async fn produce_in_transactions(
 
 /// One producer task's results.
 struct Tally {
+    start: Instant,
     latency: hdrhistogram::Histogram<u64>,
+    timeline: Timeline,
     failed: u64,
     last_ack: Option<Instant>,
     max_ack_gap: Duration,
 }
 
 impl Tally {
-    fn new() -> anyhow::Result<Self> {
+    fn new(start: Instant) -> anyhow::Result<Self> {
         Ok(Self {
+            start,
             latency: histogram()?,
+            timeline: Timeline::default(),
             failed: 0,
             last_ack: None,
             max_ack_gap: Duration::ZERO,
@@ -260,6 +267,7 @@ impl Tally {
             self.latency
                 .saturating_record(took.as_micros().max(1) as u64);
             let now = Instant::now();
+            self.timeline.record(now - self.start, 1);
             if let Some(last) = self.last_ack {
                 self.max_ack_gap = self.max_ack_gap.max(now - last);
             }

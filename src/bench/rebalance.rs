@@ -144,6 +144,7 @@ pub async fn run(args: RebalanceBench) -> anyhow::Result<Summary> {
         bytes: 0,
         elapsed,
         latency_us: latency,
+        timeline: Default::default(),
         extra,
     })
 }

@@ -112,6 +112,7 @@ pub async fn run(args: StorageBench) -> anyhow::Result<Summary> {
         bytes: records * args.record_size as u64,
         elapsed,
         latency_us: latency,
+        timeline: Default::default(),
         extra,
     })
 }

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use rill_common::transaction::IsolationLevel;
 use rill_common::ErrorCode;
 use rill_proto::v1 as pb;
@@ -66,6 +68,14 @@ struct FetchOutcome {
     /// Topics whose leadership moved: refresh their metadata.
     stale_topics: Vec<String>,
     out_of_range: Vec<TopicPartition>,
+}
+
+impl FetchOutcome {
+    fn has_records(&self) -> bool {
+        self.records
+            .iter()
+            .any(|(_, records, _)| !records.is_empty())
+    }
 }
 
 pub struct Consumer {
@@ -214,17 +224,32 @@ impl Consumer {
                 Err(e) => return Err(e),
             }
         }
-        let topics_by_leader: Vec<Vec<String>> = by_leader
-            .values()
-            .map(|parts| parts.iter().map(|((t, _), _)| t.clone()).collect())
-            .collect();
-        let fetches = by_leader
+        let mut fetches: FuturesUnordered<_> = by_leader
             .into_iter()
-            .map(|(leader, parts)| self.fetch_from(leader, parts, max_wait));
-        let responses = futures::future::join_all(fetches).await;
+            .map(|(leader, parts)| {
+                let topics: Vec<String> = parts.iter().map(|((t, _), _)| t.clone()).collect();
+                self.fetch_from(leader, parts, max_wait)
+                    .map(move |response| (response, topics))
+            })
+            .collect();
+        // A waiting round ends as soon as one leader has records (with whatever others
+        // have answered by then): a leader with nothing new must not hold back records
+        // another one returned. The waits given up lose nothing; positions stay.
+        let mut responses = Vec::new();
+        while let Some(answered) = fetches.next().await {
+            let has_records = matches!(&answered.0, Ok(o) if o.has_records());
+            responses.push(answered);
+            if has_records && !max_wait.is_zero() {
+                while let Some(Some(answered)) = fetches.next().now_or_never() {
+                    responses.push(answered);
+                }
+                break;
+            }
+        }
+        drop(fetches);
         let mut records = Vec::new();
         let mut refresh = leaderless;
-        for (response, topics) in responses.into_iter().zip(topics_by_leader) {
+        for (response, topics) in responses {
             let outcome = match response {
                 Ok(r) => r,
                 // The leader is gone or busy: look its partitions' leaders up again.

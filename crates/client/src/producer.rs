@@ -340,17 +340,9 @@ impl Actor {
                 self.producer_id = Some((p.producer_id, p.epoch));
                 self.sequences.clear();
             }
-        } else if self.idempotent() && self.producer_id.is_none() {
-            match self.metadata.init_producer_id().await {
-                Ok(id) => {
-                    self.producer_id = Some(id);
-                    self.sequences.clear();
-                }
-                Err(e) => {
-                    let _ = delivery.send(Err(e));
-                    return;
-                }
-            }
+        } else if let Err(e) = self.ensure_producer_id().await {
+            let _ = delivery.send(Err(e));
+            return;
         }
         let partition = match self.choose_partition(&record).await {
             Ok(p) => p,
@@ -462,24 +454,15 @@ impl Actor {
         }
     }
 
-    /// An idempotent producer whose last id was given up takes a new one before it
-    /// sends again; while none can be had, batches wait (and fail at their deadline).
-    async fn ensure_producer_id(&mut self) -> bool {
+    /// An idempotent producer without an id (its first record, or its last id was given
+    /// up) takes one before it adds or sends; its sequences start over under the new id.
+    async fn ensure_producer_id(&mut self) -> Result<(), ClientError> {
         if self.txn.is_some() || !self.idempotent() || self.producer_id.is_some() {
-            return true;
+            return Ok(());
         }
-        match self.metadata.init_producer_id().await {
-            Ok(id) => {
-                self.producer_id = Some(id);
-                self.sequences.clear();
-                true
-            }
-            Err(e) => {
-                tracing::debug!("no producer id yet: {e}");
-                self.expire_sealed();
-                false
-            }
-        }
+        self.producer_id = Some(self.metadata.init_producer_id().await?);
+        self.sequences.clear();
+        Ok(())
     }
 
     /// Fails the queued batches whose delivery timeout passed.
@@ -529,7 +512,13 @@ impl Actor {
             .filter(|tp| self.admits(tp, limit))
             .cloned()
             .collect();
-        if ready.is_empty() || !self.ensure_producer_id().await {
+        if ready.is_empty() {
+            return;
+        }
+        // While no id can be had, batches wait (and fail at their deadline).
+        if let Err(e) = self.ensure_producer_id().await {
+            tracing::debug!("no producer id yet: {e}");
+            self.expire_sealed();
             return;
         }
         for tp in ready {

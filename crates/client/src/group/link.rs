@@ -159,14 +159,17 @@ impl CoordinatorLink {
         Ok(assignment_from_pb(r.assignment))
     }
 
-    pub async fn heartbeat(&self, me: &MemberIdentity) -> Result<(), ClientError> {
+    /// A heartbeat the coordinator holds open up to `wait` while the generation is
+    /// stable, answering at once when the group starts rebalancing.
+    pub async fn heartbeat(&self, me: &MemberIdentity, wait: Duration) -> Result<(), ClientError> {
         let request = pb::HeartbeatRequest {
             group_id: self.group_id.clone(),
             member_id: me.member_id.clone(),
             group_instance_id: me.instance_id.clone(),
             generation: me.generation,
+            wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
         };
-        self.call(SHORT_CALL, |mut c, t| async move {
+        self.call(SHORT_CALL + wait, |mut c, t| async move {
             let mut request = tonic::Request::new(request);
             request.set_timeout(t);
             c.heartbeat(request).await

@@ -64,8 +64,8 @@ impl Default for GroupConsumerConfig {
             group_instance_id: None,
             client_id: "rill".into(),
             session_timeout: Duration::from_secs(10),
-            // Members learn of a rebalance from their heartbeat, so its interval bounds
-            // how fast a joining member gets partitions (two of them, cooperatively).
+            // The coordinator holds each heartbeat this long and answers it as soon as
+            // the group starts rebalancing, so members learn of a join at once.
             heartbeat_interval: Duration::from_millis(250),
             max_poll_interval: Duration::from_secs(60),
             assignors: vec!["cooperative-sticky".into(), "range".into()],
@@ -513,10 +513,14 @@ async fn heartbeat_loop(
     (interval, max_poll_interval): (Duration, Duration),
     cancel: CancellationToken,
 ) {
+    // Each heartbeat is held open by the coordinator for up to `interval` and answered
+    // early when the group starts rebalancing; one answered sooner (an error, or a
+    // coordinator that does not hold it) is followed by a pause for the rest of it.
+    let mut pause = Duration::ZERO;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
         if signals.since_poll() > max_poll_interval {
             tracing::warn!(
@@ -530,7 +534,10 @@ async fn heartbeat_loop(
             signals.rejoin.store(true, Ordering::SeqCst);
             return;
         }
-        match link.heartbeat(&me).await {
+        let sent = tokio::time::Instant::now();
+        let answer = link.heartbeat(&me, interval).await;
+        pause = interval.saturating_sub(sent.elapsed());
+        match answer {
             Ok(()) => {}
             Err(e) if e.code() == ErrorCode::RebalanceInProgress => {
                 signals.rejoin.store(true, Ordering::SeqCst);

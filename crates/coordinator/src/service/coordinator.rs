@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rill_common::ErrorCode;
 use rill_metadata::{ControllerRequest, MetadataNode, MetadataState, OffsetCommit};
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::{oneshot, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -19,6 +19,8 @@ use crate::types::{
 /// How long a SyncGroup waits for the leader's assignment at most.
 const SYNC_WAIT: Duration = Duration::from_secs(60);
 const TICK: Duration = Duration::from_millis(100);
+/// The longest a heartbeat is held open (`heartbeat_wait`).
+const MAX_HEARTBEAT_WAIT: Duration = Duration::from_secs(5);
 
 type Waiters<T> = HashMap<(String, String), oneshot::Sender<Result<T, ErrorCode>>>;
 
@@ -38,6 +40,8 @@ struct Inner {
     joins: Waiters<JoinResponse>,
     syncs: Waiters<MemberAssignment>,
     partition_counts: BTreeMap<String, u32>,
+    /// Per group, the heartbeats held open (`heartbeat_wait`), woken when the group moves.
+    heartbeat_wakers: HashMap<String, Arc<Notify>>,
 }
 
 impl Inner {
@@ -205,10 +209,50 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), CoordinatorError> {
-        let mut inner = self.inner.lock().await;
-        self.ensure_coordinator(&mut inner).await?;
-        let group = inner.member_group(group_id)?;
-        Ok(group.heartbeat(Instant::now(), member_id, instance_id, generation)?)
+        self.heartbeat_wait(group_id, member_id, instance_id, generation, Duration::ZERO)
+            .await
+    }
+
+    /// A heartbeat held open for up to `wait` while the member's generation stays
+    /// stable: answered early (REBALANCE_IN_PROGRESS) when the group starts rebalancing,
+    /// so a member learns of a join at once instead of at its next heartbeat. Rill's own
+    /// client asks for it; Kafka's Heartbeat is the plain `heartbeat` (wait zero).
+    pub async fn heartbeat_wait(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        wait: Duration,
+    ) -> Result<(), CoordinatorError> {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_HEARTBEAT_WAIT);
+        loop {
+            let woken = {
+                let mut inner = self.inner.lock().await;
+                self.ensure_coordinator(&mut inner).await?;
+                let group = inner.member_group(group_id)?;
+                group.heartbeat(Instant::now(), member_id, instance_id, generation)?;
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(());
+                }
+                // Made under the lock `dispatch` wakes under: no wake-up is missed.
+                let waker = inner
+                    .heartbeat_wakers
+                    .entry(group_id.to_string())
+                    .or_default();
+                waker.clone().notified_owned()
+            };
+            let timed_out = tokio::time::timeout_at(deadline, woken).await.is_err();
+            let mut inner = self.inner.lock().await;
+            if let Some(waker) = inner.heartbeat_wakers.get(group_id) {
+                if Arc::strong_count(waker) == 1 {
+                    inner.heartbeat_wakers.remove(group_id);
+                }
+            }
+            if timed_out {
+                return Ok(());
+            }
+        }
     }
 
     pub async fn leave(
@@ -511,6 +555,9 @@ impl GroupCoordinator {
                 }
             }
         }
+        if let Some(waker) = inner.heartbeat_wakers.get(group_id) {
+            waker.notify_waiters();
+        }
         for output in outputs {
             match output {
                 Output::Join { member_id, result } => {
@@ -541,6 +588,9 @@ fn abandon(inner: &mut Inner) {
     }
     for (_, tx) in inner.syncs.drain() {
         let _ = tx.send(Err(ErrorCode::NotCoordinator));
+    }
+    for (_, waker) in inner.heartbeat_wakers.drain() {
+        waker.notify_waiters();
     }
     inner.groups.clear();
     inner.term = None;

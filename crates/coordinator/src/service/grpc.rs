@@ -154,11 +154,12 @@ impl GroupService for GroupServiceImpl {
         self.require_group(&request, &request.get_ref().group_id)?;
         let r = request.into_inner();
         self.coordinator
-            .heartbeat(
+            .heartbeat_wait(
                 &r.group_id,
                 &r.member_id,
                 instance_id(r.group_instance_id.as_deref()),
                 r.generation,
+                Duration::from_millis(u64::from(r.wait_ms)),
             )
             .await
             .map_err(status)?;

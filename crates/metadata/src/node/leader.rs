@@ -401,6 +401,7 @@ impl MetadataNode {
 
     async fn controller_pass(&self) -> Result<(), MetadataError> {
         let info = self.controller_info();
+        let mut new_term = false;
         let since = {
             let mut liveness = self
                 .leader
@@ -412,6 +413,7 @@ impl MetadataNode {
                 return Ok(());
             }
             if liveness.term != Some(info.term) {
+                new_term = true;
                 *liveness = Liveness {
                     term: Some(info.term),
                     since: Some(Instant::now()),
@@ -443,7 +445,15 @@ impl MetadataNode {
                 )
             };
             let expired = silent(self.config.broker_session_timeout);
-            let suspects: Vec<(BrokerId, u64)> = silent(self.suspect_after())
+            // A new controller has heard from nobody yet, and the node that led before
+            // (often the one whose death started this term) may be gone: every broker is
+            // probed at once, so a dead one is fenced now, not after two heartbeats.
+            let suspect_after = if new_term {
+                Duration::ZERO
+            } else {
+                self.suspect_after()
+            };
+            let suspects: Vec<(BrokerId, u64)> = silent(suspect_after)
                 .into_iter()
                 .filter(|b| !expired.contains(b))
                 .collect();
@@ -453,13 +463,13 @@ impl MetadataNode {
             self.fence(broker_id, broker_epoch, "broker session expired")
                 .await?;
         }
+        let why = if new_term {
+            "a new controller probed the broker and its port refuses connections"
+        } else {
+            "broker missed heartbeats and its port refuses connections"
+        };
         for (broker_id, broker_epoch) in self.dead_by_probe(suspects).await {
-            self.fence(
-                broker_id,
-                broker_epoch,
-                "broker missed heartbeats and its port refuses connections",
-            )
-            .await?;
+            self.fence(broker_id, broker_epoch, why).await?;
         }
         if self.rebalance_due() {
             self.elect_preferred_leaders(None).await?;
