@@ -8,7 +8,7 @@
 //! again (KIP-595), whatever the fault history. Answers apply only while the leadership
 //! they were asked of lasts: a deposed leader's late answer is dropped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,12 +51,7 @@ pub async fn run_fetchers(
     let mut roles = replicas.subscribe_role_changes();
     loop {
         workers.retain(|_, task| !task.is_finished());
-        let leaders: HashSet<BrokerId> = replicas
-            .followed_partitions()
-            .iter()
-            .map(|(l, _)| *l)
-            .collect();
-        for leader in leaders {
+        for leader in replicas.followed_leaders() {
             workers.entry(leader).or_insert_with(|| {
                 tokio::spawn(fetch_from(
                     replicas.clone(),

@@ -380,7 +380,9 @@ impl Partition {
         if !self.is_leader() {
             return None;
         }
-        let role = self.role().clone();
+        // Read in place: cloned only for a proposal (this runs for every partition
+        // twice a second or more).
+        let role = self.role();
         if role.leader != Some(self.broker_id) {
             return None;
         }
@@ -427,7 +429,7 @@ impl Partition {
             .isr_change_pending
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some((role.partition_epoch, Instant::now()));
-        Some((role, isr))
+        Some((role.clone(), isr))
     }
 
     pub fn not_leader(&self) -> BrokerError {

@@ -16,11 +16,10 @@ use super::{now_ms, ReplicaManager};
 impl ReplicaManager {
     /// ISR changes the partitions this broker (at `broker_epoch`) leads need.
     pub fn isr_changes(&self, lag_max: Duration, broker_epoch: u64) -> Vec<AlterPartition> {
-        self.all_partitions()
-            .into_iter()
-            .filter_map(|p| {
-                let (role, isr) = p.isr_proposal(lag_max)?;
-                Some(AlterPartition {
+        let mut changes = Vec::new();
+        self.visit_partitions(|p| {
+            if let Some((role, isr)) = p.isr_proposal(lag_max) {
+                changes.push(AlterPartition {
                     broker_id: self.broker_id,
                     broker_epoch,
                     topic: p.topic.clone(),
@@ -28,9 +27,10 @@ impl ReplicaManager {
                     leader_epoch: role.leader_epoch as u64,
                     partition_epoch: role.partition_epoch,
                     isr,
-                })
-            })
-            .collect()
+                });
+            }
+        });
+        changes
     }
 
     /// Applies `retention.ms` and `retention.bytes` to every replica. A replica whose

@@ -32,7 +32,10 @@ impl ReplicaManager {
             isr_expands: self.isr_expands.load(Ordering::Relaxed),
             ..Default::default()
         };
-        for p in self.all_partitions().iter().filter(|p| p.is_leader()) {
+        self.visit_partitions(|p| {
+            if !p.is_leader() {
+                return;
+            }
             stats.leader_partitions += 1;
             let role = p.role();
             if role.isr.len() < role.replicas.len() {
@@ -51,7 +54,7 @@ impl ReplicaManager {
                 let lag = o.high_watermark.saturating_sub(o.last_stable_offset);
                 stats.lso_lag.push((p.topic.clone(), p.key.partition, lag));
             }
-        }
+        });
         stats
     }
 }
