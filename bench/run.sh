@@ -337,7 +337,7 @@ lines += ["", "Produce latency is from the send call (no fixed rate); consume la
           "(`max_ack_gap_ms`): the leader's death is noticed when its heartbeats stop and its port",
           "refuses a probe, the controller fences it and elects an ISR member, the producer retries.",
           "A joining member's time runs from its creation (JoinGroup) until every member polled its",
-          "new assignment: two cooperative rebalances, each noticed through a heartbeat (250 ms).",
+          "new assignment: two cooperative rebalances, each noticed at once through a held heartbeat.",
           "E2e latency runs from a record's intended send time (fixed rate) to the poll that",
           "returned it: replication to the ISR and the high watermark included.", "",
           "![latency distribution](latency.png)", "", "![throughput over time](throughput.png)"]
