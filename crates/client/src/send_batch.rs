@@ -58,9 +58,14 @@ pub(crate) async fn send_batch(
         in_flight,
     } = *target;
     let mut backoff = RETRY_BACKOFF_MIN;
+    // Whether an earlier attempt reached a leader without a definite answer: it may
+    // have been written (and be read later), so no later refusal is definite.
+    let mut may_be_written = false;
     loop {
+        let mut sent = false;
         let attempt = async {
             let (_, mut client) = metadata.leader(&tp.0, tp.1).await?;
+            sent = true;
             let mut request = tonic::Request::new(pb::ProduceRequest {
                 topic: tp.0.clone(),
                 partition: tp.1,
@@ -83,9 +88,18 @@ pub(crate) async fn send_batch(
                     && Instant::now() + backoff < deadline =>
             {
                 tracing::debug!(topic = %tp.0, partition = tp.1, "retrying produce: {e}");
+                may_be_written |= sent;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
                 let _ = metadata.refresh(&tp.0).await;
+            }
+            // Refused now, but an earlier attempt may have landed: the outcome is
+            // unknown, not a failure (guarantee 3: a definite error is never visible).
+            Err(e) if may_be_written && !e.is_retriable() => {
+                return Err(ClientError::Server {
+                    code: ErrorCode::RequestTimedOut,
+                    message: format!("{e}; an earlier attempt may have been written"),
+                })
             }
             Err(e) => return Err(e),
         }

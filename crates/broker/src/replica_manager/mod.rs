@@ -301,7 +301,7 @@ impl ReplicaManager {
     pub fn followed_partitions(&self) -> Vec<(BrokerId, Arc<Partition>)> {
         let mut followed = Vec::new();
         self.visit_partitions(|p| {
-            if let Some(leader) = p.role().leader.filter(|l| *l != self.broker_id) {
+            if let Some(leader) = self.followed_leader(p) {
                 followed.push((leader, p.clone()));
             }
         });
@@ -311,12 +311,13 @@ impl ReplicaManager {
     /// The leaders of the partitions this broker follows.
     pub fn followed_leaders(&self) -> HashSet<BrokerId> {
         let mut leaders = HashSet::new();
-        self.visit_partitions(|p| {
-            if let Some(leader) = p.role().leader.filter(|l| *l != self.broker_id) {
-                leaders.insert(leader);
-            }
-        });
+        self.visit_partitions(|p| leaders.extend(self.followed_leader(p)));
         leaders
+    }
+
+    /// The leader of `p` when it is another broker.
+    fn followed_leader(&self, p: &Partition) -> Option<BrokerId> {
+        p.role().leader.filter(|l| *l != self.broker_id)
     }
 
     /// The metadata last applied (`None` before the first apply).

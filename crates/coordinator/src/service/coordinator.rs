@@ -557,6 +557,10 @@ impl GroupCoordinator {
         }
         if let Some(waker) = inner.heartbeat_wakers.get(group_id) {
             waker.notify_waiters();
+            // No waiter left (their calls were cancelled): drop it.
+            if Arc::strong_count(waker) == 1 {
+                inner.heartbeat_wakers.remove(group_id);
+            }
         }
         for output in outputs {
             match output {
