@@ -73,8 +73,7 @@ impl ReplicaManager {
 
 /// Reads the headers of a log from its start in growing windows, until a window holds a
 /// batch that retention keeps (or the log's end), and where retention cuts it: a check
-/// reads the few batches it cuts and one more, never the whole log (a read of every
-/// batch pulled the log into sled's cache: 100 MiB of a node's heap after 200 MB).
+/// reads the few batches it cuts and one more, not the log's first 10,000 batches.
 fn retention_scan(
     log: &PartitionLog,
     config: &PartitionConfig,

@@ -242,14 +242,9 @@ impl GroupCoordinator {
                     .or_default();
                 waker.clone().notified_owned()
             };
-            let timed_out = tokio::time::timeout_at(deadline, woken).await.is_err();
-            let mut inner = self.inner.lock().await;
-            if let Some(waker) = inner.heartbeat_wakers.get(group_id) {
-                if Arc::strong_count(waker) == 1 {
-                    inner.heartbeat_wakers.remove(group_id);
-                }
-            }
-            if timed_out {
+            // Woken: check the group again. A waker left without waiters is dropped by
+            // the group's next `dispatch` (or when the coordinator moves).
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
                 return Ok(());
             }
         }
@@ -557,7 +552,7 @@ impl GroupCoordinator {
         }
         if let Some(waker) = inner.heartbeat_wakers.get(group_id) {
             waker.notify_waiters();
-            // No waiter left (their calls were cancelled): drop it.
+            // No waiter left (they timed out or were cancelled): drop it.
             if Arc::strong_count(waker) == 1 {
                 inner.heartbeat_wakers.remove(group_id);
             }
