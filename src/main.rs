@@ -29,6 +29,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Inspect the cluster.
     Cluster(cli::cluster::ClusterArgs),
+    /// Brokers: decommission (move every replica off one).
+    Broker(cli::broker::BrokerArgs),
     /// Create, inspect and change topics.
     Topic(cli::topic::TopicArgs),
     /// Produce stdin lines as records.
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Cluster(args) => cli::cluster::run(args).await,
             Command::Topic(args) => cli::topic::run(args).await,
+            Command::Broker(args) => cli::broker::run(args).await,
             Command::Produce(args) => cli::produce::run(args).await,
             Command::Consume(args) => cli::consume::run(args).await,
             Command::Bench(args) => bench::run(args).await,

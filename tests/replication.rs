@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use bytes::Bytes;
-use common::{ids, partitions, wait_until, with_cluster, Cluster};
+use common::{assert_verified, ids, partitions, wait_until, with_cluster, Cluster};
 use nix::sys::signal::Signal;
 use rill_common::record::RecordBatchBuilder;
 use rill_proto::v1 as pb;
@@ -19,28 +19,6 @@ use serde_json::Value;
 
 const READY: Duration = Duration::from_secs(30);
 const FAILOVER: Duration = Duration::from_secs(20);
-
-/// Parses `rill verify`'s verdict and fails with it unless it is clean.
-fn assert_verified(out: &std::process::Output) -> anyhow::Result<Value> {
-    let verdict: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        anyhow!(
-            "verify printed no verdict ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
-    let empty = |k: &str| verdict[k].as_array().is_some_and(Vec::is_empty);
-    if verdict["ok"] != true
-        || !empty("lost")
-        || !empty("inconsistent_offsets")
-        || !empty("nonmonotonic")
-    {
-        bail!("verify failed: {verdict}");
-    }
-    if verdict["acked"].as_u64().unwrap_or(0) == 0 {
-        bail!("verify acknowledged nothing: {verdict}");
-    }
-    Ok(verdict)
-}
 
 /// Produces `values` at acks=all through the CLI; every one must be acknowledged.
 fn produce_all(cluster: &Cluster, topic: &str, values: &[String]) -> anyhow::Result<()> {

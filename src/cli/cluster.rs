@@ -27,6 +27,19 @@ enum ClusterCommand {
         #[arg(long, requires = "unclean")]
         partition: Option<u32>,
     },
+    /// Make a learner node (started outside --voters, caught up) a controller voter.
+    AddVoter { node_id: u64 },
+    /// Make a controller voter a learner again (it keeps following the metadata log).
+    RemoveVoter { node_id: u64 },
+    /// Propose moves that even replicas and preferred leaders over the alive brokers,
+    /// moving as little as possible; --execute starts them.
+    Rebalance {
+        #[arg(long)]
+        execute: bool,
+        /// With --execute: wait up to this many seconds for the moves to finish.
+        #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds, requires = "execute")]
+        wait: Option<std::time::Duration>,
+    },
 }
 
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
@@ -48,10 +61,11 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 ];
                 lines.extend(cluster.brokers.iter().map(|b| {
                     format!(
-                        "Broker {}\t{}\t{}\tepoch {}\tstore {}{}",
+                        "Broker {}\t{}\t{}{}\tepoch {}\tstore {}{}",
                         b.id,
                         b.addr,
                         b.state,
+                        if b.draining { " (draining)" } else { "" },
                         b.epoch,
                         b.store_id,
                         if b.clean_shutdown {
@@ -78,6 +92,25 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             let result = serde_json::json!({ "partitions_elected": 1, "unclean": true,
                 "leader": leader, "leader_epoch": leader_epoch, "warning": warning });
             args.client.print(&result, || warning.clone())
+        }
+        ClusterCommand::AddVoter { node_id } | ClusterCommand::RemoveVoter { node_id } => {
+            let remove = matches!(args.command, ClusterCommand::RemoveVoter { .. });
+            let controller = admin.change_voters(node_id, remove).await?;
+            args.client.print(&controller, || {
+                format!(
+                    "Controller voters {:?}, learners {:?}",
+                    controller.voters, controller.learners
+                )
+            })
+        }
+        ClusterCommand::Rebalance { execute, wait } => {
+            let moves = admin.rebalance(execute).await?;
+            super::reassign::report_planned(&args.client, &moves, execute)?;
+            if let Some(timeout) = wait {
+                let started = super::reassign::started(&moves.results);
+                super::reassign::wait_for(&admin, &started, timeout).await?;
+            }
+            Ok(())
         }
         ClusterCommand::ElectLeaders { topic, .. } => {
             let elected = admin.elect_leaders(topic.as_deref()).await?;

@@ -2,11 +2,13 @@
 //! stderr naming the error code, with exit status 1.
 
 pub mod acl;
+pub mod broker;
 pub mod cluster;
 pub mod consume;
 pub mod copy;
 pub mod group;
 pub mod produce;
+pub mod reassign;
 pub mod replicas;
 pub mod topic;
 pub mod txn;
@@ -124,6 +126,13 @@ pub fn error_line(error: &anyhow::Error) -> String {
     } else {
         format!("error: {}: {text}", ErrorCode::InvalidRequest)
     }
+}
+
+/// Parses a duration in seconds (`--wait 300`).
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<u64>()
+        .map(std::time::Duration::from_secs)
+        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))
 }
 
 /// Parses repeated `KEY=VALUE` arguments.

@@ -36,6 +36,23 @@ enum TopicCommand {
         #[arg(long)]
         total: u32,
     },
+    /// Move replicas (kafka-reassign-partitions): --plan FILE starts the moves it lists
+    /// (JSON {"version":1,"partitions":[{"topic","partition","replicas"}]}), with
+    /// --cancel goes back; without --plan, shows the moves in progress.
+    Reassign {
+        name: String,
+        #[arg(long, value_name = "FILE", conflicts_with = "status")]
+        plan: Option<std::path::PathBuf>,
+        /// Cancel the plan's reassignments in progress (replicas go back).
+        #[arg(long, requires = "plan")]
+        cancel: bool,
+        /// Show the moves in progress (the default without --plan).
+        #[arg(long)]
+        status: bool,
+        /// Wait up to this many seconds for the moves to finish.
+        #[arg(long, value_name = "SECONDS", value_parser = super::parse_seconds, requires = "plan")]
+        wait: Option<std::time::Duration>,
+    },
     /// Set config overrides; an empty value (KEY=) removes one.
     AlterConfig {
         name: String,
@@ -80,7 +97,7 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                     topic.name,
                     topic.topic_id,
                     topic.partitions.len(),
-                    topic.partitions.first().map_or(0, |p| p.replicas.len()),
+                    topic.partitions.first().map_or(0, |p| p.replicas.len().saturating_sub(p.removing_replicas.len())),
                     configs.join(",")
                 )];
                 for p in &topic.partitions {
@@ -97,6 +114,13 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                         p.log_end_offset,
                         p.log_start_offset
                     );
+                    if !p.adding_replicas.is_empty() || !p.removing_replicas.is_empty() {
+                        line.push_str(&format!(
+                            "\tAdding: {}\tRemoving: {}",
+                            join(&p.adding_replicas),
+                            join(&p.removing_replicas)
+                        ));
+                    }
                     if let Some(why) = &p.offline_reason {
                         line.push_str(&format!("\tOffline: {why}"));
                     }
@@ -117,6 +141,13 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                 format!("Topic {name} now has {total} partitions.")
             })
         }
+        TopicCommand::Reassign {
+            name,
+            plan,
+            cancel,
+            wait,
+            ..
+        } => super::reassign::topic_reassign(out, &name, plan.as_deref(), cancel, wait).await,
         TopicCommand::AlterConfig { name, configs } => {
             let configs = parse_key_values(&configs)?;
             admin.alter_configs(&name, configs.clone()).await?;

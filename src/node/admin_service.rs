@@ -28,7 +28,7 @@ pub struct AdminServiceImpl {
     /// The extra client listeners (a client is told addresses on its listener).
     client_listeners: Arc<ListenerPorts>,
     /// What each caller may do (ACLs).
-    gate: Gate,
+    pub(super) gate: Gate,
 }
 
 /// The cluster as an ACL resource.
@@ -205,6 +205,8 @@ fn describe_topic(state: &MetadataState, topic: &Topic) -> pb::TopicDescription 
                 isr: p.isr.clone(),
                 partition_epoch: p.partition_epoch,
                 eligible_leader_replicas: p.elr.clone(),
+                adding_replicas: p.adding_replicas.clone(),
+                removing_replicas: p.removing_replicas.clone(),
                 offline_reason: liveness::offline_reason(state, p).unwrap_or_default(),
                 ..Default::default()
             })
@@ -241,6 +243,7 @@ impl AdminService for AdminServiceImpl {
                     epoch: b.epoch,
                     store_id: b.store.store_id.clone(),
                     clean_shutdown: b.store.clean_shutdown,
+                    draining: b.draining,
                 })
                 .collect(),
         }))
@@ -563,5 +566,40 @@ impl AdminService for AdminServiceImpl {
         Ok(Response::new(pb::ListAclsResponse {
             bindings: AdminServiceImpl::list_acls(self),
         }))
+    }
+
+    async fn alter_reassignments(
+        &self,
+        request: Request<pb::AlterReassignmentsRequest>,
+    ) -> Result<Response<pb::AlterReassignmentsResponse>, Status> {
+        self.alter_reassignments_call(request).await
+    }
+
+    async fn list_reassignments(
+        &self,
+        request: Request<pb::ListReassignmentsRequest>,
+    ) -> Result<Response<pb::ListReassignmentsResponse>, Status> {
+        self.list_reassignments_call(request).await
+    }
+
+    async fn rebalance(
+        &self,
+        request: Request<pb::RebalanceRequest>,
+    ) -> Result<Response<pb::ReassignmentPlanResponse>, Status> {
+        self.rebalance_call(request).await
+    }
+
+    async fn decommission_broker(
+        &self,
+        request: Request<pb::DecommissionBrokerRequest>,
+    ) -> Result<Response<pb::ReassignmentPlanResponse>, Status> {
+        self.decommission_broker_call(request).await
+    }
+
+    async fn change_voters(
+        &self,
+        request: Request<pb::ChangeVotersRequest>,
+    ) -> Result<Response<pb::ControllerInfo>, Status> {
+        self.change_voters_call(request).await
     }
 }

@@ -61,6 +61,7 @@ pub fn spawn(
         replicas.clone(),
         metadata.channels().clone(),
         rill_broker::fetcher::follower_fetch_wait(config.replica_lag_time_max),
+        config.replica_throttle_bytes,
         cancel.clone(),
     )));
 

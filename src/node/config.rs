@@ -42,6 +42,10 @@ pub struct NodeArgs {
     /// replica.lag.time.max.ms: a follower not caught up this long leaves the ISR.
     #[arg(long, env = "RILL_REPLICA_LAG_TIME_MAX_MS")]
     pub replica_lag_time_max_ms: Option<u64>,
+    /// replica.throttle.bytes: bytes per second this broker fetches, over all leaders, for
+    /// the replicas a reassignment adds to it (0: unthrottled). Default 50 MiB.
+    #[arg(long, env = "RILL_REPLICA_THROTTLE_BYTES")]
+    pub replica_throttle_bytes: Option<u64>,
     /// group.min.session.timeout.ms
     #[arg(long, env = "RILL_GROUP_MIN_SESSION_TIMEOUT_MS")]
     pub group_min_session_timeout_ms: Option<u64>,
@@ -161,6 +165,8 @@ pub struct NodeConfig {
     pub broker_session_timeout: Duration,
     pub broker_heartbeat_interval: Duration,
     pub replica_lag_time_max: Duration,
+    /// `replica.throttle.bytes`: the follower fetch rate of replicas being added.
+    pub replica_throttle_bytes: u64,
     pub group_min_session_timeout: Duration,
     pub group_max_session_timeout: Duration,
     pub group_initial_rebalance_delay: Duration,
@@ -253,6 +259,7 @@ const KNOWN_KEYS: &[&str] = &[
     "broker.session.timeout.ms",
     "broker.heartbeat.interval.ms",
     "replica.lag.time.max.ms",
+    "replica.throttle.bytes",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
     "group.initial.rebalance.delay.ms",
@@ -428,6 +435,9 @@ impl NodeConfig {
                 "replica.lag.time.max.ms",
                 10_000,
             )?,
+            replica_throttle_bytes: layers
+                .get(args.replica_throttle_bytes, "replica.throttle.bytes")?
+                .unwrap_or(50 << 20),
             group_min_session_timeout: layers.millis(
                 args.group_min_session_timeout_ms,
                 "group.min.session.timeout.ms",

@@ -3,6 +3,7 @@
 
 mod admin_acls;
 mod admin_groups;
+mod admin_reassign;
 mod admin_service;
 mod admin_users;
 pub mod allocator;

@@ -776,3 +776,25 @@ pub fn ids(value: &Value) -> Vec<u64> {
         .filter_map(Value::as_u64)
         .collect()
 }
+
+/// Parses `rill verify`'s verdict and fails with it unless it is clean.
+pub fn assert_verified(out: &std::process::Output) -> anyhow::Result<Value> {
+    let verdict: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        anyhow!(
+            "verify printed no verdict ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let empty = |k: &str| verdict[k].as_array().is_some_and(Vec::is_empty);
+    if verdict["ok"] != true
+        || !empty("lost")
+        || !empty("inconsistent_offsets")
+        || !empty("nonmonotonic")
+    {
+        bail!("verify failed: {verdict}");
+    }
+    if verdict["acked"].as_u64().unwrap_or(0) == 0 {
+        bail!("verify acknowledged nothing: {verdict}");
+    }
+    Ok(verdict)
+}

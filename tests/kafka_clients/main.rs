@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod groups;
+mod reassignments;
 mod security;
 mod transactions;
 

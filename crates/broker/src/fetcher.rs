@@ -6,11 +6,12 @@
 //! every fetch carries the epoch of the replica's last batch, so a leader whose log
 //! differs there answers with the diverging epoch and the replica truncates and fetches
 //! again (KIP-595), whatever the fault history. Answers apply only while the leadership
-//! they were asked of lasts: a deposed leader's late answer is dropped.
+//! they were asked of lasts: a deposed leader's late answer is dropped. Replicas a
+//! reassignment is adding fetch under the node's replication throttle.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rill_common::record::split_batches;
 use rill_common::{BrokerId, ErrorCode};
@@ -25,7 +26,11 @@ use tracing::warn;
 use crate::divergence::{truncation_target, EpochEnd};
 use crate::partition::{Leadership, Partition};
 use crate::replica_manager::FlushPolicy;
+use crate::throttle::ByteThrottle;
 use crate::{BrokerError, ReplicaManager};
+
+/// The replication throttle all of this broker's fetchers share.
+type SharedThrottle = Arc<Mutex<ByteThrottle>>;
 
 const PARTITION_MAX_BYTES: u32 = 4 << 20;
 const FETCH_MAX_BYTES: u32 = 32 << 20;
@@ -41,12 +46,19 @@ pub fn follower_fetch_wait(replica_lag_time_max: Duration) -> Duration {
 }
 
 /// Starts and stops the per-leader fetcher tasks as leadership moves.
+/// `throttle_bytes_per_s` (`replica.throttle.bytes`, 0 = none) bounds how fast the
+/// replicas a reassignment adds are fetched, over all leaders together.
 pub async fn run_fetchers(
     replicas: Arc<ReplicaManager>,
     channels: ChannelPool,
     max_wait: Duration,
+    throttle_bytes_per_s: u64,
     cancel: CancellationToken,
 ) {
+    let throttle = Arc::new(Mutex::new(ByteThrottle::new(
+        throttle_bytes_per_s,
+        Instant::now(),
+    )));
     let mut workers: HashMap<BrokerId, JoinHandle<()>> = HashMap::new();
     let mut roles = replicas.subscribe_role_changes();
     loop {
@@ -58,6 +70,7 @@ pub async fn run_fetchers(
                     leader,
                     channels.clone(),
                     max_wait,
+                    throttle.clone(),
                     cancel.clone(),
                 ))
             });
@@ -80,6 +93,7 @@ async fn fetch_from(
     leader: BrokerId,
     channels: ChannelPool,
     max_wait: Duration,
+    throttle: SharedThrottle,
     cancel: CancellationToken,
 ) {
     let mut roles = replicas.subscribe_role_changes();
@@ -110,7 +124,7 @@ async fn fetch_from(
             Some(client) => {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    r = fetch_once(&replicas, leader, client, &partitions, max_wait, &mut roles) => r,
+                    r = fetch_once(&replicas, leader, client, &partitions, max_wait, &throttle, &mut roles) => r,
                 }
             }
             None => Err(BrokerError::NotLeader(format!(
@@ -127,6 +141,46 @@ async fn fetch_from(
     }
 }
 
+/// How the throttle shapes one fetch: the replicas being added sit it out while the
+/// budget is spent (and the fetch then waits no longer than the budget takes to come
+/// back), else they share what is left.
+struct Throttled {
+    /// Per partition in `following`: it fetches under the throttle.
+    flags: Vec<bool>,
+    partition_max_bytes: u32,
+    max_wait: Duration,
+}
+
+fn throttle_fetch(
+    throttle: &SharedThrottle,
+    following: &mut Vec<(&Arc<Partition>, Leadership)>,
+    max_wait: Duration,
+) -> Throttled {
+    let adding = |p: &Partition| p.role().adding;
+    let count = following.iter().filter(|(p, _)| adding(p)).count() as u64;
+    let mut throttled = Throttled {
+        flags: Vec::new(),
+        partition_max_bytes: PARTITION_MAX_BYTES,
+        max_wait,
+    };
+    if count > 0 {
+        let mut bucket = throttle.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match bucket.available(now).checked_div(count) {
+            Some(0) | None => {
+                following.retain(|(p, _)| !adding(p));
+                throttled.max_wait = max_wait.min(bucket.wait_for(count, now).max(RETRY_DELAY / 4));
+            }
+            Some(share) => {
+                let share = share.min(u64::from(PARTITION_MAX_BYTES));
+                throttled.partition_max_bytes = u32::try_from(share).unwrap_or(PARTITION_MAX_BYTES);
+            }
+        }
+    }
+    throttled.flags = following.iter().map(|(p, _)| adding(p)).collect();
+    throttled
+}
+
 fn grpc_error(status: &tonic::Status) -> BrokerError {
     BrokerError::NotLeader(format!("fetch from leader failed: {}", status.message()))
 }
@@ -137,6 +191,7 @@ async fn fetch_once(
     mut client: BrokerServiceClient<NodeChannel>,
     partitions: &[Arc<Partition>],
     max_wait: Duration,
+    throttle: &SharedThrottle,
     roles: &mut tokio::sync::watch::Receiver<u64>,
 ) -> Result<(), BrokerError> {
     // Each partition is fetched for the leadership it follows now; every answer is
@@ -154,30 +209,45 @@ async fn fetch_once(
             }
         }
     }
-    let following: Vec<(&Arc<Partition>, Leadership)> = following
+    let mut following: Vec<(&Arc<Partition>, Leadership)> = following
         .into_iter()
         .filter(|(p, from)| !p.truncation_refused_by(*from))
         .collect();
+    let planned = !following.is_empty();
+    let throttled = throttle_fetch(throttle, &mut following, max_wait);
     if following.is_empty() {
-        tokio::time::sleep(RETRY_DELAY).await;
+        let wait = if planned {
+            throttled.max_wait
+        } else {
+            RETRY_DELAY
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = roles.changed() => {}
+        }
         return Ok(());
     }
     let request = pb::FetchRequest {
         replica_id: replicas.broker_id() as i64,
-        max_wait_ms: u32::try_from(max_wait.as_millis()).unwrap_or(u32::MAX),
+        max_wait_ms: u32::try_from(throttled.max_wait.as_millis()).unwrap_or(u32::MAX),
         min_bytes: 1,
         max_bytes: FETCH_MAX_BYTES,
         // Followers read up to the log end whatever this says.
         isolation_level: pb::IsolationLevel::ReadUncommitted.into(),
         partitions: following
             .iter()
-            .map(|(p, from)| {
+            .zip(&throttled.flags)
+            .map(|((p, from), throttled_here)| {
                 let (fetch_offset, last_fetched_epoch) = p.log().fetch_position();
                 pb::FetchPartition {
                     topic: p.topic.clone(),
                     partition: p.key.partition,
                     fetch_offset,
-                    partition_max_bytes: PARTITION_MAX_BYTES,
+                    partition_max_bytes: if *throttled_here {
+                        throttled.partition_max_bytes
+                    } else {
+                        PARTITION_MAX_BYTES
+                    },
                     current_leader_epoch: Some(from.leader_epoch),
                     last_fetched_epoch,
                 }
@@ -190,6 +260,19 @@ async fn fetch_once(
         r = client.fetch(request) => r.map_err(|s| grpc_error(&s))?.into_inner(),
         _ = roles.changed() => return Ok(()),
     };
+    let throttled_bytes: usize = response
+        .partitions
+        .iter()
+        .zip(&throttled.flags)
+        .filter(|(_, throttled_here)| **throttled_here)
+        .map(|(r, _)| r.records.len())
+        .sum();
+    if throttled_bytes > 0 {
+        throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .charge(throttled_bytes as u64, Instant::now());
+    }
     let mut appended = Vec::new();
     let mut stale = false;
     let mut high_watermarks = Vec::new();

@@ -32,6 +32,8 @@ fn metadata(leader_epoch: u64) -> Arc<MetadataState> {
                 partition_epoch: leader_epoch,
                 elr: Vec::new(),
                 unclean_leader_epoch: None,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             }],
         },
     );

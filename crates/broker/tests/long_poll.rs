@@ -38,6 +38,8 @@ fn metadata_with(replicas: &[u64], isr: &[u64]) -> Arc<MetadataState> {
                     partition_epoch: 1,
                     elr: Vec::new(),
                     unclean_leader_epoch: None,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 }],
             },
         );

@@ -35,6 +35,8 @@ pub struct BrokerDescription {
     /// emptied store) and whether it had been closed cleanly.
     pub store_id: String,
     pub clean_shutdown: bool,
+    /// Being decommissioned: no new replica is placed on it.
+    pub draining: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,10 @@ pub struct PartitionDescription {
     pub eligible_leader_replicas: Vec<u64>,
     /// Why the partition has no leader (`None` while it has one).
     pub offline_reason: Option<String>,
+    /// A reassignment in progress: replicas catching up to join, replicas leaving once
+    /// they have.
+    pub adding_replicas: Vec<u64>,
+    pub removing_replicas: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,6 +136,7 @@ impl AdminClient {
                     epoch: b.epoch,
                     store_id: b.store_id,
                     clean_shutdown: b.clean_shutdown,
+                    draining: b.draining,
                 })
                 .collect(),
         })
@@ -235,6 +242,8 @@ impl AdminClient {
                     log_start_offset: p.log_start_offset,
                     eligible_leader_replicas: p.eligible_leader_replicas,
                     offline_reason: (!p.offline_reason.is_empty()).then_some(p.offline_reason),
+                    adding_replicas: p.adding_replicas,
+                    removing_replicas: p.removing_replicas,
                 })
                 .collect(),
         })

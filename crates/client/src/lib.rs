@@ -4,6 +4,7 @@
 mod admin;
 mod admin_acls;
 mod admin_groups;
+mod admin_reassignments;
 mod admin_transactions;
 mod admin_users;
 mod connection;
@@ -26,6 +27,9 @@ pub use admin::{
     PartitionDescription, TopicDescription,
 };
 pub use admin_groups::{GroupDescription, GroupListing, GroupMember, GroupOffset, TopicPartitions};
+pub use admin_reassignments::{
+    PartitionReassignment, PlannedMoves, ReassignmentOutcome, ReassignmentPlan, ReassignmentStatus,
+};
 pub use admin_transactions::{ProducerState, TransactionDescription, TxnPartition};
 pub use admin_users::{UserListing, UserMechanism, SCRAM_ITERATIONS};
 pub use connection::Bootstrap;

@@ -88,6 +88,7 @@ error_codes! {
     UnsupportedCompressionType => "UNSUPPORTED_COMPRESSION_TYPE", 76,
     PolicyViolation => "POLICY_VIOLATION", 44,
     InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT", 39,
+    NoReassignmentInProgress => "NO_REASSIGNMENT_IN_PROGRESS", 85,
     UnknownTopicId => "UNKNOWN_TOPIC_ID", 100,
     OffsetNotAvailable => "OFFSET_NOT_AVAILABLE", 78,
     PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE", 80,

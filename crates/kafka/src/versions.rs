@@ -45,6 +45,10 @@ pub const SERVED: &[ServedApi] = &[
     api(ApiKey::AlterConfigs, 0, 2),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::ElectLeaders, 0, 2),
+    // KIP-455; v1 of AlterPartitionReassignments (KIP-860's replication factor guard)
+    // is not served: clients fall back to v0 with the default of allowing it.
+    api(ApiKey::AlterPartitionReassignments, 0, 0),
+    api(ApiKey::ListPartitionReassignments, 0, 0),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::DescribeCluster, 0, 1),
     api(ApiKey::FindCoordinator, 0, 4),

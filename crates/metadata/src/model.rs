@@ -26,11 +26,20 @@ pub struct Broker {
     /// The partition store this incarnation registered with.
     #[serde(default)]
     pub store: StoreInfo,
+    /// Being decommissioned (`rill broker decommission`): its replicas move off it and no
+    /// new replica is placed on it. Kept across re-registrations.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 impl Broker {
     pub fn is_alive(&self) -> bool {
         !self.fenced
+    }
+
+    /// Alive and not draining: new replicas may be placed on it.
+    pub fn is_placeable(&self) -> bool {
+        self.is_alive() && !self.draining
     }
 }
 
@@ -105,6 +114,47 @@ pub struct PartitionState {
     /// predates it may lose records below their high watermark to follow it.
     #[serde(default)]
     pub unclean_leader_epoch: Option<u64>,
+    /// A reassignment in progress (KIP-455): replicas being added (in `replicas`, not yet
+    /// caught up) and replicas to remove once every target replica is in the ISR. The
+    /// target is `replicas` minus `removing_replicas`, the original `replicas` minus
+    /// `adding_replicas`.
+    #[serde(default)]
+    pub adding_replicas: Vec<BrokerId>,
+    #[serde(default)]
+    pub removing_replicas: Vec<BrokerId>,
+}
+
+impl PartitionState {
+    /// Whether a reassignment is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas a reassignment in progress moves to (else the replicas).
+    pub fn target_replicas(&self) -> Vec<BrokerId> {
+        without(&self.replicas, &self.removing_replicas)
+    }
+
+    /// The replicas before the reassignment in progress began (else the replicas).
+    pub fn original_replicas(&self) -> Vec<BrokerId> {
+        without(&self.replicas, &self.adding_replicas)
+    }
+}
+
+/// `list` in its order, without the members of `remove`.
+pub fn without(list: &[BrokerId], remove: &[BrokerId]) -> Vec<BrokerId> {
+    list.iter()
+        .copied()
+        .filter(|b| !remove.contains(b))
+        .collect()
+}
+
+/// A partition's replica set as a reassignment changes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaSet {
+    pub replicas: Vec<BrokerId>,
+    pub adding: Vec<BrokerId>,
+    pub removing: Vec<BrokerId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +168,9 @@ pub struct Topic {
 
 impl Topic {
     pub fn replication_factor(&self) -> usize {
-        self.partitions.first().map_or(0, |p| p.replicas.len())
+        self.partitions
+            .first()
+            .map_or(0, |p| p.target_replicas().len())
     }
 }
 
@@ -136,6 +188,10 @@ pub struct PartitionChange {
     /// The new leader was elected uncleanly (it may lack committed records).
     #[serde(default)]
     pub unclean: bool,
+    /// A new replica set (a reassignment starts, is cancelled or completes); `None`
+    /// keeps the replicas.
+    #[serde(default)]
+    pub replicas: Option<ReplicaSet>,
 }
 
 /// The whole cluster metadata: what every node's replica of the log holds.
@@ -269,6 +325,16 @@ pub enum MetadataCommand {
     ElectLeaders {
         changes: Vec<PartitionChange>,
     },
+    /// Reassignments started, cancelled or completed (new replica sets, with the leader
+    /// and ISR they imply); stale ones are dropped. The outcome is how many were applied.
+    ReassignPartitions {
+        changes: Vec<PartitionChange>,
+    },
+    /// A broker starts (or stops) being decommissioned.
+    SetBrokerDraining {
+        broker_id: BrokerId,
+        draining: bool,
+    },
     /// A user's credentials, checked by the controller: they replace its credentials of
     /// the same mechanisms.
     PutUser {
@@ -298,6 +364,32 @@ impl MetadataState {
             .filter(|b| b.is_alive())
             .map(|b| b.id)
             .collect()
+    }
+
+    /// Alive brokers that are not draining: where new replicas may go.
+    pub fn placeable_brokers(&self) -> Vec<BrokerId> {
+        self.brokers
+            .values()
+            .filter(|b| b.is_placeable())
+            .map(|b| b.id)
+            .collect()
+    }
+
+    /// Whether any partition is being reassigned.
+    pub fn any_reassigning(&self) -> bool {
+        self.topics
+            .values()
+            .any(|t| t.partitions.iter().any(PartitionState::is_reassigning))
+    }
+
+    /// The registered broker, whatever its incarnation.
+    pub fn current_broker_any_epoch(&self, broker_id: BrokerId) -> Result<&Broker, MetadataError> {
+        self.brokers.get(&broker_id).ok_or_else(|| {
+            MetadataError::rejected(
+                ErrorCode::BrokerNotAvailable,
+                format!("broker {broker_id} is not registered"),
+            )
+        })
     }
 
     /// The broker, if `broker_epoch` is its current incarnation.
@@ -342,6 +434,7 @@ impl MetadataState {
                         clean_shutdown: true,
                         acks_before_fsync: false,
                     },
+                    draining: false,
                 },
             );
         }
@@ -405,6 +498,7 @@ impl MetadataState {
                 store,
                 changes,
             } => {
+                let draining = self.brokers.get(&broker_id).is_some_and(|b| b.draining);
                 self.brokers.insert(
                     broker_id,
                     Broker {
@@ -414,6 +508,7 @@ impl MetadataState {
                         epoch: log_index,
                         fenced: false,
                         store,
+                        draining,
                     },
                 );
                 for change in changes {
@@ -559,7 +654,21 @@ impl MetadataState {
                 let deleted = bindings.iter().filter(|b| self.acls.remove(*b)).count();
                 Ok(Some(deleted as u64))
             }
-            MetadataCommand::ElectLeaders { changes } => {
+            MetadataCommand::SetBrokerDraining {
+                broker_id,
+                draining,
+            } => {
+                let broker = self.brokers.get_mut(&broker_id).ok_or_else(|| {
+                    MetadataError::rejected(
+                        ErrorCode::BrokerNotAvailable,
+                        format!("broker {broker_id} is not registered"),
+                    )
+                })?;
+                broker.draining = draining;
+                Ok(None)
+            }
+            MetadataCommand::ElectLeaders { changes }
+            | MetadataCommand::ReassignPartitions { changes } => {
                 let applied = changes
                     .into_iter()
                     .filter(|c| self.apply_partition_change(c.clone()))
@@ -626,6 +735,11 @@ impl MetadataState {
         partition.leader_epoch = change.leader_epoch;
         partition.isr = change.isr;
         partition.elr = change.elr;
+        if let Some(set) = change.replicas {
+            partition.replicas = set.replicas;
+            partition.adding_replicas = set.adding;
+            partition.removing_replicas = set.removing;
+        }
         if change.unclean {
             partition.unclean_leader_epoch = Some(change.leader_epoch);
         }

@@ -114,10 +114,32 @@ pub enum ControllerRequest {
         /// asking node found); else the first alive replica.
         candidate: Option<BrokerId>,
     },
+    /// Start, replace or cancel (`target: None`) partition reassignments; each request
+    /// is checked on its own.
+    AlterReassignments(Vec<crate::controller::reassignment::ReassignmentRequest>),
+    /// Even replicas and preferred leaders over the placeable brokers: the plan, and with
+    /// `execute` its reassignments started.
+    Rebalance {
+        execute: bool,
+    },
+    /// Mark a broker draining (no new replicas go to it) and start moving every replica
+    /// off it; `cancel` marks it placeable again (moves under way go on).
+    DecommissionBroker {
+        broker_id: BrokerId,
+        cancel: bool,
+    },
     /// A node outside the voter set asks to follow the metadata log as a learner.
     AddLearner {
         node_id: NodeId,
         addr: String,
+    },
+    /// Make a learner that has caught up a voter (a controller).
+    AddVoter {
+        node_id: NodeId,
+    },
+    /// Make a voter a learner again (it keeps following the metadata log).
+    RemoveVoter {
+        node_id: NodeId,
     },
 }
 
@@ -137,6 +159,13 @@ pub enum ControllerReply {
     },
     LeadersElected {
         partitions: u64,
+    },
+    /// The reassignments planned (those asked, or a rebalance's or decommission's plan)
+    /// and, per one started, in order: accepted, or why it was refused (empty when only
+    /// proposed).
+    Reassignments {
+        planned: Vec<crate::controller::reassignment::ReassignmentRequest>,
+        results: Vec<Result<(), (rill_common::ErrorCode, String)>>,
     },
     UncleanLeaderElected {
         leader: BrokerId,

@@ -53,6 +53,9 @@ pub struct Role {
     /// The leader epoch an operator's unclean election began, if any: replicas whose
     /// data predates it may truncate below their high watermark to follow.
     pub unclean_leader_epoch: Option<i32>,
+    /// This broker is a replica a reassignment is adding: it catches up under the
+    /// replication throttle.
+    pub adding: bool,
     pub config: PartitionConfig,
 }
 
@@ -768,6 +771,7 @@ fn test_role(
         isr: isr.to_vec(),
         partition_epoch: 0,
         unclean_leader_epoch: None,
+        adding: false,
         config: PartitionConfig {
             max_message_bytes: 1 << 20,
             retention_ms: -1,

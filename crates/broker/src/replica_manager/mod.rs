@@ -166,6 +166,7 @@ impl ReplicaManager {
                     isr: p.isr.clone(),
                     partition_epoch: p.partition_epoch,
                     unclean_leader_epoch: p.unclean_leader_epoch.map(|e| e as i32),
+                    adding: p.adding_replicas.contains(&self.broker_id),
                     config: config.clone(),
                 };
                 let key = PartitionKey {

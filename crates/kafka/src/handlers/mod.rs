@@ -11,6 +11,7 @@ mod groups;
 mod membership;
 mod metadata;
 mod offsets;
+mod reassignments;
 pub(crate) mod sasl;
 mod transactions;
 mod txn_admin;
@@ -166,6 +167,12 @@ pub(crate) async fn handle(ctx: &Context<'_>, request: RequestKind) -> Reply {
         Rq::CreatePartitions(r) => Rs::CreatePartitions(admin::create_partitions(ctx, r).await),
         Rq::DeleteRecords(r) => Rs::DeleteRecords(offsets::delete_records(ctx, r).await),
         Rq::ElectLeaders(r) => Rs::ElectLeaders(admin::elect_leaders(ctx, r).await),
+        Rq::AlterPartitionReassignments(r) => Rs::AlterPartitionReassignments(
+            reassignments::alter_partition_reassignments(ctx, r).await,
+        ),
+        Rq::ListPartitionReassignments(r) => {
+            Rs::ListPartitionReassignments(reassignments::list_partition_reassignments(ctx, r))
+        }
         Rq::FindCoordinator(r) => Rs::FindCoordinator(groups::find_coordinator(ctx, r)),
         Rq::OffsetCommit(r) => Rs::OffsetCommit(groups::offset_commit(ctx, r).await),
         Rq::OffsetFetch(r) => Rs::OffsetFetch(groups::offset_fetch(ctx, r).await),

@@ -141,6 +141,8 @@ pub(crate) fn message(api_key: i16) -> Option<&'static Message> {
         42 => &delete_groups_request::MESSAGE,
         43 => &elect_leaders_request::MESSAGE,
         44 => &incremental_alter_configs_request::MESSAGE,
+        45 => &alter_partition_reassignments_request::MESSAGE,
+        46 => &list_partition_reassignments_request::MESSAGE,
         47 => &offset_delete_request::MESSAGE,
         60 => &describe_cluster_request::MESSAGE,
         61 => &describe_producers_request::MESSAGE,

@@ -2456,3 +2456,112 @@ pub mod delete_acls_request {
         ],
     };
 }
+
+pub mod alter_partition_reassignments_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 1),
+        flexible_from: 0,
+        body: &ALTER_PARTITION_REASSIGNMENTS_REQUEST,
+    };
+    pub(super) static REASSIGNABLE_TOPIC: Struct = Struct {
+        name: "ReassignableTopic",
+        fields: &[
+            Field {
+                name: "name",
+                ty: Ty::Str,
+                versions: (0, 1),
+                tag: None,
+            },
+            Field {
+                name: "partitions",
+                ty: Ty::Array(&Ty::Struct(&REASSIGNABLE_PARTITION)),
+                versions: (0, 1),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static REASSIGNABLE_PARTITION: Struct = Struct {
+        name: "ReassignablePartition",
+        fields: &[
+            Field {
+                name: "partition_index",
+                ty: Ty::I32,
+                versions: (0, 1),
+                tag: None,
+            },
+            Field {
+                name: "replicas",
+                ty: Ty::Array(&Ty::I32),
+                versions: (0, 1),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static ALTER_PARTITION_REASSIGNMENTS_REQUEST: Struct = Struct {
+        name: "AlterPartitionReassignmentsRequest",
+        fields: &[
+            Field {
+                name: "timeout_ms",
+                ty: Ty::I32,
+                versions: (0, 1),
+                tag: None,
+            },
+            Field {
+                name: "allow_replication_factor_change",
+                ty: Ty::I8,
+                versions: (1, 1),
+                tag: None,
+            },
+            Field {
+                name: "topics",
+                ty: Ty::Array(&Ty::Struct(&REASSIGNABLE_TOPIC)),
+                versions: (0, 1),
+                tag: None,
+            },
+        ],
+    };
+}
+
+pub mod list_partition_reassignments_request {
+    use super::*;
+    pub(crate) static MESSAGE: Message = Message {
+        versions: (0, 0),
+        flexible_from: 0,
+        body: &LIST_PARTITION_REASSIGNMENTS_REQUEST,
+    };
+    pub(super) static LIST_PARTITION_REASSIGNMENTS_TOPICS: Struct = Struct {
+        name: "ListPartitionReassignmentsTopics",
+        fields: &[
+            Field {
+                name: "name",
+                ty: Ty::Str,
+                versions: (0, 0),
+                tag: None,
+            },
+            Field {
+                name: "partition_indexes",
+                ty: Ty::Array(&Ty::I32),
+                versions: (0, 0),
+                tag: None,
+            },
+        ],
+    };
+    pub(super) static LIST_PARTITION_REASSIGNMENTS_REQUEST: Struct = Struct {
+        name: "ListPartitionReassignmentsRequest",
+        fields: &[
+            Field {
+                name: "timeout_ms",
+                ty: Ty::I32,
+                versions: (0, 0),
+                tag: None,
+            },
+            Field {
+                name: "topics",
+                ty: Ty::Array(&Ty::Struct(&LIST_PARTITION_REASSIGNMENTS_TOPICS)),
+                versions: (0, 0),
+                tag: None,
+            },
+        ],
+    };
+}

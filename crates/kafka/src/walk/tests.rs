@@ -167,6 +167,14 @@ fn samples() -> Vec<(ApiKey, RequestKind)> {
             ApiKey::OffsetDelete,
             RequestKind::OffsetDelete(Default::default()),
         ),
+        (
+            ApiKey::AlterPartitionReassignments,
+            RequestKind::AlterPartitionReassignments(Default::default()),
+        ),
+        (
+            ApiKey::ListPartitionReassignments,
+            RequestKind::ListPartitionReassignments(Default::default()),
+        ),
     ]
 }
 

@@ -61,6 +61,8 @@ mod tests {
                 partition_epoch: 7,
                 elr: Vec::new(),
                 unclean_leader_epoch: None,
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             }],
         };
         s.topics.insert("t".into(), topic);

@@ -70,6 +70,8 @@ mod tests {
                     partition_epoch: 0,
                     elr: Vec::new(),
                     unclean_leader_epoch: None,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 }],
             },
         );

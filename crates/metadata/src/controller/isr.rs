@@ -96,6 +96,7 @@ pub fn plan_alter_partition(
         elr: next_elr(p, &isr, min_isr, &[]),
         isr,
         unclean: false,
+        replicas: None,
     })
 }
 
@@ -163,6 +164,8 @@ mod tests {
                     partition_epoch: 7,
                     elr: Vec::new(),
                     unclean_leader_epoch: None,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 }],
             },
         );

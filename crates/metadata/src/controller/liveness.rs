@@ -149,6 +149,7 @@ fn unclean_change(topic: &str, p: &PartitionState, leader: BrokerId) -> Partitio
         isr: vec![leader],
         elr: Vec::new(),
         unclean: true,
+        replicas: None,
     }
 }
 
@@ -286,6 +287,7 @@ pub(crate) fn change_if_different(
         isr,
         elr,
         unclean: false,
+        replicas: None,
     })
 }
 
@@ -313,6 +315,8 @@ mod tests {
                     partition_epoch: 0,
                     elr: Vec::new(),
                     unclean_leader_epoch: None,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 }],
             },
         );

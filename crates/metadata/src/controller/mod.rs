@@ -9,5 +9,7 @@ pub mod groups;
 pub mod isr;
 pub mod liveness;
 pub mod placement;
+pub mod reassignment;
+pub mod rebalance;
 pub mod topics;
 pub mod users;

@@ -1,4 +1,5 @@
-//! Replica placement: spread replicas and leaders evenly over the alive brokers.
+//! Replica placement: spread replicas and leaders evenly over the alive brokers (not
+//! those being decommissioned).
 
 use std::collections::BTreeMap;
 
@@ -18,13 +19,14 @@ pub fn place_replicas(
     count: u32,
     replication_factor: u32,
 ) -> Result<Vec<Vec<BrokerId>>, MetadataError> {
-    let alive = state.alive_brokers();
+    // Draining brokers (being decommissioned) get no new replicas.
+    let alive = state.placeable_brokers();
     let rf = replication_factor as usize;
     if rf == 0 || rf > alive.len() {
         return Err(MetadataError::rejected(
             ErrorCode::InvalidReplicationFactor,
             format!(
-                "replication factor {replication_factor} must be between 1 and the {} alive brokers",
+                "replication factor {replication_factor} must be between 1 and the {} alive brokers not being decommissioned",
                 alive.len()
             ),
         ));
@@ -95,6 +97,8 @@ mod tests {
                     partition_epoch: 0,
                     elr: Vec::new(),
                     unclean_leader_epoch: None,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 }],
             },
         );

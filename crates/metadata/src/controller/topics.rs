@@ -158,6 +158,8 @@ fn new_partitions(first: u32, placement: Vec<Vec<u64>>) -> Vec<PartitionState> {
             partition_epoch: 0,
             elr: Vec::new(),
             unclean_leader_epoch: None,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         })
         .collect()
 }

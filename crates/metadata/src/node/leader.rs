@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::BasicNode;
 use rill_common::{BrokerId, ErrorCode, NodeId};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -24,7 +23,7 @@ use crate::MetadataError;
 pub(super) struct LeaderState {
     liveness: Mutex<Liveness>,
     /// Serializes decide-then-write, so each decision sees the previous one's result.
-    decisions: tokio::sync::Mutex<()>,
+    pub(super) decisions: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -78,6 +77,15 @@ impl MetadataNode {
             }
             ControllerRequest::AddLearner { node_id, addr } => {
                 self.add_learner(node_id, addr).await
+            }
+            ControllerRequest::AddVoter { node_id } => self.add_voter(node_id).await,
+            ControllerRequest::RemoveVoter { node_id } => self.remove_voter(node_id).await,
+            ControllerRequest::AlterReassignments(requests) => {
+                self.alter_reassignments(requests).await
+            }
+            ControllerRequest::Rebalance { execute } => self.rebalance(execute).await,
+            ControllerRequest::DecommissionBroker { broker_id, cancel } => {
+                self.decommission_broker(broker_id, cancel).await
             }
             ControllerRequest::PutGroup { group } => {
                 let (_, log_index) = self.write(MetadataCommand::PutGroup { group }).await?;
@@ -262,6 +270,11 @@ impl MetadataNode {
                     | ControllerRequest::CommitOffsetsBatch { .. }
                     | ControllerRequest::DeleteOffsets { .. }
                     | ControllerRequest::PutTransaction { .. }
+                    | ControllerRequest::AlterReassignments(_)
+                    | ControllerRequest::Rebalance { .. }
+                    | ControllerRequest::DecommissionBroker { .. }
+                    | ControllerRequest::AddVoter { .. }
+                    | ControllerRequest::RemoveVoter { .. }
                     | ControllerRequest::AddLearner { .. } => {
                         return Err(MetadataError::rejected(
                             ErrorCode::InvalidRequest,
@@ -279,7 +292,10 @@ impl MetadataNode {
     }
 
     /// Writes one command through Raft; returns its outcome value and log index.
-    async fn write(&self, command: MetadataCommand) -> Result<(Option<u64>, u64), MetadataError> {
+    pub(super) async fn write(
+        &self,
+        command: MetadataCommand,
+    ) -> Result<(Option<u64>, u64), MetadataError> {
         match self.raft.client_write(command).await {
             Ok(response) => {
                 let index = response.log_id.index;
@@ -347,37 +363,6 @@ impl MetadataNode {
         Ok(ForwardedReply {
             reply: ControllerReply::Heartbeat { fenced: false },
             log_index,
-        })
-    }
-
-    async fn add_learner(
-        &self,
-        node_id: NodeId,
-        addr: String,
-    ) -> Result<ForwardedReply, MetadataError> {
-        let known = self
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .get_node(&node_id)
-            .cloned();
-        if known.is_some_and(|n| n.addr == addr) {
-            return Ok(ForwardedReply {
-                reply: ControllerReply::Done,
-                log_index: None,
-            });
-        }
-        let response = self
-            .raft
-            .add_learner(node_id, BasicNode::new(&addr), false)
-            .await
-            .map_err(|e| not_controller_or(e.to_string(), self.known_leader()))?;
-        info!(node_id, %addr, "added learner");
-        Ok(ForwardedReply {
-            reply: ControllerReply::Done,
-            log_index: Some(response.log_id.index),
         })
     }
 
@@ -471,6 +456,7 @@ impl MetadataNode {
         for (broker_id, broker_epoch) in self.dead_by_probe(suspects).await {
             self.fence(broker_id, broker_epoch, why).await?;
         }
+        self.complete_reassignments().await?;
         if self.rebalance_due() {
             self.elect_preferred_leaders(None).await?;
         }
@@ -573,7 +559,10 @@ impl MetadataNode {
 
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
-fn not_controller_or(message: String, leader: Option<(NodeId, String)>) -> MetadataError {
+pub(super) fn not_controller_or(
+    message: String,
+    leader: Option<(NodeId, String)>,
+) -> MetadataError {
     if message.contains("forward") || message.contains("leader") {
         MetadataError::NotController { leader }
     } else {

@@ -4,6 +4,8 @@
 
 mod broker_lifecycle;
 mod leader;
+mod reassign;
+mod voters;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
