@@ -161,3 +161,132 @@ fn the_cluster_grows_rebalances_and_drains_a_broker_under_load() {
         cluster.wait_replicas_agree("ops", READY)
     });
 }
+
+/// A tmpfs mounted for the test; unmounted (lazily: a node may still hold it) on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(path)?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()?;
+        if !out.status.success() {
+            bail!("mount tmpfs: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .output();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Fills `dir` until the disk refuses; returns the filler file.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    if let Ok(mut file) = std::fs::File::create(&path) {
+        let chunk = vec![0u8; 1 << 20];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+    }
+    path
+}
+
+#[test]
+fn a_node_whose_disk_fills_gives_up_its_leaderships_and_rejoins_once_space_is_freed() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    with_cluster(3, &[], |cluster| {
+        cluster.wait_ready(READY)?;
+        let tmpfs = Tmpfs::mount(&cluster.data_dir(4), "96m")?;
+        cluster.add_learner(4)?;
+        wait_until(READY, "broker 4 alive", || {
+            Ok(alive_brokers(cluster)?.contains(&4))
+        })?;
+        cluster.create_topic("full", 6, 3, &["min.insync.replicas=2"])?;
+        // Broker 4 becomes the preferred leader of every partition.
+        let parts = partitions(&cluster.describe("full")?);
+        let plan: Vec<Value> = parts
+            .iter()
+            .map(|p| {
+                let others: Vec<u64> = ids(&p["replicas"])
+                    .into_iter()
+                    .filter(|b| *b != 4)
+                    .collect();
+                serde_json::json!({"topic": "full", "partition": p["partition"],
+                    "replicas": [4, others[0], others[1]]})
+            })
+            .collect();
+        let plan_file = cluster.scratch("plan.json");
+        std::fs::write(
+            &plan_file,
+            serde_json::json!({"version": 1, "partitions": plan}).to_string(),
+        )?;
+        let plan_path = plan_file.to_string_lossy().to_string();
+        let moved = cluster.rill(&[
+            "topic", "reassign", "full", "--plan", &plan_path, "--wait", "60",
+        ])?;
+        if !moved.status.success() {
+            bail!("reassign: {}", String::from_utf8_lossy(&moved.stderr));
+        }
+        cluster.wait_replicas_agree("full", READY)?;
+        let verify = cluster.spawn_rill(&[
+            "verify",
+            "--topic",
+            "full",
+            "--duration-s",
+            "40",
+            "--rate",
+            "200",
+            "--acks",
+            "all",
+        ])?;
+        std::thread::sleep(Duration::from_secs(3));
+        let filler = fill(&tmpfs.0);
+        wait_until(
+            Duration::from_secs(30),
+            "broker 4 out of every ISR, partitions led",
+            || {
+                let parts = partitions(&cluster.describe("full")?);
+                Ok(parts.iter().all(|p| {
+                    !ids(&p["isr"]).contains(&4) && p["leader"].as_u64().is_some_and(|l| l != 4)
+                }))
+            },
+        )?;
+        assert!(
+            !cluster.readyz(4),
+            "a node with failing storage is not ready"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+        std::fs::remove_file(&filler)?;
+        wait_until(
+            Duration::from_secs(60),
+            "broker 4 back in every ISR",
+            || {
+                let parts = partitions(&cluster.describe("full")?);
+                Ok(parts.iter().all(|p| ids(&p["isr"]).contains(&4)))
+            },
+        )?;
+        let out = verify.wait()?;
+        let verdict = assert_verified(&out)?;
+        eprintln!("verdict through a full disk: {verdict}");
+        cluster.wait_replicas_agree("full", READY)
+    });
+}

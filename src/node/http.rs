@@ -29,13 +29,16 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding metrics listener {addr}"))?;
     let ready = metadata.clone();
+    let storage = replicas.clone();
     let app = Router::new()
         .route("/metrics", get(move || render(handle.clone())))
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
             get(move || {
-                let ready = ready.is_ready();
+                let ready = ready.is_ready()
+                    && ready.raft_fatal().is_none()
+                    && !storage.storage_health().is_failing();
                 async move {
                     if ready {
                         (StatusCode::OK, "ready\n")

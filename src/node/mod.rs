@@ -11,6 +11,7 @@ mod broker_tasks;
 pub mod config;
 mod http;
 mod producer_ids;
+mod storage_watchdog;
 mod tls;
 mod txn_backends;
 
@@ -53,10 +54,15 @@ pub use config::{NodeArgs, NodeConfig};
 
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let span = info_span!("node", node_id = config.node_id);
-    run_node(config).instrument(span).await
+    if run_node(config).instrument(span).await? {
+        return Err(storage_watchdog::restart_process());
+    }
+    Ok(())
 }
 
-async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
+/// Runs the node until a signal stops it (`false`) or it must restart to reopen its
+/// stores after a storage failure (`true`).
+async fn run_node(config: NodeConfig) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let cancel = CancellationToken::new();
@@ -251,7 +257,15 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         .collect();
     info!(listen = %config.listen, advertise = %config.advertise, kafka = ?kafka_listeners, voter = metadata.is_voter(), "node started");
 
-    shutdown_signal().await;
+    let restart = tokio::select! {
+        _ = shutdown_signal() => false,
+        recovered = storage_watchdog::run(
+            replicas.clone(),
+            metadata.clone(),
+            config.data_dir.clone(),
+            cancel.clone(),
+        ) => recovered,
+    };
     info!("shutting down");
     cancel.cancel();
     for task in tasks {
@@ -259,13 +273,18 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     }
     // Whatever the flush policy, what was written is on disk before the process exits.
     replicas.checkpoint_partitions();
-    match replicas.flush().await {
-        Ok(()) => {
-            if let Err(e) = storage.mark_clean_shutdown() {
-                tracing::error!("cannot record the clean shutdown of the partition store: {e}");
+    if replicas.storage_health().is_failing() {
+        // Reported when it failed; the next start checks what the store holds.
+        info!("the partition store failed: no clean-shutdown mark");
+    } else {
+        match replicas.flush().await {
+            Ok(()) => {
+                if let Err(e) = storage.mark_clean_shutdown() {
+                    tracing::error!("cannot record the clean shutdown of the partition store: {e}");
+                }
             }
+            Err(e) => tracing::error!("final flush of the partition store failed: {e}"),
         }
-        Err(e) => tracing::error!("final flush of the partition store failed: {e}"),
     }
     metadata.shutdown().await;
     if let Some(metrics) = metrics {
@@ -273,7 +292,7 @@ async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     }
     grpc.await.context("gRPC server task")??;
     info!("stopped");
-    Ok(())
+    Ok(restart)
 }
 
 /// Binds each named listener, failing the start if one cannot be bound.

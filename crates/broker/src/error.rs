@@ -39,7 +39,9 @@ pub enum BrokerError {
     InvalidTimestamp(String),
     #[error("REQUEST_TIMED_OUT: {0}")]
     Timeout(String),
-    #[error("UNKNOWN_SERVER_ERROR: storage: {0}")]
+    /// The partition store failed (an I/O error, a full disk): what the write added may
+    /// be in memory and reach followers, so its outcome is unknown; retriable elsewhere.
+    #[error("KAFKA_STORAGE_ERROR: {0}")]
     Storage(String),
     #[error("OUT_OF_ORDER_SEQUENCE: {0}")]
     OutOfOrderSequence(String),
@@ -73,7 +75,8 @@ impl BrokerError {
             Self::InvalidProducerEpoch(_) => ErrorCode::InvalidProducerEpoch,
             Self::UnknownProducerId(_) => ErrorCode::UnknownProducerId,
             Self::Transaction { code, .. } => *code,
-            Self::CorruptStoredBatch { .. } | Self::Storage(_) | Self::TruncationRefused { .. } => {
+            Self::Storage(_) => ErrorCode::KafkaStorageError,
+            Self::CorruptStoredBatch { .. } | Self::TruncationRefused { .. } => {
                 ErrorCode::UnknownServerError
             }
             Self::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,

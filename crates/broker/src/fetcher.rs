@@ -131,6 +131,7 @@ async fn fetch_from(
                 "no address for broker {leader}"
             ))),
         };
+        replicas.storage_health().observe(&outcome);
         if let Err(e) = outcome {
             tracing::debug!(leader, "follower fetch failed: {e}");
             tokio::select! {

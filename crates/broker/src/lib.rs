@@ -11,6 +11,7 @@ pub mod partition;
 pub mod produce_validation;
 pub mod producer_state;
 pub mod replica_manager;
+pub mod storage_health;
 pub mod throttle;
 pub mod traffic;
 pub mod transactions;

@@ -89,6 +89,7 @@ error_codes! {
     PolicyViolation => "POLICY_VIOLATION", 44,
     InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT", 39,
     NoReassignmentInProgress => "NO_REASSIGNMENT_IN_PROGRESS", 85,
+    KafkaStorageError => "KAFKA_STORAGE_ERROR", 56,
     UnknownTopicId => "UNKNOWN_TOPIC_ID", 100,
     OffsetNotAvailable => "OFFSET_NOT_AVAILABLE", 78,
     PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE", 80,
@@ -116,6 +117,7 @@ impl ErrorCode {
                 | Self::RebalanceInProgress
                 | Self::BrokerNotAvailable
                 | Self::RequestTimedOut
+                | Self::KafkaStorageError
                 | Self::NotCoordinator
                 | Self::CoordinatorNotAvailable
                 | Self::LeaderNotAvailable

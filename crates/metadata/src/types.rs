@@ -50,6 +50,10 @@ pub enum ControllerRequest {
     BrokerHeartbeat {
         broker_id: BrokerId,
         broker_epoch: u64,
+        /// The broker's partition store fails: fence it (and keep it fenced) so its
+        /// leaderships move and it leaves every ISR.
+        #[serde(default)]
+        storage_failing: bool,
     },
     /// Partition leaders change their ISRs: each is checked on its own, and those
     /// accepted are written as one entry.

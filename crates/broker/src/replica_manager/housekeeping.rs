@@ -35,10 +35,13 @@ impl ReplicaManager {
 
     /// Applies `retention.ms` and `retention.bytes` to every replica. A replica whose
     /// last check still holds (nothing could expire yet, the log within its bytes) is
-    /// not read.
+    /// not read. Nothing while the store is failing.
     pub fn enforce_retention(&self) {
         let now = now_ms();
         for p in self.all_partitions() {
+            if self.storage_health.is_failing() {
+                return;
+            }
             let config = p.role().config.clone();
             if config.retention_ms < 0 && config.retention_bytes < 0 {
                 continue;
@@ -58,6 +61,7 @@ impl ReplicaManager {
                 p.set_retention_checked(RetentionCheck::after(&headers, log_start, &config, now));
                 Ok(point)
             });
+            self.storage_health.observe(&result);
             match result {
                 Ok(Some(point)) => {
                     info!(topic = %p.topic, partition = p.key.partition, log_start = point, "retention")
@@ -94,14 +98,22 @@ fn retention_scan(
 
 impl ReplicaManager {
     /// Stores every partition's high watermark and producer-state snapshot (each second,
-    /// and at shutdown), so a restart neither re-exposes nor rescans much.
+    /// and at shutdown), so a restart neither re-exposes nor rescans much. Nothing while
+    /// the store is failing: every write would fail, and that was reported once.
     pub fn checkpoint_partitions(&self) {
         let now_ms = now_ms();
         for p in self.all_partitions() {
-            if let Err(e) = p.checkpoint_high_watermark() {
+            if self.storage_health.is_failing() {
+                return;
+            }
+            let checkpointed = p.checkpoint_high_watermark();
+            self.storage_health.observe(&checkpointed);
+            if let Err(e) = checkpointed {
                 warn!(topic = %p.topic, partition = p.key.partition, "cannot checkpoint the high watermark: {e}");
             }
-            if let Err(e) = p.snapshot_producers(now_ms) {
+            let snapshot = p.snapshot_producers(now_ms);
+            self.storage_health.observe(&snapshot);
+            if let Err(e) = snapshot {
                 warn!(topic = %p.topic, partition = p.key.partition, "cannot snapshot producer state: {e}");
             }
         }
@@ -109,13 +121,15 @@ impl ReplicaManager {
 
     /// Fsyncs the storage (the interval flush, and at shutdown).
     pub async fn flush(&self) -> Result<(), BrokerError> {
-        match self.storage.flusher() {
+        let flushed = match self.storage.flusher() {
             Some(f) => f
                 .flush()
                 .await
                 .map_err(|e| BrokerError::Storage(e.to_string())),
             None => Ok(()),
-        }
+        };
+        self.storage_health.observe(&flushed);
+        flushed
     }
 }
 

@@ -68,6 +68,8 @@ pub struct ReplicaManager {
     isr_expands: AtomicU64,
     /// Verifies transactions' first writes with the coordinator (set by the node).
     txn_verifier: OnceLock<Arc<dyn TxnVerifier>>,
+    /// Whether the partition store still takes writes.
+    storage_health: crate::storage_health::StorageHealth,
 }
 
 fn partition_config(topic: &Topic) -> PartitionConfig {
@@ -105,7 +107,12 @@ impl ReplicaManager {
             isr_shrinks: AtomicU64::new(0),
             isr_expands: AtomicU64::new(0),
             txn_verifier: OnceLock::new(),
+            storage_health: Default::default(),
         }
+    }
+
+    pub fn storage_health(&self) -> &crate::storage_health::StorageHealth {
+        &self.storage_health
     }
 
     pub fn flush_policy(&self) -> FlushPolicy {

@@ -84,6 +84,22 @@ impl ReplicaManager {
         timeout: Duration,
         transactional_id: Option<&str>,
     ) -> Result<Produced, BrokerError> {
+        let produced = self
+            .produce_inner(topic, partition, acks, records, timeout, transactional_id)
+            .await;
+        self.storage_health.observe(&produced);
+        produced
+    }
+
+    async fn produce_inner(
+        &self,
+        topic: &str,
+        partition: u32,
+        acks: Acks,
+        records: Bytes,
+        timeout: Duration,
+        transactional_id: Option<&str>,
+    ) -> Result<Produced, BrokerError> {
         let p = self.leader_partition(topic, partition)?;
         let mut batch = records.to_vec();
         wait_for_earlier_batches(&p, &batch, timeout).await?;

@@ -62,6 +62,7 @@ impl ControllerService for ControllerServiceImpl {
         let req = ControllerRequest::BrokerHeartbeat {
             broker_id: r.broker_id,
             broker_epoch: r.broker_epoch,
+            storage_failing: r.storage_failing,
         };
         match self.node.submit(req).await.map_err(|e| status(&e))? {
             ControllerReply::Heartbeat { fenced } => {

@@ -1,6 +1,7 @@
 //! The broker side of liveness: register with the controller, then heartbeat; register
 //! again (new epoch) when the controller no longer knows this incarnation.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rill_common::ErrorCode;
@@ -25,6 +26,7 @@ impl MetadataNode {
                 Some(broker_epoch) => ControllerRequest::BrokerHeartbeat {
                     broker_id: self.config.node_id,
                     broker_epoch,
+                    storage_failing: self.storage_failing.load(Ordering::Relaxed),
                 },
             };
             let result = tokio::select! {

@@ -51,7 +51,11 @@ impl MetadataNode {
             ControllerRequest::BrokerHeartbeat {
                 broker_id,
                 broker_epoch,
-            } => self.heartbeat(broker_id, broker_epoch).await,
+                storage_failing,
+            } => {
+                self.heartbeat(broker_id, broker_epoch, storage_failing)
+                    .await
+            }
             ControllerRequest::AlterPartitions(requests) => {
                 let _guard = self.leader.decisions.lock().await;
                 let isr::AlterPartitionsPlan { changes, results } =
@@ -344,10 +348,22 @@ impl MetadataNode {
         &self,
         broker_id: BrokerId,
         broker_epoch: u64,
+        storage_failing: bool,
     ) -> Result<ForwardedReply, MetadataError> {
         let state = self.state();
         let broker = state.current_broker(broker_id, broker_epoch)?;
         self.record_heartbeat(broker_id);
+        if storage_failing {
+            // It cannot persist what it would lead or follow: leaderships and ISRs go now.
+            if !broker.fenced {
+                self.fence(broker_id, broker_epoch, "its partition store is failing")
+                    .await?;
+            }
+            return Ok(ForwardedReply {
+                reply: ControllerReply::Heartbeat { fenced: true },
+                log_index: None,
+            });
+        }
         let mut log_index = None;
         if broker.fenced {
             let _guard = self.leader.decisions.lock().await;

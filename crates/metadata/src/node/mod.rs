@@ -98,6 +98,8 @@ pub struct MetadataNode {
     leader: leader::LeaderState,
     committed_index: Arc<AtomicU64>,
     broker_epoch: watch::Sender<Option<u64>>,
+    /// The broker's partition store fails (set by the node): heartbeats ask to be fenced.
+    storage_failing: std::sync::atomic::AtomicBool,
 }
 
 impl MetadataNode {
@@ -140,6 +142,7 @@ impl MetadataNode {
             leader: leader::LeaderState::default(),
             committed_index,
             broker_epoch: watch::channel(None).0,
+            storage_failing: Default::default(),
         }))
     }
 
@@ -222,6 +225,22 @@ impl MetadataNode {
     /// A watch of [`Self::broker_epoch`].
     pub fn broker_epoch_watch(&self) -> watch::Receiver<Option<u64>> {
         self.broker_epoch.subscribe()
+    }
+
+    /// The broker's partition store fails (or works again): from the next heartbeat on,
+    /// the controller keeps this broker fenced (or lets it back).
+    pub fn set_storage_failing(&self, failing: bool) {
+        self.storage_failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Why this node's Raft replica stopped for good (its metadata store failed), if it
+    /// did.
+    pub fn raft_fatal(&self) -> Option<String> {
+        match &self.raft.metrics().borrow().running_state {
+            Ok(()) => None,
+            Err(fatal) => Some(fatal.to_string()),
+        }
     }
 
     pub fn controller_info(&self) -> ControllerInfo {
