@@ -290,3 +290,44 @@ fn a_node_whose_disk_fills_gives_up_its_leaderships_and_rejoins_once_space_is_fr
         cluster.wait_replicas_agree("full", READY)
     });
 }
+
+#[test]
+fn a_voter_whose_disk_was_lost_is_replaced_without_stopping_the_cluster() {
+    with_cluster(3, &[], |cluster| {
+        cluster.wait_ready(READY)?;
+        cluster.create_topic("before", 3, 3, &[])?;
+        // Out of the voters first: a wiped voter would have forgotten its votes.
+        let removed = cluster.json(&["cluster", "remove-voter", "3"])?;
+        assert_eq!(ids(&removed["voters"]), vec![1, 2], "{removed}");
+        cluster.kill(3);
+        std::fs::remove_dir_all(cluster.data_dir(3))?;
+        cluster.start_node(3)?;
+        wait_until(
+            READY,
+            "node 3 back as a learner and an alive broker",
+            || {
+                let c = cluster.json(&["cluster", "describe"])?;
+                Ok(ids(&c["controller"]["learners"]) == vec![3]
+                    && alive_brokers(cluster)?.contains(&3))
+            },
+        )?;
+        // Promoted once it holds the metadata log (refused until then).
+        wait_until(READY, "node 3 a voter again", || {
+            Ok(cluster
+                .rill(&["cluster", "add-voter", "3"])?
+                .status
+                .success())
+        })?;
+        let c = cluster.json(&["cluster", "describe"])?;
+        assert_eq!(ids(&c["controller"]["voters"]), vec![1, 2, 3], "{c}");
+        cluster.create_topic("after", 3, 3, &[])?;
+        let seen = cluster.json_at(&cluster.node_addr(3), &["topic", "list"])?;
+        let names = seen["topics"].as_array().cloned().unwrap_or_default();
+        assert!(
+            names.contains(&Value::from("before")) && names.contains(&Value::from("after")),
+            "{seen}"
+        );
+        cluster.wait_replicas_agree("before", READY)?;
+        cluster.wait_ready(READY)
+    });
+}
