@@ -9,9 +9,7 @@ use rill_metadata::{ControllerReply, ControllerRequest};
 use rill_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::admin_service::AdminServiceImpl;
-
-const CLUSTER: &str = ResourceType::CLUSTER_NAME;
+use super::admin_service::{AdminServiceImpl, CLUSTER};
 
 fn to_request(r: pb::PartitionReassignment) -> ReassignmentRequest {
     ReassignmentRequest {
@@ -147,13 +145,7 @@ impl AdminServiceImpl {
             ControllerRequest::AddVoter { node_id: r.node_id }
         };
         self.metadata.submit(change).await.map_err(|e| status(&e))?;
-        let info = self.metadata.controller_info();
-        Ok(Response::new(pb::ControllerInfo {
-            leader_id: info.leader_id,
-            term: info.term,
-            voters: info.voters,
-            learners: info.learners,
-        }))
+        Ok(Response::new(self.controller_quorum()))
     }
 
     pub(super) async fn decommission_broker_call(

@@ -32,7 +32,7 @@ pub struct AdminServiceImpl {
 }
 
 /// The cluster as an ACL resource.
-const CLUSTER: &str = ResourceType::CLUSTER_NAME;
+pub(super) const CLUSTER: &str = ResourceType::CLUSTER_NAME;
 
 impl AdminServiceImpl {
     pub fn new(
@@ -166,6 +166,17 @@ impl AdminServiceImpl {
         description
     }
 
+    /// The controller quorum as this node sees it.
+    pub(super) fn controller_quorum(&self) -> pb::ControllerInfo {
+        let info = self.metadata.controller_info();
+        pb::ControllerInfo {
+            leader_id: info.leader_id,
+            term: info.term,
+            voters: info.voters,
+            learners: info.learners,
+        }
+    }
+
     async fn submit_item(&self, name: String, request: ControllerRequest) -> pb::ItemResult {
         let (error_code, error_message) = match self.metadata.submit(request).await {
             Ok(_) => (String::new(), String::new()),
@@ -224,15 +235,9 @@ impl AdminService for AdminServiceImpl {
         // The brokers' addresses on the listener the client came in through.
         let listener = self.client_listeners.listener_of(&request);
         let state = self.metadata.state();
-        let info = self.metadata.controller_info();
         Ok(Response::new(pb::DescribeClusterResponse {
             cluster_id: state.cluster_id.clone().unwrap_or_default(),
-            controller: Some(pb::ControllerInfo {
-                leader_id: info.leader_id,
-                term: info.term,
-                voters: info.voters,
-                learners: info.learners,
-            }),
+            controller: Some(self.controller_quorum()),
             brokers: state
                 .brokers
                 .values()
