@@ -65,8 +65,9 @@ pub fn spawn(
         cancel.clone(),
     )));
 
-    // The leader's ISR changes go to the controller; a failed one is proposed again
-    // once its pending mark expires.
+    // The leader's ISR changes go to the controller; one that failed is proposed again
+    // a lag period later. A refusal is reported back: the high watermark stops waiting
+    // for replicas the refused change would have added.
     let lag_max = config.replica_lag_time_max;
     let (m, r, c) = (metadata.clone(), replicas.clone(), cancel.clone());
     tasks.push(tokio::spawn(async move {
@@ -83,14 +84,20 @@ pub fn spawn(
             // Many partitions' changes (a follower that died or came back) cost one
             // request and one metadata entry per chunk, not one per partition.
             for chunk in changes.chunks(ISR_CHANGES_PER_REQUEST) {
-                let (m, chunk) = (m.clone(), chunk.to_vec());
+                let (m, r, chunk) = (m.clone(), r.clone(), chunk.to_vec());
                 tokio::spawn(async move {
                     let asked = chunk.len();
                     let first = chunk
                         .first()
                         .map(|c| format!("{}-{} ISR {:?}", c.topic, c.partition, c.isr));
-                    match m.submit(ControllerRequest::AlterPartitions(chunk)).await {
+                    let request = ControllerRequest::AlterPartitions(chunk.clone());
+                    match m.submit(request).await {
                         Ok(ControllerReply::PartitionsAltered { results }) => {
+                            for (change, _) in
+                                chunk.iter().zip(&results).filter(|(_, result)| result.is_err())
+                            {
+                                r.isr_change_refused(change);
+                            }
                             let refused: Vec<_> =
                                 results.iter().filter_map(|r| r.as_ref().err()).collect();
                             if let Some((code, message)) = refused.first() {

@@ -1,6 +1,9 @@
 //! A replica's follower side and the leader's high watermark rule, fed events directly:
 //! answers of a deposed leader, truncation requests below the high watermark, and the
-//! strict min-ISR high watermark (KIP-966).
+//! strict min-ISR high watermark (KIP-966), and the ISR the leader proposes (the high
+//! watermark over the maximal ISR).
+
+use std::time::Duration;
 
 use rill_common::record::{self, RecordBatchBuilder};
 
@@ -158,4 +161,142 @@ fn a_deposed_leaders_flush_does_not_count_as_durable() {
         0,
         "nothing counted durable that was not"
     );
+}
+
+/// Leader 1 of t-0 (replicas 1, 2, 3) with `records` records appended and durable.
+fn leader_with(isr: &[BrokerId], min_isr: usize, records: usize) -> Partition {
+    let p = replica(1, role(1, 0, isr, min_isr));
+    append_records(&p, records);
+    p
+}
+
+fn append_records(p: &Partition, records: usize) {
+    let mut b = RecordBatchBuilder::new();
+    for _ in 0..records {
+        b.push(None, Some(b"v"), 1);
+    }
+    assert!(p.append_as_leader(&mut b.build(), false).is_ok());
+    p.mark_durable(p.log().log_end_offset());
+}
+
+fn with_partition_epoch(mut role: Role, partition_epoch: u64) -> Role {
+    role.partition_epoch = partition_epoch;
+    role
+}
+
+const LAG_MAX: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_replica_proposed_for_the_isr_holds_the_high_watermark_until_the_metadata_moves_on() {
+    let p = leader_with(&[1, 3], 2, 2);
+    p.record_follower_fetch(3, 2);
+    assert_eq!(p.high_watermark(), 2);
+    // Broker 2 reaches the high watermark: the leader proposes it for the ISR.
+    p.record_follower_fetch(2, 2);
+    let proposal = p.isr_proposal(LAG_MAX, Instant::now()).map(|(_, isr)| isr);
+    assert_eq!(proposal, Some(vec![1, 2, 3]));
+    // More records reach broker 3 but not broker 2 while the proposal is in flight:
+    // the controller may still write it, and then broker 2 could be elected.
+    append_records(&p, 3);
+    p.record_follower_fetch(3, 5);
+    assert_eq!(
+        p.high_watermark(),
+        2,
+        "the high watermark waits for a replica that may join the ISR"
+    );
+    assert_eq!(
+        p.isr_proposal(LAG_MAX, Instant::now()),
+        None,
+        "one proposal per lag period"
+    );
+    // The metadata moved on without broker 2 (another write won the partition epoch):
+    // the proposal can no longer be written.
+    p.set_role(with_partition_epoch(role(1, 0, &[1, 3], 2), 1));
+    assert_eq!(p.high_watermark(), 5);
+}
+
+#[test]
+fn a_written_proposal_keeps_the_new_member_in_the_high_watermark() {
+    let p = leader_with(&[1, 3], 2, 2);
+    p.record_follower_fetch(3, 2);
+    p.record_follower_fetch(2, 2);
+    assert!(p.isr_proposal(LAG_MAX, Instant::now()).is_some());
+    p.set_role(with_partition_epoch(role(1, 0, &[1, 2, 3], 2), 1));
+    append_records(&p, 3);
+    p.record_follower_fetch(3, 5);
+    assert_eq!(p.high_watermark(), 2);
+    p.record_follower_fetch(2, 5);
+    assert_eq!(p.high_watermark(), 5);
+}
+
+#[test]
+fn a_proposed_replica_that_falls_behind_is_voided_by_proposing_the_isr_again() {
+    let p = leader_with(&[1], 1, 2);
+    assert_eq!(p.high_watermark(), 2);
+    p.record_follower_fetch(2, 2);
+    let proposed_at = Instant::now();
+    let proposal = p.isr_proposal(LAG_MAX, proposed_at).map(|(_, isr)| isr);
+    assert_eq!(proposal, Some(vec![1, 2]));
+    append_records(&p, 3);
+    assert_eq!(p.high_watermark(), 2, "waits for broker 2");
+    // Broker 2 stops fetching; a lag period later the leader asks for the ISR it has,
+    // which moves the partition epoch past the proposal that added broker 2.
+    let later = proposed_at + LAG_MAX + Duration::from_secs(1);
+    let proposal = p.isr_proposal(LAG_MAX, later).map(|(_, isr)| isr);
+    assert_eq!(proposal, Some(vec![1]));
+    assert_eq!(p.high_watermark(), 2);
+    p.set_role(with_partition_epoch(role(1, 0, &[1], 1), 1));
+    assert_eq!(p.high_watermark(), 5);
+    assert_eq!(
+        p.isr_proposal(LAG_MAX, later),
+        None,
+        "nothing left to propose"
+    );
+}
+
+#[test]
+fn a_follower_that_stops_fetching_leaves_the_isr_after_the_lag_period() {
+    let p = leader_with(&[1, 2, 3], 2, 2);
+    p.record_follower_fetch(2, 2);
+    p.record_follower_fetch(3, 2);
+    let now = Instant::now();
+    assert_eq!(p.isr_proposal(LAG_MAX, now), None);
+    let later = now + LAG_MAX + Duration::from_secs(1);
+    let proposal = p.isr_proposal(LAG_MAX, later).map(|(_, isr)| isr);
+    assert_eq!(proposal, Some(vec![1]));
+    assert_eq!(
+        p.high_watermark(),
+        2,
+        "a removal waits for the metadata: the ISR there still holds 2 and 3"
+    );
+}
+
+#[test]
+fn a_refused_proposal_no_longer_holds_the_high_watermark_unless_an_earlier_one_is_in_doubt() {
+    let p = leader_with(&[1], 1, 2);
+    p.record_follower_fetch(2, 2);
+    let first_at = Instant::now();
+    assert!(p.isr_proposal(LAG_MAX, first_at).is_some());
+    append_records(&p, 3);
+    assert_eq!(p.high_watermark(), 2);
+    // The controller refuses it (broker 2 is fenced): nothing was written.
+    p.isr_proposal_refused(0);
+    assert_eq!(p.high_watermark(), 5);
+    assert_eq!(
+        p.isr_proposal(LAG_MAX, first_at),
+        None,
+        "the next proposal waits out the lag period"
+    );
+
+    // Now a proposal gets no answer and a lag period later another one is refused:
+    // the first may still be written, so the high watermark keeps waiting.
+    let p = leader_with(&[1], 1, 2);
+    p.record_follower_fetch(2, 2);
+    assert!(p.isr_proposal(LAG_MAX, first_at).is_some());
+    let second_at = first_at + LAG_MAX + Duration::from_secs(1);
+    p.record_follower_fetch(2, 2);
+    assert!(p.isr_proposal(LAG_MAX, second_at).is_some());
+    append_records(&p, 3);
+    p.isr_proposal_refused(0);
+    assert_eq!(p.high_watermark(), 2);
 }

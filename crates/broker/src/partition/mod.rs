@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rill_common::record::{read_control, BatchHeader, ControlMarker};
 use rill_common::BrokerId;
@@ -17,6 +17,7 @@ use crate::transactions::TransactionIndex;
 use crate::BrokerError;
 
 mod follower;
+mod isr;
 mod reads;
 mod retention;
 mod transactions;
@@ -88,8 +89,8 @@ pub struct Partition {
     followers: Mutex<HashMap<BrokerId, FollowerState>>,
     /// A follower must truncate by leader epoch before it fetches (set on role changes).
     needs_truncation: AtomicBool,
-    /// The partition epoch an ISR change was proposed at, until the metadata moves on.
-    isr_change_pending: Mutex<Option<(u64, Instant)>>,
+    /// The ISR additions proposed at the current partition epoch (see isr.rs).
+    isr_change_pending: Mutex<Option<isr::PendingIsrChange>>,
     /// The leadership whose truncation below the high watermark this replica refused:
     /// it does not fetch from it (and so leaves its ISR) until the role changes.
     truncation_refused: Mutex<Option<Leadership>>,
@@ -318,121 +319,6 @@ impl Partition {
     pub fn mark_durable(&self, next: u64) -> bool {
         self.durable_log_end.fetch_max(next, Ordering::SeqCst);
         self.maybe_advance_high_watermark()
-    }
-
-    /// Leader: the high watermark is the smallest log end over the ISR (the leader's
-    /// counts once durable). It stands still while the ISR is smaller than
-    /// `min.insync.replicas` (KIP-966's strict min ISR), so every replica that leaves an
-    /// ISR at or below that size holds everything up to the high watermark and stays
-    /// eligible to lead. True if it moved.
-    pub fn maybe_advance_high_watermark(&self) -> bool {
-        let role = self.role().clone();
-        let min_isr = role.config.min_insync_replicas.min(role.replicas.len());
-        if role.leader != Some(self.broker_id) || role.isr.len() < min_isr {
-            return false;
-        }
-        let followers = self.followers();
-        let mut hw = self
-            .durable_log_end
-            .load(Ordering::SeqCst)
-            .min(self.log.log_end_offset());
-        for b in role.isr.iter().filter(|b| **b != self.broker_id) {
-            hw = hw.min(followers.get(b).map_or(0, |f| f.log_end));
-        }
-        drop(followers);
-        self.advance_high_watermark(hw)
-    }
-
-    /// Leader: a follower fetched from `fetch_offset`, so its log ends there.
-    pub fn record_follower_fetch(&self, follower: BrokerId, fetch_offset: u64) -> bool {
-        let log_end = self.log.log_end_offset();
-        {
-            let mut followers = self.followers();
-            let state = followers.entry(follower).or_insert(FollowerState {
-                log_end: 0,
-                last_caught_up: Instant::now(),
-            });
-            state.log_end = fetch_offset;
-            if fetch_offset >= log_end {
-                state.last_caught_up = Instant::now();
-            }
-        }
-        self.maybe_advance_high_watermark()
-    }
-
-    /// Leader: how many records each other replica is behind its log end (by its last
-    /// fetch); empty on followers.
-    pub fn follower_lags(&self) -> Vec<(BrokerId, u64)> {
-        if !self.is_leader() {
-            return Vec::new();
-        }
-        let log_end = self.log.log_end_offset();
-        let mut lags: Vec<(BrokerId, u64)> = self
-            .followers()
-            .iter()
-            .map(|(b, f)| (*b, log_end.saturating_sub(f.log_end)))
-            .collect();
-        lags.sort_unstable();
-        lags
-    }
-
-    /// Leader: the ISR it should have now: followers not caught up within `lag_max`
-    /// leave; replicas that reached the high watermark join. `None` when nothing changes
-    /// or a change is already waiting for the controller.
-    pub fn isr_proposal(&self, lag_max: Duration) -> Option<(Role, Vec<BrokerId>)> {
-        if !self.is_leader() {
-            return None;
-        }
-        // Read in place: cloned only for a proposal (this runs for every partition
-        // twice a second or more).
-        let role = self.role();
-        if role.leader != Some(self.broker_id) {
-            return None;
-        }
-        {
-            let pending = self
-                .isr_change_pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if pending
-                .is_some_and(|(epoch, at)| epoch == role.partition_epoch && at.elapsed() < lag_max)
-            {
-                return None;
-            }
-        }
-        let hw = self.high_watermark();
-        let followers = self.followers();
-        let mut isr: Vec<BrokerId> = role
-            .isr
-            .iter()
-            .copied()
-            .filter(|b| {
-                *b == self.broker_id
-                    || followers
-                        .get(b)
-                        .is_some_and(|f| f.last_caught_up.elapsed() <= lag_max)
-            })
-            .collect();
-        for b in &role.replicas {
-            let caught_up = followers
-                .get(b)
-                .is_some_and(|f| f.log_end >= hw && f.last_caught_up.elapsed() <= lag_max);
-            if !isr.contains(b) && caught_up {
-                isr.push(*b);
-            }
-        }
-        drop(followers);
-        isr.sort_by_key(|b| role.replicas.iter().position(|r| r == b));
-        let mut current = role.isr.clone();
-        current.sort_by_key(|b| role.replicas.iter().position(|r| r == b));
-        if isr == current {
-            return None;
-        }
-        *self
-            .isr_change_pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((role.partition_epoch, Instant::now()));
-        Some((role.clone(), isr))
     }
 
     pub fn not_leader(&self) -> BrokerError {

@@ -17,8 +17,9 @@ impl ReplicaManager {
     /// ISR changes the partitions this broker (at `broker_epoch`) leads need.
     pub fn isr_changes(&self, lag_max: Duration, broker_epoch: u64) -> Vec<AlterPartition> {
         let mut changes = Vec::new();
+        let now = std::time::Instant::now();
         self.visit_partitions(|p| {
-            if let Some((role, isr)) = p.isr_proposal(lag_max) {
+            if let Some((role, isr)) = p.isr_proposal(lag_max, now) {
                 changes.push(AlterPartition {
                     broker_id: self.broker_id,
                     broker_epoch,
@@ -31,6 +32,13 @@ impl ReplicaManager {
             }
         });
         changes
+    }
+
+    /// The controller refused `change` (wrote nothing for it).
+    pub fn isr_change_refused(&self, change: &AlterPartition) {
+        if let Some(p) = self.partition(&change.topic, change.partition) {
+            p.isr_proposal_refused(change.partition_epoch);
+        }
     }
 
     /// Applies `retention.ms` and `retention.bytes` to every replica. A replica whose
