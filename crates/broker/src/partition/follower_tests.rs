@@ -300,3 +300,25 @@ fn a_refused_proposal_no_longer_holds_the_high_watermark_unless_an_earlier_one_i
     p.isr_proposal_refused(0);
     assert_eq!(p.high_watermark(), 2);
 }
+
+#[test]
+fn a_replica_joins_the_isr_only_once_it_holds_what_the_new_leader_started_its_epoch_with() {
+    // Broker 1 fetched 5 records under leader 3, which acknowledged them all; broker 1
+    // heard of a high watermark of 2 only, then became leader at epoch 4.
+    let p = replica(1, role(3, 3, &[1, 2, 3], 2));
+    let from = following(&p);
+    assert_eq!(
+        p.append_fetched(from, &leader_batch(0, 3, 5)).ok(),
+        Some(true)
+    );
+    p.mark_fetched_durable(from, 5);
+    p.follow_high_watermark(from, 2);
+    p.set_role(role(1, 4, &[1, 2], 2));
+    // Broker 3 (out of the ISR) comes back holding 3 records: above the high watermark
+    // but short of what leader 3 acknowledged.
+    p.record_follower_fetch(3, 3);
+    assert_eq!(p.isr_proposal(LAG_MAX, Instant::now()), None);
+    p.record_follower_fetch(3, 5);
+    let proposal = p.isr_proposal(LAG_MAX, Instant::now()).map(|(_, isr)| isr);
+    assert_eq!(proposal, Some(vec![1, 2, 3]));
+}

@@ -110,7 +110,8 @@ impl Partition {
     }
 
     /// Leader: the ISR it should have now: followers not caught up within `lag_max`
-    /// (as of `now`) leave; replicas that reached the high watermark join. `None` when nothing changes
+    /// (as of `now`) leave; replicas that reached the high watermark and the leader
+    /// epoch's start offset join. `None` when nothing changes
     /// or a proposal at this partition epoch is younger than `lag_max`. A proposal that
     /// added a replica which has since fallen behind is voided by proposing the current
     /// ISR again (any write bumps the partition epoch), so the high watermark stops
@@ -133,7 +134,11 @@ impl Partition {
             return None;
         }
         let earlier_additions = earlier.map(|p| p.additions.clone()).unwrap_or_default();
-        let hw = self.high_watermark();
+        // A replica joins once it holds the high watermark and everything this leader
+        // had when its epoch began (its starting HW may lag the previous leader's).
+        let join_at = self
+            .high_watermark()
+            .max(self.leader_epoch_start_offset.load(Ordering::SeqCst));
         let recent = |at: Instant| now.saturating_duration_since(at) <= lag_max;
         let followers = self.followers();
         let mut isr: Vec<BrokerId> = role
@@ -147,7 +152,7 @@ impl Partition {
         for b in &role.replicas {
             let caught_up = followers
                 .get(b)
-                .is_some_and(|f| f.log_end >= hw && recent(f.last_caught_up));
+                .is_some_and(|f| f.log_end >= join_at && recent(f.last_caught_up));
             if !isr.contains(b) && caught_up {
                 isr.push(*b);
             }

@@ -89,6 +89,10 @@ pub struct Partition {
     followers: Mutex<HashMap<BrokerId, FollowerState>>,
     /// A follower must truncate by leader epoch before it fetches (set on role changes).
     needs_truncation: AtomicBool,
+    /// Leader: its log end when it took this leader epoch. A replica joins the ISR only
+    /// once it holds that much: the high watermark a new leader starts with may lag
+    /// what the previous leader committed (Kafka's KAFKA-7128 rule).
+    leader_epoch_start_offset: AtomicU64,
     /// The ISR additions proposed at the current partition epoch (see isr.rs).
     isr_change_pending: Mutex<Option<isr::PendingIsrChange>>,
     /// The leadership whose truncation below the high watermark this replica refused:
@@ -221,6 +225,7 @@ impl Partition {
             durable_log_end: AtomicU64::new(log_end),
             followers: Mutex::default(),
             needs_truncation: AtomicBool::new(false),
+            leader_epoch_start_offset: AtomicU64::new(0),
             isr_change_pending: Mutex::default(),
             truncation_refused: Mutex::default(),
             producers,
@@ -245,6 +250,8 @@ impl Partition {
         let epoch_changed = old.is_none_or(|o| o.leader_epoch != new.leader_epoch);
         let leads = new.leader == Some(self.broker_id);
         if leads && (!was_leader || epoch_changed) {
+            self.leader_epoch_start_offset
+                .store(self.log.log_end_offset(), Ordering::SeqCst);
             let now = Instant::now();
             let mut followers = self.followers();
             followers.clear();
