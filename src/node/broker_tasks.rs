@@ -93,8 +93,10 @@ pub fn spawn(
                     let request = ControllerRequest::AlterPartitions(chunk.clone());
                     match m.submit(request).await {
                         Ok(ControllerReply::PartitionsAltered { results }) => {
-                            for (change, _) in
-                                chunk.iter().zip(&results).filter(|(_, result)| result.is_err())
+                            for (change, _) in chunk
+                                .iter()
+                                .zip(&results)
+                                .filter(|(_, result)| result.is_err())
                             {
                                 r.isr_change_refused(change);
                             }
