@@ -2,19 +2,18 @@
 //! `/readyz` (part of the quorum, metadata caught up, broker registered).
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use rill_broker::ReplicaManager;
 use rill_metadata::MetadataNode;
 use tokio_util::sync::CancellationToken;
 
-/// Binds the listener and returns the server task (it also refreshes the gauges).
+/// Binds the listener and returns the server task.
 pub async fn serve(
     addr: String,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -30,8 +29,16 @@ pub async fn serve(
         .with_context(|| format!("binding metrics listener {addr}"))?;
     let ready = metadata.clone();
     let storage = replicas.clone();
+    let gauges = Arc::new(Mutex::new(Gauges::new(metadata, replicas)));
     let app = Router::new()
-        .route("/metrics", get(move || render(handle.clone())))
+        .route(
+            "/metrics",
+            get(move || {
+                gauges.lock().unwrap_or_else(|e| e.into_inner()).refresh();
+                let rendered = handle.render();
+                async move { rendered }
+            }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -49,7 +56,6 @@ pub async fn serve(
             }),
         );
     Ok(async move {
-        let gauges = tokio::spawn(update_gauges(metadata, replicas, cancel.clone()));
         let stopped = cancel.clone().cancelled_owned();
         let served = match tls {
             None => {
@@ -70,7 +76,6 @@ pub async fn serve(
         if let Err(e) = served {
             tracing::warn!("metrics listener stopped: {e}");
         }
-        let _ = gauges.await;
     })
 }
 
@@ -130,20 +135,31 @@ fn group_lag_gauge(group: &str, topic: &str, partition: u32) -> metrics::Gauge {
     )
 }
 
-async fn render(handle: PrometheusHandle) -> String {
-    handle.render()
-}
-
-async fn update_gauges(
+/// The gauges that are computed from the state (Raft, metadata, every partition this
+/// broker leads) rather than updated where things happen: refreshed when `/metrics` is
+/// scraped, so an idle broker spends nothing on them between scrapes.
+struct Gauges {
     metadata: Arc<MetadataNode>,
     replicas: Arc<ReplicaManager>,
-    cancel: CancellationToken,
-) {
     // Lag series of partitions this broker no longer leads are set to 0, not left stale.
-    let mut lag_series: HashSet<(String, u32, u64)> = HashSet::new();
-    let mut group_lag_series: HashSet<(String, String, u32)> = HashSet::new();
-    let mut lso_lag_series: HashSet<(String, u32)> = HashSet::new();
-    loop {
+    lag_series: HashSet<(String, u32, u64)>,
+    group_lag_series: HashSet<(String, String, u32)>,
+    lso_lag_series: HashSet<(String, u32)>,
+}
+
+impl Gauges {
+    fn new(metadata: Arc<MetadataNode>, replicas: Arc<ReplicaManager>) -> Self {
+        Self {
+            metadata,
+            replicas,
+            lag_series: HashSet::new(),
+            group_lag_series: HashSet::new(),
+            lso_lag_series: HashSet::new(),
+        }
+    }
+
+    fn refresh(&mut self) {
+        let (metadata, replicas) = (&self.metadata, &self.replicas);
         let info = metadata.controller_info();
         let state = metadata.state();
         metrics::gauge!("rill_raft_term").set(info.term as f64);
@@ -181,20 +197,20 @@ async fn update_gauges(
             lag_gauge(&topic, partition, follower).set(lag as f64);
             seen.insert((topic, partition, follower));
         }
-        for (topic, partition, follower) in lag_series.difference(&seen) {
+        for (topic, partition, follower) in self.lag_series.difference(&seen) {
             lag_gauge(topic, *partition, *follower).set(0.0);
         }
-        lag_series = seen;
+        self.lag_series = seen;
         metrics::gauge!("rill_open_transactions").set(stats.open_transactions as f64);
         let mut lso_seen = HashSet::new();
         for (topic, partition, lag) in stats.lso_lag {
             lso_lag_gauge(&topic, partition).set(lag as f64);
             lso_seen.insert((topic, partition));
         }
-        for (topic, partition) in lso_lag_series.difference(&lso_seen) {
+        for (topic, partition) in self.lso_lag_series.difference(&lso_seen) {
             lso_lag_gauge(topic, *partition).set(0.0);
         }
-        lso_lag_series = lso_seen;
+        self.lso_lag_series = lso_seen;
         // Committed-offset lag, exported by each partition's leader (the one that knows
         // its high watermark), for groups of both protocols.
         let mut group_seen = HashSet::new();
@@ -213,13 +229,9 @@ async fn update_gauges(
                 }
             }
         }
-        for (group, topic, partition) in group_lag_series.difference(&group_seen) {
+        for (group, topic, partition) in self.group_lag_series.difference(&group_seen) {
             group_lag_gauge(group, topic, *partition).set(0.0);
         }
-        group_lag_series = group_seen;
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
+        self.group_lag_series = group_seen;
     }
 }

@@ -61,25 +61,32 @@ pub async fn run_fetchers(
     )));
     let mut workers: HashMap<BrokerId, JoinHandle<()>> = HashMap::new();
     let mut roles = replicas.subscribe_role_changes();
+    let mut rescan = true;
     loop {
-        workers.retain(|_, task| !task.is_finished());
-        for leader in replicas.followed_leaders() {
-            workers.entry(leader).or_insert_with(|| {
-                tokio::spawn(fetch_from(
-                    replicas.clone(),
-                    leader,
-                    channels.clone(),
-                    max_wait,
-                    throttle.clone(),
-                    cancel.clone(),
-                ))
-            });
+        if rescan {
+            workers.retain(|_, task| !task.is_finished());
+            for leader in replicas.followed_leaders() {
+                workers.entry(leader).or_insert_with(|| {
+                    tokio::spawn(fetch_from(
+                        replicas.clone(),
+                        leader,
+                        channels.clone(),
+                        max_wait,
+                        throttle.clone(),
+                        cancel.clone(),
+                    ))
+                });
+            }
         }
-        // Leaderships move (or a worker may have ended): look again.
+        // Leaderships move, or a worker ended (its leader led nothing of ours when it
+        // looked, perhaps just before a role change): look again. Otherwise nothing is
+        // scanned, however many partitions this broker follows.
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = roles.changed() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = roles.changed() => rescan = true,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                rescan = workers.values().any(|task| task.is_finished());
+            }
         }
     }
     for (_, task) in workers {

@@ -53,7 +53,8 @@ impl Partition {
     /// ISR at or below that size holds everything up to the high watermark and stays
     /// eligible to lead. True if it moved.
     pub fn maybe_advance_high_watermark(&self) -> bool {
-        let role = self.role().clone();
+        // Lock order, here and in `isr_proposal`: role, pending proposal, followers.
+        let role = self.role();
         let min_isr = role.config.min_insync_replicas.min(role.replicas.len());
         if role.leader != Some(self.broker_id) || role.isr.len() < min_isr {
             return false;
@@ -73,6 +74,7 @@ impl Partition {
             hw = hw.min(followers.get(b).map_or(0, |f| f.log_end));
         }
         drop(followers);
+        drop(role);
         self.advance_high_watermark(hw)
     }
 
@@ -120,7 +122,7 @@ impl Partition {
         if !self.is_leader() {
             return None;
         }
-        // Read in place: cloned only for a proposal (this runs for every partition
+        // Read in place: cloned only for a proposal (this runs for every partition led
         // twice a second or more).
         let role = self.role();
         if role.leader != Some(self.broker_id) {
@@ -133,7 +135,6 @@ impl Partition {
         if earlier.is_some_and(|p| now.saturating_duration_since(p.proposed_at) < lag_max) {
             return None;
         }
-        let earlier_additions = earlier.map(|p| p.additions.clone()).unwrap_or_default();
         // A replica joins once it holds the high watermark and everything this leader
         // had when its epoch began (its starting HW may lag the previous leader's).
         let join_at = self
@@ -141,32 +142,33 @@ impl Partition {
             .max(self.leader_epoch_start_offset.load(Ordering::SeqCst));
         let recent = |at: Instant| now.saturating_duration_since(at) <= lag_max;
         let followers = self.followers();
-        let mut isr: Vec<BrokerId> = role
-            .isr
-            .iter()
-            .copied()
-            .filter(|b| {
-                *b == self.broker_id || followers.get(b).is_some_and(|f| recent(f.last_caught_up))
-            })
-            .collect();
-        for b in &role.replicas {
-            let caught_up = followers
-                .get(b)
-                .is_some_and(|f| f.log_end >= join_at && recent(f.last_caught_up));
-            if !isr.contains(b) && caught_up {
-                isr.push(*b);
-            }
-        }
-        drop(followers);
-        isr.sort_by_key(|b| role.replicas.iter().position(|r| r == b));
-        let mut current = role.isr.clone();
-        current.sort_by_key(|b| role.replicas.iter().position(|r| r == b));
-        if isr == current && earlier_additions.is_empty() {
+        let stays = |b: &BrokerId| {
+            *b == self.broker_id || followers.get(b).is_some_and(|f| recent(f.last_caught_up))
+        };
+        let joins = |b: &BrokerId| {
+            !role.isr.contains(b)
+                && followers
+                    .get(b)
+                    .is_some_and(|f| f.log_end >= join_at && recent(f.last_caught_up))
+        };
+        // The common answer (nothing to change) allocates nothing.
+        let earlier_additions = earlier.map_or(&[][..], |p| &p.additions[..]);
+        if role.isr.iter().all(stays)
+            && !role.replicas.iter().any(joins)
+            && earlier_additions.is_empty()
+        {
             return None;
         }
+        let isr: Vec<BrokerId> = role
+            .replicas
+            .iter()
+            .copied()
+            .filter(|b| (role.isr.contains(b) && stays(b)) || joins(b))
+            .collect();
+        drop(followers);
         let earlier_in_doubt = earlier.is_some_and(|p| p.earlier_in_doubt || !p.latest_refused);
-        let mut additions = earlier_additions;
-        for b in isr.iter().filter(|b| !current.contains(b)) {
+        let mut additions = earlier_additions.to_vec();
+        for b in isr.iter().filter(|b| !role.isr.contains(b)) {
             if !additions.contains(b) {
                 additions.push(*b);
             }
