@@ -93,15 +93,13 @@ pub fn spawn(
                     let request = ControllerRequest::AlterPartitions(chunk.clone());
                     match m.submit(request).await {
                         Ok(ControllerReply::PartitionsAltered { results }) => {
-                            for (change, _) in chunk
-                                .iter()
-                                .zip(&results)
-                                .filter(|(_, result)| result.is_err())
-                            {
-                                r.isr_change_refused(change);
+                            let mut refused = Vec::new();
+                            for (change, result) in chunk.iter().zip(&results) {
+                                if let Err(why) = result {
+                                    r.isr_change_refused(change);
+                                    refused.push(why);
+                                }
                             }
-                            let refused: Vec<_> =
-                                results.iter().filter_map(|r| r.as_ref().err()).collect();
                             if let Some((code, message)) = refused.first() {
                                 warn!(
                                     refused = refused.len(),

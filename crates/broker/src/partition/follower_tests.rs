@@ -42,6 +42,25 @@ fn following(p: &Partition) -> Leadership {
     p.following().unwrap_or_else(|| panic!("not following"))
 }
 
+/// Broker `me`, following `leader` at epoch 3 (ISR 1, 2, 3, min ISR 2), fetched
+/// `records` records and flushed them, and heard of `high_watermark`.
+fn follower_that_fetched(
+    me: BrokerId,
+    leader: BrokerId,
+    records: usize,
+    high_watermark: u64,
+) -> Partition {
+    let p = replica(me, role(leader, 3, &[1, 2, 3], 2));
+    let from = following(&p);
+    assert_eq!(
+        p.append_fetched(from, &leader_batch(0, 3, records)).ok(),
+        Some(true)
+    );
+    p.mark_fetched_durable(from, records as u64);
+    p.follow_high_watermark(from, high_watermark);
+    p
+}
+
 #[test]
 fn a_deposed_leaders_late_answer_is_dropped() {
     let p = replica(2, role(1, 3, &[1, 2, 3], 2));
@@ -126,14 +145,7 @@ fn the_high_watermark_stands_still_while_the_isr_is_below_min_isr() {
 fn a_new_leader_counts_what_it_fetched_durably_toward_its_high_watermark() {
     // Broker 2 opened empty, fetched 3 records from leader 1 and flushed them; the
     // leader's high watermark reached only 1 before it died.
-    let p = replica(2, role(1, 3, &[1, 2, 3], 2));
-    let from = following(&p);
-    assert_eq!(
-        p.append_fetched(from, &leader_batch(0, 3, 3)).ok(),
-        Some(true)
-    );
-    p.mark_fetched_durable(from, 3);
-    p.follow_high_watermark(from, 1);
+    let p = follower_that_fetched(2, 1, 3, 1);
     // Broker 2 leads at epoch 4 and broker 3, which has all 3 records, reports in.
     p.set_role(role(2, 4, &[2, 3], 2));
     p.record_follower_fetch(3, 3);
@@ -305,14 +317,7 @@ fn a_refused_proposal_no_longer_holds_the_high_watermark_unless_an_earlier_one_i
 fn a_replica_joins_the_isr_only_once_it_holds_what_the_new_leader_started_its_epoch_with() {
     // Broker 1 fetched 5 records under leader 3, which acknowledged them all; broker 1
     // heard of a high watermark of 2 only, then became leader at epoch 4.
-    let p = replica(1, role(3, 3, &[1, 2, 3], 2));
-    let from = following(&p);
-    assert_eq!(
-        p.append_fetched(from, &leader_batch(0, 3, 5)).ok(),
-        Some(true)
-    );
-    p.mark_fetched_durable(from, 5);
-    p.follow_high_watermark(from, 2);
+    let p = follower_that_fetched(1, 3, 5, 2);
     p.set_role(role(1, 4, &[1, 2], 2));
     // Broker 3 (out of the ISR) comes back holding 3 records: above the high watermark
     // but short of what leader 3 acknowledged.

@@ -18,7 +18,7 @@ use rill_common::BrokerId;
 use super::{FollowerState, Partition, Role};
 
 /// The ISR proposals this leader made at one partition epoch.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct PendingIsrChange {
     partition_epoch: u64,
     proposed_at: Instant,
@@ -119,9 +119,6 @@ impl Partition {
     /// ISR again (any write bumps the partition epoch), so the high watermark stops
     /// waiting for that replica.
     pub fn isr_proposal(&self, lag_max: Duration, now: Instant) -> Option<(Role, Vec<BrokerId>)> {
-        if !self.is_leader() {
-            return None;
-        }
         // Read in place: cloned only for a proposal (this runs for every partition led
         // twice a second or more).
         let role = self.role();
